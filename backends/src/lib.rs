@@ -1,0 +1,128 @@
+//! Where bytes live. A blob store keeps immutable byte strings under the hash of their
+//! content; everything about names, trees and metadata lives in `dav-model`, not here.
+//!
+//! Writing is two-phase ([`BlobStore::stage`] then [`BlobStore::commit`]) so that the model
+//! can hold its garbage-collection guard only for the short moment between "the blob file
+//! appears under its id" and "the database row that references it commits", never for the
+//! whole (possibly long) upload.
+
+use std::ops::Range;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+mod local;
+mod memory;
+
+pub use local::LocalStore;
+pub use memory::MemoryStore;
+
+/// A stream of body chunks, as both HTTP and FTP adapters can produce one.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Content id: lowercase hex of the BLAKE3 hash of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(pub String);
+
+impl BlobId {
+    /// Accepts only 64 lowercase hex digits, so an id can never name a path outside the store.
+    pub fn parse(s: &str) -> Option<BlobId> {
+        let ok = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| BlobId(s.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How hard the store tries to keep acknowledged data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Survives the process being killed (data is in the OS page cache before we answer).
+    #[default]
+    Process,
+    /// Also survives power loss: blob files and their directory are fsynced before commit.
+    Full,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("blob {0} not found")]
+    NotFound(BlobId),
+    #[error("body larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Caller mistakes (a reversed range, a `Staged` from another kind of store) are reported as
+/// I/O errors so that the public error type stays as small as the model needs.
+pub(crate) fn invalid_input(msg: impl Into<String>) -> Error {
+    Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        msg.into(),
+    ))
+}
+
+/// Bytes received and hashed but not yet visible under their id. Dropping it without
+/// committing discards the bytes (an interrupted upload leaves nothing behind).
+pub struct Staged {
+    pub id: BlobId,
+    pub size: u64,
+    /// Store-specific handle (a temp file path, or the bytes in memory).
+    pub(crate) inner: StagedInner,
+}
+
+pub(crate) enum StagedInner {
+    File(Option<tempfile_path::TempPath>),
+    Memory(Bytes),
+}
+
+pub(crate) mod tempfile_path {
+    /// A temp file removed on drop unless it has been persisted (renamed into place).
+    pub struct TempPath(pub std::path::PathBuf);
+    impl TempPath {
+        /// Called once the file has been renamed away, so that dropping the guard cannot
+        /// remove whatever might later appear under the old name.
+        pub fn disarm(mut self) {
+            self.0 = std::path::PathBuf::new();
+            std::mem::forget(self);
+        }
+    }
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Streams `body` to temporary storage while hashing it. `limit` caps the size.
+    async fn stage(&self, body: ByteStream, limit: Option<u64>) -> Result<Staged>;
+    /// Makes staged bytes readable under their id. Idempotent: identical content already
+    /// present is kept once.
+    async fn commit(&self, staged: Staged) -> Result<BlobId>;
+    /// Streams a blob, or the byte range `range` of it.
+    async fn open(&self, id: &BlobId, range: Option<Range<u64>>) -> Result<ByteStream>;
+    /// Removes a blob; removing a missing one is not an error.
+    async fn delete(&self, id: &BlobId) -> Result<()>;
+    /// All ids present, for garbage collection sweeps after a crash.
+    async fn list(&self) -> Result<Vec<BlobId>>;
+
+    /// Stage and commit in one go, for callers that need no GC guard (tests, tools).
+    async fn put(&self, body: ByteStream, limit: Option<u64>) -> Result<(BlobId, u64)> {
+        let staged = self.stage(body, limit).await?;
+        let size = staged.size;
+        Ok((self.commit(staged).await?, size))
+    }
+}

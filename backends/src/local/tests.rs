@@ -1,0 +1,317 @@
+//! Behaviour of the local store, checked against what actually lands on disk.
+
+use super::*;
+use bytes::Bytes;
+
+fn body(chunks: Vec<Vec<u8>>) -> ByteStream {
+    let items: Vec<io::Result<Bytes>> = chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
+    Box::pin(futures_util::stream::iter(items))
+}
+
+fn one(data: &[u8]) -> ByteStream {
+    body(vec![data.to_vec()])
+}
+
+/// Deterministic, non-repeating enough that misplaced chunks would be noticed.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 251) as u8).collect()
+}
+
+/// Splits into odd-sized chunks so that chunk and buffer boundaries never line up.
+fn odd_chunks(data: &[u8]) -> Vec<Vec<u8>> {
+    data.chunks(65_521).map(<[u8]>::to_vec).collect()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_in(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+async fn read_all(store: &LocalStore, id: &BlobId, range: Option<Range<u64>>) -> Vec<u8> {
+    let mut stream = store.open(id, range).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+async fn fresh(durability: Durability) -> (tempfile::TempDir, LocalStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path(), durability).await.unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn open_creates_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("nested/store");
+    LocalStore::open(&root, Durability::Process).await.unwrap();
+    assert!(root.join("blobs").is_dir());
+    assert!(root.join("tmp").is_dir());
+}
+
+#[tokio::test]
+async fn committed_blob_lands_in_fan_out_path() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let (id, size) = store.put(one(b"hello world"), None).await.unwrap();
+    assert_eq!(id.as_str(), blake3::hash(b"hello world").to_hex().as_str());
+    assert_eq!(size, 11);
+    let s = id.as_str();
+    let path = dir
+        .path()
+        .join("blobs")
+        .join(&s[..2])
+        .join(&s[2..4])
+        .join(s);
+    assert_eq!(std::fs::read(path).unwrap(), b"hello world");
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+}
+
+#[tokio::test]
+async fn large_body_round_trips_byte_for_byte() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let data = pattern(3 * WRITE_BUF + 12_345);
+    let (id, size) = store.put(body(odd_chunks(&data)), None).await.unwrap();
+    assert_eq!(size, data.len() as u64);
+    assert_eq!(id.as_str(), blake3::hash(&data).to_hex().as_str());
+    assert_eq!(read_all(&store, &id, None).await, data);
+    assert_eq!(files_in(&dir.path().join("blobs")).len(), 1);
+}
+
+#[tokio::test]
+async fn single_chunk_larger_than_buffer_is_split_correctly() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let data = pattern(2 * WRITE_BUF + 7);
+    let (id, _) = store.put(one(&data), None).await.unwrap();
+    assert_eq!(read_all(&store, &id, None).await, data);
+}
+
+#[tokio::test]
+async fn empty_body_is_a_valid_blob() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let (id, size) = store.put(body(Vec::new()), None).await.unwrap();
+    assert_eq!(size, 0);
+    assert_eq!(id.as_str(), blake3::hash(b"").to_hex().as_str());
+    assert!(read_all(&store, &id, None).await.is_empty());
+}
+
+#[tokio::test]
+async fn full_durability_round_trips() {
+    let (dir, store) = fresh(Durability::Full).await;
+    let data = pattern(WRITE_BUF + 1);
+    let (id, _) = store.put(body(odd_chunks(&data)), None).await.unwrap();
+    assert_eq!(read_all(&store, &id, None).await, data);
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+}
+
+#[tokio::test]
+async fn identical_content_is_stored_once() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let (a, _) = store.put(one(b"same bytes"), None).await.unwrap();
+    let (b, _) = store
+        .put(body(vec![b"same ".to_vec(), b"bytes".to_vec()]), None)
+        .await
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(files_in(&dir.path().join("blobs")).len(), 1);
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_commits_of_same_content_agree() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let data = pattern(WRITE_BUF / 2);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let data = data.clone();
+        tasks.push(tokio::spawn(async move {
+            store.put(one(&data), None).await.unwrap().0
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(read_all(&store, &ids[0], None).await, data);
+    assert_eq!(files_in(&dir.path().join("blobs")).len(), 1);
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+}
+
+#[tokio::test]
+async fn staged_blob_is_invisible_until_committed() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let staged = store.stage(one(b"pending"), None).await.unwrap();
+    assert_eq!(files_in(&dir.path().join("tmp")).len(), 1);
+    assert!(matches!(
+        store.open(&staged.id, None).await,
+        Err(Error::NotFound(_))
+    ));
+    let id = store.commit(staged).await.unwrap();
+    assert_eq!(read_all(&store, &id, None).await, b"pending");
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+}
+
+#[tokio::test]
+async fn dropping_staged_blob_leaves_no_file() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let staged = store.stage(one(b"abandoned"), None).await.unwrap();
+    assert_eq!(files_in(&dir.path().join("tmp")).len(), 1);
+    drop(staged);
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+    assert!(files_in(&dir.path().join("blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn stream_error_leaves_no_temp_file() {
+    let (dir, store) = fresh(Durability::Process).await;
+    // Enough data first that a buffer is already being written when the error arrives.
+    let mut items: Vec<io::Result<Bytes>> = odd_chunks(&pattern(2 * WRITE_BUF + 99))
+        .into_iter()
+        .map(|c| Ok(Bytes::from(c)))
+        .collect();
+    items.push(Err(io::Error::from(io::ErrorKind::ConnectionReset)));
+    let result = store
+        .stage(Box::pin(futures_util::stream::iter(items)), None)
+        .await;
+    match result {
+        Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+        other => panic!("expected an I/O error, got {:?}", other.map(|s| s.size)),
+    }
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+    assert!(files_in(&dir.path().join("blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn limit_exceeded_is_refused() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let data = pattern(WRITE_BUF + 10);
+    let limit = WRITE_BUF as u64 + 9;
+    let result = store.stage(body(odd_chunks(&data)), Some(limit)).await;
+    assert!(matches!(result, Err(Error::TooLarge(l)) if l == limit));
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+    assert!(files_in(&dir.path().join("blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn body_exactly_at_limit_is_accepted() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let staged = store.stage(one(b"12345"), Some(5)).await.unwrap();
+    assert_eq!(staged.size, 5);
+}
+
+#[tokio::test]
+async fn range_reads_only_that_range() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let data = pattern(READ_CHUNK * 3 + 500);
+    let (id, _) = store.put(one(&data), None).await.unwrap();
+    let (start, end) = (READ_CHUNK as u64 - 10, 2 * READ_CHUNK as u64 + 20);
+    assert_eq!(
+        read_all(&store, &id, Some(start..end)).await,
+        &data[start as usize..end as usize]
+    );
+    assert!(read_all(&store, &id, Some(7..7)).await.is_empty());
+    let len = data.len() as u64;
+    assert_eq!(
+        read_all(&store, &id, Some(len - 3..len + 100)).await,
+        &data[data.len() - 3..]
+    );
+    assert!(read_all(&store, &id, Some(len + 1..len + 2))
+        .await
+        .is_empty());
+    assert!(matches!(
+        store.open(&id, Some(Range { start: 5, end: 2 })).await,
+        Err(Error::Io(_))
+    ));
+}
+
+#[tokio::test]
+async fn reads_come_in_large_chunks() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let data = pattern(READ_CHUNK * 2);
+    let (id, _) = store.put(one(&data), None).await.unwrap();
+    let mut stream = store.open(&id, None).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.len(), READ_CHUNK);
+}
+
+#[tokio::test]
+async fn missing_blob_is_not_found() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let id = BlobId("ab".repeat(32));
+    assert!(matches!(store.open(&id, None).await, Err(Error::NotFound(i)) if i == id));
+}
+
+#[tokio::test]
+async fn delete_removes_file_and_tolerates_missing() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let (id, _) = store.put(one(b"gone soon"), None).await.unwrap();
+    store.delete(&id).await.unwrap();
+    assert!(files_in(&dir.path().join("blobs")).is_empty());
+    assert!(matches!(
+        store.open(&id, None).await,
+        Err(Error::NotFound(_))
+    ));
+    store.delete(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn list_returns_committed_ids() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let (a, _) = store.put(one(b"first"), None).await.unwrap();
+    let (b, _) = store.put(one(b"second"), None).await.unwrap();
+    let staged = store.stage(one(b"not committed"), None).await.unwrap();
+    // Strays a sweep must never treat as blobs.
+    let blobs = dir.path().join("blobs");
+    std::fs::write(blobs.join("README"), b"x").unwrap();
+    let misplaced = blobs.join("00").join("00");
+    std::fs::create_dir_all(&misplaced).unwrap();
+    std::fs::write(misplaced.join(a.as_str()), b"x").unwrap();
+    std::fs::write(misplaced.join("not-an-id"), b"x").unwrap();
+
+    let mut expected = vec![a, b];
+    expected.sort();
+    assert_eq!(store.list().await.unwrap(), expected);
+    drop(staged);
+}
+
+#[tokio::test]
+async fn open_cleans_leftover_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path(), Durability::Process)
+        .await
+        .unwrap();
+    let (id, _) = store.put(one(b"kept"), None).await.unwrap();
+    let staged = store.stage(one(b"interrupted"), None).await.unwrap();
+    // Simulate a crash: the guard never runs.
+    std::mem::forget(staged);
+    std::fs::write(dir.path().join("tmp").join("stray.tmp"), b"x").unwrap();
+    assert_eq!(files_in(&dir.path().join("tmp")).len(), 2);
+
+    let reopened = LocalStore::open(dir.path(), Durability::Process)
+        .await
+        .unwrap();
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+    assert_eq!(read_all(&reopened, &id, None).await, b"kept");
+}
+
+#[tokio::test]
+async fn commit_rejects_memory_staged_blob() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let staged = crate::MemoryStore::new()
+        .stage(one(b"elsewhere"), None)
+        .await
+        .unwrap();
+    assert!(matches!(store.commit(staged).await, Err(Error::Io(_))));
+}

@@ -1,0 +1,72 @@
+//! Preconditions a client attaches to a request: RFC 4918 `If` lists and the RFC 9110
+//! validators. Parsing their header syntax is the adapter's job; evaluating them against
+//! the stored state is the model's, so that every protocol gets the same answer.
+
+use crate::path::DavPath;
+
+/// One condition inside an `If` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// A state token, e.g. `opaquelocktoken:...` or `DAV:no-lock`, written between `<>`.
+    Token(String),
+    /// An entity tag, exactly as sent between `[]` (quotes included, `W/` kept).
+    ETag(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    pub negated: bool,
+    pub condition: Condition,
+}
+
+/// A parenthesised list: all its terms must hold. `resource` is the tag of a tagged list
+/// (already mapped to a path by the adapter); `None` means the request URI.
+/// A tag naming a URL outside this server is kept as `Foreign` so it can only fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List {
+    pub resource: Tag,
+    pub terms: Vec<Term>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tag {
+    RequestUri,
+    Path(DavPath),
+    Foreign(String),
+}
+
+/// The whole `If` header: satisfied when, for some list, all its terms hold
+/// (RFC 4918 10.4.3: lists are alternatives).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IfHeader {
+    pub lists: Vec<List>,
+}
+
+impl IfHeader {
+    /// Every lock token mentioned (negated or not): RFC 4918 counts a token as
+    /// "submitted" when it appears in the header, whatever the list's outcome.
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.lists.iter().flat_map(|l| l.terms.iter()).filter_map(|t| match &t.condition {
+            Condition::Token(tok) => Some(tok.as_str()),
+            Condition::ETag(_) => None,
+        })
+    }
+}
+
+/// RFC 9110 `If-Match` / `If-None-Match` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtagMatch {
+    Any,
+    Tags(Vec<String>),
+}
+
+/// All preconditions of one request, protocol-neutral.
+#[derive(Debug, Clone, Default)]
+pub struct Preconditions {
+    pub if_header: Option<IfHeader>,
+    pub if_match: Option<EtagMatch>,
+    pub if_none_match: Option<EtagMatch>,
+    /// Seconds since the Unix epoch.
+    pub if_modified_since: Option<i64>,
+    pub if_unmodified_since: Option<i64>,
+}

@@ -1,0 +1,163 @@
+//! File content: atomic, streaming PUT and ranged reads.
+//!
+//! A PUT streams into the blob store while hashing; only when the whole body has arrived
+//! does one transaction point the resource at the new blob. An interrupted body therefore
+//! leaves the previous content, or nothing, never a truncated file.
+
+use std::ops::Range;
+
+use sqlx::SqliteConnection;
+use wharf_backends::{BlobId, ByteStream};
+
+use crate::condition::Preconditions;
+use crate::lock::{check_write, locks_in_scope, WriteScope};
+use crate::path::DavPath;
+use crate::resource::{self, content_etag, Resource};
+use crate::{now_ns, Error, Repository, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub principal: Option<String>,
+    pub pre: Preconditions,
+}
+
+#[derive(Debug, Clone)]
+pub struct PutOutcome {
+    /// True when the resource did not exist before (HTTP 201 rather than 204).
+    pub created: bool,
+    pub resource: Resource,
+}
+
+impl Repository {
+    /// Resolves a path for reading.
+    pub async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
+        let mut conn = self.read.acquire().await?;
+        resource::lookup(&mut conn, path).await
+    }
+
+    /// Replaces (or creates) the content at `path` with `body`.
+    pub async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
+        // Refuse early, before reading a byte, when the answer can't be a success.
+        {
+            let mut conn = self.read.acquire().await?;
+            self.check_put(&mut conn, path, &opts).await?;
+        }
+        let staged = self.blobs.stage(body, self.config.max_upload_bytes).await?;
+        let size = staged.size;
+        let _adopting = self.gc_guard.read().await;
+        let blob = if size == 0 { None } else { Some(self.blobs.commit(staged).await?) };
+        let mut tx = self.write.begin().await?;
+        let (parent_id, old) = self.check_put(&mut tx, path, &opts).await?;
+        self.check_quota(&mut tx, size, old.as_ref().map_or(0, |r| r.size)).await?;
+        let now = now_ns();
+        let etag = content_etag(blob.as_ref());
+        let id = match &old {
+            Some(r) => {
+                sqlx::query(
+                    "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
+                     content_type = COALESCE(?, content_type) WHERE id = ?",
+                )
+                .bind(blob.as_ref().map(BlobId::as_str))
+                .bind(size as i64)
+                .bind(&etag)
+                .bind(now)
+                .bind(&opts.content_type)
+                .bind(r.id)
+                .execute(&mut *tx)
+                .await?;
+                r.id
+            }
+            None => {
+                let id = insert_file(&mut tx, parent_id, path, blob.as_ref(), size, &opts, now).await?;
+                self.touch(&mut tx, parent_id, now).await?;
+                id
+            }
+        };
+        let sql = format!("SELECT {} FROM resources WHERE id = ?", resource::COLUMNS);
+        let row = sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        drop(_adopting);
+        let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
+        if released.is_some() {
+            self.collect_garbage().await?;
+        }
+        Ok(PutOutcome { created: old.is_none(), resource: Resource::from_row(&row, path.clone()) })
+    }
+
+    /// Parent must be a collection, target must not be one, conditions and locks must allow.
+    /// Returns the parent's id and the existing resource, if any.
+    async fn check_put(&self, conn: &mut SqliteConnection, path: &DavPath, opts: &PutOptions) -> Result<(i64, Option<Resource>)> {
+        let parent_path = path.parent().ok_or_else(|| Error::NotAllowed("PUT on the root collection".into()))?;
+        let parent = resource::lookup(conn, &parent_path).await?;
+        let parent = parent.filter(|p| p.is_collection).ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
+        let target = resource::lookup(conn, path).await?;
+        if target.as_ref().is_some_and(|t| t.is_collection) {
+            return Err(Error::NotAllowed("PUT on a collection".into()));
+        }
+        let locks = locks_in_scope(conn, path).await?;
+        self.evaluate(conn, path, target.as_ref(), &opts.pre, &locks).await?;
+        let scope = WriteScope { path, subtree: false, membership_changes: target.is_none() };
+        check_write(&locks, &scope, &opts.pre, opts.principal.as_deref())?;
+        Ok((parent.id, target))
+    }
+
+    pub(crate) async fn check_quota(&self, conn: &mut SqliteConnection, adding: u64, removing: u64) -> Result<()> {
+        let Some(limit) = self.config.quota_bytes else { return Ok(()) };
+        let (used,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources")
+            .fetch_one(&mut *conn)
+            .await?;
+        if (used.max(0) as u64).saturating_sub(removing).saturating_add(adding) > limit {
+            return Err(Error::InsufficientStorage);
+        }
+        Ok(())
+    }
+
+    /// Marks a collection as changed (new ETag) after its membership changed.
+    pub(crate) async fn touch(&self, conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
+        sqlx::query("UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ?")
+            .bind(now)
+            .bind(resource::collection_etag(id, now))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Streams the content of a file, or the byte range `range` of it.
+    pub async fn read_content(&self, resource: &Resource, range: Option<Range<u64>>) -> Result<ByteStream> {
+        if resource.is_collection {
+            return Err(Error::NotAllowed("a collection has no content".into()));
+        }
+        match &resource.blob {
+            Some(id) => Ok(self.blobs.open(id, range).await?),
+            None => Ok(Box::pin(futures_util::stream::empty())),
+        }
+    }
+}
+
+async fn insert_file(
+    conn: &mut SqliteConnection,
+    parent_id: i64,
+    path: &DavPath,
+    blob: Option<&BlobId>,
+    size: u64,
+    opts: &PutOptions,
+    now: i64,
+) -> Result<i64> {
+    let r = sqlx::query(
+        "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
+         VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(parent_id)
+    .bind(path.name().unwrap_or_default())
+    .bind(blob.map(BlobId::as_str))
+    .bind(size as i64)
+    .bind(&opts.content_type)
+    .bind(content_etag(blob))
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.last_insert_rowid())
+}

@@ -1,0 +1,35 @@
+//! The DAV model: Wharf's virtual filesystem. Every protocol adapter (WebDAV, FTP, the
+//! browser front end) talks to a [`Repository`]; storage semantics, conditions and locks
+//! are decided here so that one tree, one lock and one property mean the same everywhere.
+//!
+//! Nothing in this crate's API mentions HTTP or FTP: operations take typed requests and
+//! return typed results or the one [`Error`].
+
+pub mod condition;
+mod content;
+mod error;
+mod evaluate;
+pub mod lock;
+pub mod path;
+pub mod props;
+mod repo;
+pub mod resource;
+mod tree;
+
+pub use content::{PutOptions, PutOutcome};
+pub use error::{Error, Result};
+pub use lock::{ActiveLock, LockRequest, LockScope};
+pub use path::DavPath;
+pub use props::{DeadProp, PatchOp, PatchResult, PropName};
+pub use repo::{Config, Quota, Repository};
+pub use resource::{Entry, Resource};
+pub use tree::{Depth, Transfer, TransferOutcome};
+pub use wharf_backends::{BlobId, ByteStream, Durability};
+
+/// Current time in nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,274 @@
+//! Write locks (RFC 4918 section 6 and 9.10). Locks are rows keyed by the path of their
+//! root, so they persist across restarts, can sit on URLs that map to nothing, and stay
+//! behind when the resource they covered is moved away.
+
+use sqlx::{Row, SqliteConnection};
+
+use crate::condition::Preconditions;
+use crate::path::DavPath;
+use crate::resource::{self, content_etag};
+use crate::{now_ns, Error, Repository, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockScope {
+    Exclusive,
+    Shared,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActiveLock {
+    pub token: String,
+    pub root: DavPath,
+    pub scope: LockScope,
+    pub depth_infinite: bool,
+    /// The DAV:owner content as the client sent it, self-contained XML.
+    pub owner_xml: Option<String>,
+    pub principal: Option<String>,
+    /// Seconds granted; `None` for an infinite lock.
+    pub timeout_secs: Option<u64>,
+    pub expires_ns: Option<i64>,
+}
+
+impl ActiveLock {
+    /// True when this lock covers `path`: rooted there, or above it with Depth infinity.
+    pub fn covers(&self, path: &DavPath) -> bool {
+        &self.root == path || (self.depth_infinite && path.starts_with(&self.root))
+    }
+
+    /// Seconds left before expiry, for the lockdiscovery `timeout` element.
+    pub fn seconds_left(&self) -> Option<u64> {
+        self.expires_ns.map(|e| ((e - now_ns()).max(0) / 1_000_000_000) as u64)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LockRequest {
+    pub scope: LockScope,
+    pub depth_infinite: bool,
+    pub owner_xml: Option<String>,
+    pub principal: Option<String>,
+    /// Requested timeouts in preference order; `None` entries mean "Infinite".
+    pub timeouts: Vec<Option<u64>>,
+}
+
+const LOCK_COLUMNS: &str =
+    "token, root_path, depth_infinite, exclusive, owner_xml, principal, timeout_secs, expires_ns";
+
+fn lock_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActiveLock> {
+    Ok(ActiveLock {
+        token: row.get(0),
+        root: DavPath::from_key(row.get::<&str, _>(1))?,
+        depth_infinite: row.get::<i64, _>(2) != 0,
+        scope: if row.get::<i64, _>(3) != 0 { LockScope::Exclusive } else { LockScope::Shared },
+        owner_xml: row.get(4),
+        principal: row.get(5),
+        timeout_secs: row.get::<Option<i64>, _>(6).map(|t| t.max(0) as u64),
+        expires_ns: row.get(7),
+    })
+}
+
+/// Locks that may matter for `path` and everything below it: those rooted at the path's
+/// ancestors or the path itself, and those rooted anywhere inside its subtree. One query.
+pub(crate) async fn locks_in_scope(conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+    let ancestors: Vec<String> = path.ancestors_and_self().iter().map(DavPath::key).collect();
+    let placeholders = vec!["?"; ancestors.len()].join(",");
+    let (lo, hi) = subtree_range(path);
+    let sql = format!(
+        "SELECT {LOCK_COLUMNS} FROM locks WHERE (expires_ns IS NULL OR expires_ns > ?) \
+         AND (root_path IN ({placeholders}) OR (root_path >= ? AND root_path < ?))"
+    );
+    let mut q = sqlx::query(&sql).bind(now_ns());
+    for a in &ancestors {
+        q = q.bind(a);
+    }
+    let rows = q.bind(lo).bind(hi).fetch_all(&mut *conn).await?;
+    rows.iter().map(lock_from_row).collect()
+}
+
+/// Key range holding every path strictly below `path` (`'/a/'` to `'/a0'`: `0` follows `/`).
+fn subtree_range(path: &DavPath) -> (String, String) {
+    if path.is_root() {
+        return ("/".into(), "0".into());
+    }
+    let k = path.key();
+    (format!("{k}/"), format!("{k}0"))
+}
+
+/// Removes the locks rooted at `path` or below it (after DELETE or MOVE of that subtree).
+pub(crate) async fn drop_subtree_locks(conn: &mut SqliteConnection, path: &DavPath) -> Result<()> {
+    let (lo, hi) = subtree_range(path);
+    sqlx::query("DELETE FROM locks WHERE root_path = ? OR (root_path >= ? AND root_path < ?)")
+        .bind(path.key())
+        .bind(lo)
+        .bind(hi)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// What a write must prove: the lock tokens of every lock covering `path` (and, for
+/// `subtree`, every lock inside it), plus the locks on the parent collection when the
+/// parent's membership changes, must be submitted by the lock's own principal.
+pub(crate) struct WriteScope<'a> {
+    pub path: &'a DavPath,
+    pub subtree: bool,
+    pub membership_changes: bool,
+}
+
+pub(crate) fn check_write(
+    locks: &[ActiveLock],
+    scope: &WriteScope<'_>,
+    pre: &Preconditions,
+    principal: Option<&str>,
+) -> Result<()> {
+    let submitted: Vec<&str> = pre.if_header.iter().flat_map(|h| h.tokens()).collect();
+    let parent = scope.path.parent();
+    let mut blocked = Vec::new();
+    for lock in locks {
+        let relevant = lock.covers(scope.path)
+            || (scope.subtree && lock.root.starts_with(scope.path))
+            || (scope.membership_changes && parent.as_ref() == Some(&lock.root));
+        let proven = submitted.contains(&lock.token.as_str()) && lock.principal.as_deref() == principal;
+        if relevant && !proven {
+            blocked.push(lock.root.clone());
+        }
+    }
+    if blocked.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Locked(blocked))
+    }
+}
+
+impl Repository {
+    /// Creates a lock. A LOCK on an unmapped URL creates an empty resource there
+    /// (RFC 4918 7.3), reported through the returned `bool`.
+    pub async fn lock(&self, path: &DavPath, req: LockRequest, pre: &Preconditions) -> Result<(ActiveLock, bool)> {
+        let mut tx = self.write.begin().await?;
+        let target = resource::lookup(&mut tx, path).await?;
+        let locks = locks_in_scope(&mut tx, path).await?;
+        self.evaluate(&mut tx, path, target.as_ref(), pre, &locks).await?;
+        let conflicts: Vec<DavPath> = locks
+            .iter()
+            .filter(|l| l.covers(path) || (req.depth_infinite && l.root.starts_with(path)))
+            .filter(|l| l.scope == LockScope::Exclusive || req.scope == LockScope::Exclusive)
+            .map(|l| l.root.clone())
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(Error::ConflictingLock(conflicts));
+        }
+        let created = target.is_none();
+        if created {
+            let parent = path.parent().ok_or(Error::Conflict("no parent".into()))?;
+            let parent = resource::lookup(&mut tx, &parent).await?.filter(|p| p.is_collection);
+            let parent = parent.ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
+            check_write(&locks, &WriteScope { path, subtree: false, membership_changes: true }, pre, req.principal.as_deref())?;
+            let now = now_ns();
+            sqlx::query(
+                "INSERT INTO resources (parent_id, name, is_collection, size, etag, created_ns, modified_ns) \
+                 VALUES (?, ?, 0, 0, ?, ?, ?)",
+            )
+            .bind(parent.id)
+            .bind(path.name().unwrap_or_default())
+            .bind(content_etag(None))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let timeout = self.grant_timeout(&req.timeouts);
+        let lock = ActiveLock {
+            token: format!("opaquelocktoken:{}", uuid::Uuid::new_v4()),
+            root: path.clone(),
+            scope: req.scope,
+            depth_infinite: req.depth_infinite && target.as_ref().is_some_and(|r| r.is_collection),
+            owner_xml: req.owner_xml,
+            principal: req.principal,
+            timeout_secs: Some(timeout),
+            expires_ns: Some(now_ns() + timeout as i64 * 1_000_000_000),
+        };
+        insert_lock(&mut tx, &lock).await?;
+        tx.commit().await?;
+        Ok((lock, created))
+    }
+
+    fn grant_timeout(&self, asked: &[Option<u64>]) -> u64 {
+        let max = self.config.max_lock_timeout;
+        match asked.first() {
+            None => self.config.default_lock_timeout.min(max),
+            Some(None) => max,
+            Some(Some(s)) => (*s).clamp(1, max),
+        }
+    }
+
+    /// Refreshes the lock whose token the client submitted in its `If` header.
+    pub async fn refresh_lock(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>, timeouts: &[Option<u64>]) -> Result<ActiveLock> {
+        let mut tx = self.write.begin().await?;
+        let target = resource::lookup(&mut tx, path).await?;
+        let locks = locks_in_scope(&mut tx, path).await?;
+        self.evaluate(&mut tx, path, target.as_ref(), pre, &locks).await?;
+        let submitted: Vec<&str> = pre.if_header.iter().flat_map(|h| h.tokens()).collect();
+        let mut lock = locks
+            .into_iter()
+            .find(|l| l.covers(path) && submitted.contains(&l.token.as_str()))
+            .ok_or(Error::PreconditionFailed)?;
+        if lock.principal.as_deref() != principal {
+            return Err(Error::Forbidden("lock belongs to another principal".into()));
+        }
+        let timeout = self.grant_timeout(timeouts);
+        lock.timeout_secs = Some(timeout);
+        lock.expires_ns = Some(now_ns() + timeout as i64 * 1_000_000_000);
+        sqlx::query("UPDATE locks SET timeout_secs = ?, expires_ns = ? WHERE token = ?")
+            .bind(timeout as i64)
+            .bind(lock.expires_ns)
+            .bind(&lock.token)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(lock)
+    }
+
+    /// Removes the lock `token`, which must cover `path` and belong to `principal`.
+    pub async fn unlock(&self, path: &DavPath, token: &str, principal: Option<&str>) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let locks = locks_in_scope(&mut tx, path).await?;
+        let lock = locks.iter().find(|l| l.token == token && l.covers(path)).ok_or(Error::LockTokenMismatch)?;
+        if lock.principal.as_deref() != principal {
+            return Err(Error::Forbidden("lock belongs to another principal".into()));
+        }
+        sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The active locks covering `path` (for lockdiscovery of a single resource).
+    pub async fn locks_on(&self, path: &DavPath) -> Result<Vec<ActiveLock>> {
+        let mut conn = self.read.acquire().await?;
+        let locks = locks_in_scope(&mut conn, path).await?;
+        Ok(locks.into_iter().filter(|l| l.covers(path)).collect())
+    }
+
+    /// Deletes expired lock rows; reads already ignore them, this only keeps the table small.
+    pub async fn purge_expired_locks(&self) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM locks WHERE expires_ns IS NOT NULL AND expires_ns <= ?")
+            .bind(now_ns())
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+async fn insert_lock(conn: &mut SqliteConnection, lock: &ActiveLock) -> Result<()> {
+    sqlx::query(&format!("INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+        .bind(&lock.token)
+        .bind(lock.root.key())
+        .bind(lock.depth_infinite as i64)
+        .bind((lock.scope == LockScope::Exclusive) as i64)
+        .bind(&lock.owner_xml)
+        .bind(&lock.principal)
+        .bind(lock.timeout_secs.map(|t| t as i64))
+        .bind(lock.expires_ns)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Resource paths inside the tree. A `DavPath` is always normalised: segments are NFC,
+//! never empty, never `.` or `..`, and never contain `/` or NUL. Every protocol adapter
+//! turns its raw path into a `DavPath` first, so traversal can't happen below this point.
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct DavPath {
+    segments: Vec<String>,
+}
+
+impl DavPath {
+    pub fn root() -> DavPath {
+        DavPath::default()
+    }
+
+    /// Parses an already percent-decoded path. `.` is dropped and `..` pops a segment;
+    /// a `..` above the root is refused rather than clamped, so a client never silently
+    /// addresses another resource than the one it named.
+    pub fn parse(decoded: &str) -> Result<DavPath> {
+        let mut segments: Vec<String> = Vec::new();
+        for raw in decoded.split('/') {
+            match raw {
+                "" | "." => {}
+                ".." => {
+                    if segments.pop().is_none() {
+                        return Err(Error::BadPath("path escapes the root".into()));
+                    }
+                }
+                s => segments.push(Self::check_segment(s)?),
+            }
+        }
+        Ok(DavPath { segments })
+    }
+
+    fn check_segment(s: &str) -> Result<String> {
+        if s.contains('\0') || s.contains('\\') && cfg!(windows) {
+            return Err(Error::BadPath("invalid character in name".into()));
+        }
+        let nfc: String = s.nfc().collect();
+        if nfc.len() > 255 * 4 {
+            return Err(Error::BadPath("name too long".into()));
+        }
+        Ok(nfc)
+    }
+
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.segments.last().map(String::as_str)
+    }
+
+    pub fn parent(&self) -> Option<DavPath> {
+        let mut segments = self.segments.clone();
+        segments.pop()?;
+        Some(DavPath { segments })
+    }
+
+    /// A member of this collection; `name` must be a single valid segment.
+    pub fn join(&self, name: &str) -> Result<DavPath> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(Error::BadPath(format!("invalid member name {name:?}")));
+        }
+        let mut segments = self.segments.clone();
+        segments.push(Self::check_segment(name)?);
+        Ok(DavPath { segments })
+    }
+
+    /// True when `self` is `other` or lies below it.
+    pub fn starts_with(&self, other: &DavPath) -> bool {
+        self.segments.starts_with(&other.segments)
+    }
+
+    /// The path under `base` re-rooted at `target` (for COPY/MOVE of subtrees).
+    pub fn rebase(&self, base: &DavPath, target: &DavPath) -> Option<DavPath> {
+        let rest = self.segments.strip_prefix(base.segments.as_slice())?;
+        let mut segments = target.segments.clone();
+        segments.extend(rest.iter().cloned());
+        Some(DavPath { segments })
+    }
+
+    /// Every ancestor from the root down to the parent, then `self`.
+    pub fn ancestors_and_self(&self) -> Vec<DavPath> {
+        (0..=self.segments.len())
+            .map(|n| DavPath { segments: self.segments[..n].to_vec() })
+            .collect()
+    }
+
+    /// The canonical `/a/b` form used as a key in the lock table (root is `/`).
+    pub fn key(&self) -> String {
+        if self.segments.is_empty() {
+            return "/".into();
+        }
+        let mut s = String::new();
+        for seg in &self.segments {
+            s.push('/');
+            s.push_str(seg);
+        }
+        s
+    }
+
+    pub fn from_key(key: &str) -> Result<DavPath> {
+        DavPath::parse(key)
+    }
+}
+
+impl std::fmt::Display for DavPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_dot_above_root_is_refused() {
+        assert!(DavPath::parse("/a/../../etc").is_err());
+    }
+
+    #[test]
+    fn dot_dot_inside_tree_pops() {
+        assert_eq!(DavPath::parse("/a/b/../c").unwrap().key(), "/a/c");
+    }
+
+    #[test]
+    fn names_are_nfc() {
+        let nfd = "e\u{301}t\u{e9}";
+        assert_eq!(DavPath::parse(nfd).unwrap().key(), "/\u{e9}t\u{e9}");
+    }
+
+    #[test]
+    fn rebase_moves_subtree_paths() {
+        let p = DavPath::parse("/a/b/c").unwrap();
+        let base = DavPath::parse("/a").unwrap();
+        let target = DavPath::parse("/x/y").unwrap();
+        assert_eq!(p.rebase(&base, &target).unwrap().key(), "/x/y/b/c");
+    }
+}

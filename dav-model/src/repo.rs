@@ -1,0 +1,194 @@
+//! The repository: the SQLite database holding the tree, plus the blob store holding bytes.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use wharf_backends::{BlobId, BlobStore, Durability, LocalStore};
+
+use crate::Result;
+
+/// Limits and policies of the model. Adapters fill it from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub durability: Durability,
+    /// Total bytes the tree may hold; `None` means "as much as the disk has".
+    pub quota_bytes: Option<u64>,
+    /// Largest accepted PUT body.
+    pub max_upload_bytes: Option<u64>,
+    /// Lock timeout granted when the client asks for none.
+    pub default_lock_timeout: u64,
+    /// Longest lock timeout granted (an `Infinite` request gets this).
+    pub max_lock_timeout: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            durability: Durability::Process,
+            quota_bytes: None,
+            max_upload_bytes: None,
+            default_lock_timeout: 3600,
+            max_lock_timeout: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// RFC 4331 quota figures of the repository.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub used: u64,
+    pub available: u64,
+}
+
+pub struct Repository {
+    /// Several connections for concurrent reads (WAL readers never block).
+    pub(crate) read: SqlitePool,
+    /// One connection for writes, so write transactions queue here instead of
+    /// failing with SQLITE_BUSY when two deferred transactions both try to upgrade.
+    pub(crate) write: SqlitePool,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    /// Held shared from "blob file appears" to "row referencing it commits", and
+    /// exclusively by the garbage collector, so GC never deletes a blob being adopted.
+    pub(crate) gc_guard: tokio::sync::RwLock<()>,
+    pub(crate) config: Config,
+    pub(crate) data_dir: Option<std::path::PathBuf>,
+}
+
+impl Repository {
+    /// Opens (creating if needed) the repository in `dir`: `dir/wharf.db` and `dir/blobs/`.
+    pub async fn open(dir: &Path, config: Config) -> Result<Repository> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| crate::Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        let store = LocalStore::open(dir.join("blobs"), config.durability).await?;
+        let db = dir.join("wharf.db");
+        let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), Arc::new(store), config).await?;
+        repo.data_dir = Some(dir.to_owned());
+        repo.collect_garbage().await?;
+        repo.sweep_orphans().await?;
+        Ok(repo)
+    }
+
+    /// Opens a repository on any database URL and blob store (tests use a MemoryStore).
+    pub async fn with_store(url: &str, blobs: Arc<dyn BlobStore>, config: Config) -> Result<Repository> {
+        let sync = match config.durability {
+            Durability::Process => SqliteSynchronous::Normal,
+            Durability::Full => SqliteSynchronous::Full,
+        };
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sync)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        sqlx::migrate!("../migrations").run(&write).await?;
+        let read = SqlitePoolOptions::new().max_connections(8).connect_with(opts.read_only(true)).await?;
+        Ok(Repository {
+            read,
+            write,
+            blobs,
+            gc_guard: tokio::sync::RwLock::new(()),
+            config,
+            data_dir: None,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// Checks the database file for corruption (`PRAGMA integrity_check`).
+    pub async fn integrity_check(&self) -> Result<String> {
+        let (res,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&self.write).await?;
+        Ok(res)
+    }
+
+    /// Deletes blobs no resource references any more. Runs under the exclusive GC guard,
+    /// so no upload is between committing its blob and committing its row.
+    pub async fn collect_garbage(&self) -> Result<u64> {
+        let _guard = self.gc_guard.write().await;
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0")
+            .fetch_all(&self.write)
+            .await?;
+        let mut n = 0;
+        for (id,) in rows {
+            if let Some(blob) = BlobId::parse(&id) {
+                self.blobs.delete(&blob).await?;
+                n += 1;
+            }
+            sqlx::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0")
+                .bind(&id)
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(n)
+    }
+
+    /// Deletes blob files no row knows about: left by a crash (or a failed precondition)
+    /// between a blob's commit and its row's. Run at start-up, before any upload.
+    async fn sweep_orphans(&self) -> Result<u64> {
+        let _guard = self.gc_guard.write().await;
+        let known: std::collections::HashSet<String> = sqlx::query_as::<_, (String,)>("SELECT id FROM blobs WHERE refcount > 0")
+            .fetch_all(&self.write)
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
+        let mut n = 0;
+        for id in self.blobs.list().await? {
+            if !known.contains(id.as_str()) {
+                self.blobs.delete(&id).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Bytes stored in the tree and bytes still available under the quota or on disk.
+    pub async fn quota(&self) -> Result<Quota> {
+        let (used,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources")
+            .fetch_one(&self.read)
+            .await?;
+        let used = used.max(0) as u64;
+        let disk = self.data_dir.as_deref().and_then(disk_available);
+        let by_quota = self.config.quota_bytes.map(|q| q.saturating_sub(used));
+        let available = match (by_quota, disk) {
+            (Some(q), Some(d)) => q.min(d),
+            (Some(q), None) => q,
+            (None, Some(d)) => d,
+            (None, None) => u64::MAX / 2,
+        };
+        Ok(Quota { used, available })
+    }
+}
+
+/// Free bytes on the filesystem holding `dir` (std has no statvfs, hence libc).
+#[cfg(unix)]
+fn disk_available(dir: &Path) -> Option<u64> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs only writes into the zeroed struct we own; the path is NUL-terminated.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        Some(st.f_bavail as u64 * st.f_frsize as u64)
+    }
+}
+
+#[cfg(not(unix))]
+fn disk_available(_dir: &Path) -> Option<u64> {
+    None
+}

@@ -1,0 +1,298 @@
+//! Namespace operations: MKCOL, DELETE, COPY and MOVE (RFC 4918 9.3, 9.6, 9.8, 9.9).
+//! A MOVE re-parents one row; a COPY copies rows and shares blobs; a DELETE removes a
+//! subtree in one transaction and lets the collector reclaim blobs nobody references.
+
+use sqlx::SqliteConnection;
+
+use crate::condition::Preconditions;
+use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, WriteScope};
+use crate::path::DavPath;
+use crate::resource::{self, Entry, Resource};
+use crate::{now_ns, Error, Repository, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Zero,
+    One,
+    Infinity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// The destination did not exist (201).
+    Created,
+    /// The destination existed and was replaced (204).
+    Replaced,
+}
+
+/// Recursive CTE selecting `?1` and every row below it.
+const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL \
+    SELECT r.id FROM resources r JOIN sub ON r.parent_id = sub.id)";
+
+impl Repository {
+    pub async fn mkcol(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<Resource> {
+        let mut tx = self.write.begin().await?;
+        if resource::lookup(&mut tx, path).await?.is_some() {
+            return Err(Error::AlreadyExists);
+        }
+        let parent = self.parent_collection(&mut tx, path).await?;
+        let locks = locks_in_scope(&mut tx, path).await?;
+        self.evaluate(&mut tx, path, None, pre, &locks).await?;
+        check_write(&locks, &WriteScope { path, subtree: false, membership_changes: true }, pre, principal)?;
+        let now = now_ns();
+        let id = sqlx::query(
+            "INSERT INTO resources (parent_id, name, is_collection, etag, created_ns, modified_ns) \
+             VALUES (?, ?, 1, '', ?, ?)",
+        )
+        .bind(parent.id)
+        .bind(path.name().unwrap_or_default())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid();
+        self.touch(&mut tx, id, now).await?;
+        self.touch(&mut tx, parent.id, now).await?;
+        let created = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// The existing parent collection of `path`, or 409 Conflict.
+    async fn parent_collection(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Resource> {
+        let parent = path.parent().ok_or_else(|| Error::NotAllowed("the root has no parent".into()))?;
+        resource::lookup(conn, &parent)
+            .await?
+            .filter(|p| p.is_collection)
+            .ok_or_else(|| Error::Conflict("parent collection missing".into()))
+    }
+
+    pub async fn delete(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<()> {
+        if path.is_root() {
+            return Err(Error::Forbidden("the root collection can't be deleted".into()));
+        }
+        let mut tx = self.write.begin().await?;
+        let target = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
+        let locks = locks_in_scope(&mut tx, path).await?;
+        self.evaluate(&mut tx, path, Some(&target), pre, &locks).await?;
+        let scope = WriteScope { path, subtree: true, membership_changes: true };
+        check_write(&locks, &scope, pre, principal)?;
+        remove_subtree(&mut tx, &target).await?;
+        if let Some(parent) = self.parent_id(&mut tx, path).await? {
+            self.touch(&mut tx, parent, now_ns()).await?;
+        }
+        tx.commit().await?;
+        self.collect_garbage().await?;
+        Ok(())
+    }
+
+    async fn parent_id(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<i64>> {
+        match path.parent() {
+            Some(p) => Ok(resource::lookup(conn, &p).await?.map(|r| r.id)),
+            None => Ok(None),
+        }
+    }
+
+    /// COPY (`moving == false`) or MOVE of `src` to `dst`.
+    pub async fn transfer(&self, req: Transfer<'_>) -> Result<TransferOutcome> {
+        let Transfer { src, dst, .. } = req;
+        if src == dst {
+            return Err(Error::Forbidden("source and destination are the same".into()));
+        }
+        if dst.starts_with(src) || (req.moving && src.is_root()) {
+            return Err(Error::Forbidden("destination lies inside the source".into()));
+        }
+        let mut tx = self.write.begin().await?;
+        let source = resource::lookup(&mut tx, src).await?.ok_or(Error::NotFound)?;
+        let src_locks = locks_in_scope(&mut tx, src).await?;
+        self.evaluate(&mut tx, src, Some(&source), req.pre, &src_locks).await?;
+        if req.moving {
+            let scope = WriteScope { path: src, subtree: true, membership_changes: true };
+            check_write(&src_locks, &scope, req.pre, req.principal)?;
+        }
+        let parent = self.parent_collection(&mut tx, dst).await?;
+        let existing = resource::lookup(&mut tx, dst).await?;
+        if existing.is_some() && !req.overwrite {
+            return Err(Error::PreconditionFailed);
+        }
+        let dst_locks = locks_in_scope(&mut tx, dst).await?;
+        let scope = WriteScope { path: dst, subtree: true, membership_changes: true };
+        check_write(&dst_locks, &scope, req.pre, req.principal)?;
+        if let Some(old) = &existing {
+            remove_subtree(&mut tx, old).await?;
+        }
+        let now = now_ns();
+        if req.moving {
+            self.relink(&mut tx, &source, parent.id, dst).await?;
+            drop_subtree_locks(&mut tx, src).await?;
+            if let Some(old_parent) = self.parent_id(&mut tx, src).await? {
+                self.touch(&mut tx, old_parent, now).await?;
+            }
+        } else {
+            if req.depth == Depth::One {
+                return Err(Error::BadRequest("COPY takes Depth 0 or infinity".into()));
+            }
+            if !source.is_collection {
+                let quota_adds = source.size;
+                self.check_quota(&mut tx, quota_adds, 0).await?;
+            }
+            copy_subtree(&mut tx, &source, parent.id, dst, req.depth == Depth::Infinity, now).await?;
+        }
+        self.touch(&mut tx, parent.id, now).await?;
+        tx.commit().await?;
+        if existing.is_some() {
+            self.collect_garbage().await?;
+        }
+        Ok(if existing.is_some() { TransferOutcome::Replaced } else { TransferOutcome::Created })
+    }
+
+    /// MOVE is a rename of one row, whatever the size of the subtree below it.
+    async fn relink(&self, conn: &mut SqliteConnection, source: &Resource, parent: i64, dst: &DavPath) -> Result<()> {
+        sqlx::query("UPDATE resources SET parent_id = ?, name = ? WHERE id = ?")
+            .bind(parent)
+            .bind(dst.name().unwrap_or_default())
+            .bind(source.id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Members of a collection with their dead properties and locks: three queries.
+    pub async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
+        let mut conn = self.read.acquire().await?;
+        let members = resource::members(&mut conn, parent).await?;
+        let locks = locks_in_scope(&mut conn, &parent.path).await?;
+        self.entries(&mut conn, members, &locks).await
+    }
+
+    /// A single resource as a listing entry.
+    pub async fn entry(&self, resource: &Resource) -> Result<Entry> {
+        let mut conn = self.read.acquire().await?;
+        let locks = locks_in_scope(&mut conn, &resource.path).await?;
+        let mut v = self.entries(&mut conn, vec![resource.clone()], &locks).await?;
+        v.pop().ok_or(Error::NotFound)
+    }
+
+    /// How many resources lie below `resource`, counting at most to `cap + 1`.
+    pub async fn count_below(&self, resource: &Resource, cap: u64) -> Result<u64> {
+        let mut conn = self.read.acquire().await?;
+        resource::count_descendants(&mut conn, resource.id, cap).await
+    }
+
+    async fn entries(&self, conn: &mut SqliteConnection, list: Vec<Resource>, locks: &[crate::ActiveLock]) -> Result<Vec<Entry>> {
+        let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
+        let mut dead = crate::props::dead_props_of(conn, &ids).await?;
+        Ok(list
+            .into_iter()
+            .map(|r| Entry {
+                dead: dead.remove(&r.id).unwrap_or_default(),
+                locks: locks.iter().filter(|l| l.covers(&r.path)).cloned().collect(),
+                resource: r,
+            })
+            .collect())
+    }
+}
+
+/// Arguments of [`Repository::transfer`].
+pub struct Transfer<'a> {
+    pub src: &'a DavPath,
+    pub dst: &'a DavPath,
+    pub moving: bool,
+    pub depth: Depth,
+    pub overwrite: bool,
+    pub pre: &'a Preconditions,
+    pub principal: Option<&'a str>,
+}
+
+async fn remove_subtree(conn: &mut SqliteConnection, target: &Resource) -> Result<()> {
+    sqlx::query(&format!("{SUBTREE} DELETE FROM dead_props WHERE resource_id IN (SELECT id FROM sub)"))
+        .bind(target.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!("{SUBTREE} DELETE FROM resources WHERE id IN (SELECT id FROM sub)"))
+        .bind(target.id)
+        .execute(&mut *conn)
+        .await?;
+    drop_subtree_locks(conn, &target.path).await
+}
+
+/// Copies rows level by level (one INSERT ... SELECT per source collection) and their
+/// dead properties; blobs are shared, the refcount triggers account for the new rows.
+async fn copy_subtree(conn: &mut SqliteConnection, source: &Resource, parent: i64, dst: &DavPath, deep: bool, now: i64) -> Result<()> {
+    let new_root = sqlx::query(
+        "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
+         SELECT ?, ?, is_collection, blob_id, size, content_type, etag, ?, ? FROM resources WHERE id = ?",
+    )
+    .bind(parent)
+    .bind(dst.name().unwrap_or_default())
+    .bind(now)
+    .bind(now)
+    .bind(source.id)
+    .execute(&mut *conn)
+    .await?
+    .last_insert_rowid();
+    copy_dead_props(conn, source.id, new_root).await?;
+    if source.is_collection {
+        sqlx::query("UPDATE resources SET etag = ? WHERE id = ?")
+            .bind(resource::collection_etag(new_root, now))
+            .bind(new_root)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !(deep && source.is_collection) {
+        return Ok(());
+    }
+    let mut pending = vec![(source.id, new_root)];
+    while let Some((from, to)) = pending.pop() {
+        pending.extend(copy_members(conn, from, to, now).await?);
+    }
+    Ok(())
+}
+
+/// Copies the members of collection `from` into `to` with three statements, whatever
+/// their number, and returns the (source, copy) id pairs of member collections.
+async fn copy_members(conn: &mut SqliteConnection, from: i64, to: i64, now: i64) -> Result<Vec<(i64, i64)>> {
+    sqlx::query(
+        "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
+         SELECT ?1, name, is_collection, blob_id, size, content_type, etag, ?2, modified_ns \
+         FROM resources WHERE parent_id = ?3",
+    )
+    .bind(to)
+    .bind(now)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO dead_props (resource_id, namespace, name, xml) \
+         SELECT n.id, d.namespace, d.name, d.xml FROM resources o \
+         JOIN dead_props d ON d.resource_id = o.id \
+         JOIN resources n ON n.parent_id = ?1 AND n.name = o.name WHERE o.parent_id = ?2",
+    )
+    .bind(to)
+    .bind(from)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE resources SET etag = printf('\"c%x-%x\"', id, ?1) WHERE parent_id = ?2 AND is_collection = 1")
+        .bind(now)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    let pairs = sqlx::query_as(
+        "SELECT o.id, n.id FROM resources o JOIN resources n ON n.parent_id = ?1 AND n.name = o.name \
+         WHERE o.parent_id = ?2 AND o.is_collection = 1",
+    )
+    .bind(to)
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(pairs)
+}
+
+async fn copy_dead_props(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<()> {
+    sqlx::query("INSERT INTO dead_props (resource_id, namespace, name, xml) SELECT ?, namespace, name, xml FROM dead_props WHERE resource_id = ?")
+        .bind(to)
+        .bind(from)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
