@@ -58,7 +58,10 @@ pub fn parse_if_header(
             }
             '(' => {
                 tagged.get_or_insert(false);
-                lists.push(List { resource: tag.clone(), terms: cursor.list()? });
+                lists.push(List {
+                    resource: tag.clone(),
+                    terms: cursor.list()?,
+                });
             }
             other => return Err(error(&format!("unexpected {other:?}"))),
         }
@@ -106,7 +109,10 @@ impl<'a> Cursor<'a> {
 
     /// `["Not"] (State-token | "[" entity-tag "]")`.
     fn condition(&mut self) -> Result<Term, IfError> {
-        let negated = self.rest.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("not"));
+        let negated = self
+            .rest
+            .get(..3)
+            .is_some_and(|s| s.eq_ignore_ascii_case("not"));
         if negated {
             self.rest = &self.rest[3..];
         }
@@ -121,7 +127,10 @@ impl<'a> Cursor<'a> {
     /// The text between `<` and `>`, the `<` not yet consumed.
     fn angle_bracketed(&mut self) -> Result<&'a str, IfError> {
         self.bump();
-        let (inside, rest) = self.rest.split_once('>').ok_or_else(|| error("unclosed '<'"))?;
+        let (inside, rest) = self
+            .rest
+            .split_once('>')
+            .ok_or_else(|| error("unclosed '<'"))?;
         if inside.is_empty() || inside.contains(['<', ' ', '\t']) {
             return Err(error(&format!("invalid URI <{inside}>")));
         }
@@ -135,11 +144,17 @@ impl<'a> Cursor<'a> {
         self.bump();
         let tag = self.rest.trim_start_matches([' ', '\t']);
         let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-        let quoted = opaque.strip_prefix('"').ok_or_else(|| error("entity tag not quoted"))?;
-        let close = quoted.find('"').ok_or_else(|| error("unclosed entity tag"))?;
+        let quoted = opaque
+            .strip_prefix('"')
+            .ok_or_else(|| error("entity tag not quoted"))?;
+        let close = quoted
+            .find('"')
+            .ok_or_else(|| error("unclosed entity tag"))?;
         let len = tag.len() - quoted.len() + close + 1;
         let rest = tag[len..].trim_start_matches([' ', '\t']);
-        self.rest = rest.strip_prefix(']').ok_or_else(|| error("unclosed '['"))?;
+        self.rest = rest
+            .strip_prefix(']')
+            .ok_or_else(|| error("unclosed '['"))?;
         Ok(&tag[..len])
     }
 }
@@ -155,7 +170,9 @@ mod tests {
     /// Tags on this server are `http://dav.example/...` URIs or absolute paths.
     fn local(raw: &str) -> Option<DavPath> {
         let path = raw.strip_prefix("http://dav.example").unwrap_or(raw);
-        path.starts_with('/').then(|| DavPath::parse(path).ok()).flatten()
+        path.starts_with('/')
+            .then(|| DavPath::parse(path).ok())
+            .flatten()
     }
 
     fn parse(value: &str) -> Result<IfHeader, IfError> {
@@ -163,7 +180,10 @@ mod tests {
     }
 
     fn token(t: &str) -> Term {
-        Term { negated: false, condition: Condition::Token(t.into()) }
+        Term {
+            negated: false,
+            condition: Condition::Token(t.into()),
+        }
     }
 
     #[test]
@@ -171,7 +191,10 @@ mod tests {
         let h = parse("(<opaquelocktoken:a-b>)").unwrap();
         assert_eq!(
             h.lists,
-            vec![List { resource: Tag::RequestUri, terms: vec![token("opaquelocktoken:a-b")] }]
+            vec![List {
+                resource: Tag::RequestUri,
+                terms: vec![token("opaquelocktoken:a-b")]
+            }]
         );
     }
 
@@ -179,14 +202,26 @@ mod tests {
     fn tagged_list_maps_to_path() {
         let h = parse("<http://dav.example/a/b> (<urn:x>) </c> ([\"e\"])").unwrap();
         let a_b = Tag::Path(DavPath::parse("/a/b").unwrap());
-        assert_eq!(h.lists[0], List { resource: a_b, terms: vec![token("urn:x")] });
-        assert_eq!(h.lists[1].resource, Tag::Path(DavPath::parse("/c").unwrap()));
+        assert_eq!(
+            h.lists[0],
+            List {
+                resource: a_b,
+                terms: vec![token("urn:x")]
+            }
+        );
+        assert_eq!(
+            h.lists[1].resource,
+            Tag::Path(DavPath::parse("/c").unwrap())
+        );
     }
 
     #[test]
     fn foreign_tag_is_kept_raw() {
         let h = parse("<http://other.example/x> (<urn:x>)").unwrap();
-        assert_eq!(h.lists[0].resource, Tag::Foreign("http://other.example/x".into()));
+        assert_eq!(
+            h.lists[0].resource,
+            Tag::Foreign("http://other.example/x".into())
+        );
     }
 
     #[test]
@@ -203,8 +238,14 @@ mod tests {
         assert_eq!(
             h.lists[0].terms,
             vec![
-                Term { negated: true, condition: Condition::ETag("W/\"v1\"".into()) },
-                Term { negated: true, condition: Condition::Token("DAV:no-lock".into()) },
+                Term {
+                    negated: true,
+                    condition: Condition::ETag("W/\"v1\"".into())
+                },
+                Term {
+                    negated: true,
+                    condition: Condition::Token("DAV:no-lock".into())
+                },
             ]
         );
     }
@@ -212,7 +253,10 @@ mod tests {
     #[test]
     fn entity_tag_may_contain_a_bracket() {
         let h = parse("([\"a]b\"])").unwrap();
-        assert_eq!(h.lists[0].terms[0].condition, Condition::ETag("\"a]b\"".into()));
+        assert_eq!(
+            h.lists[0].terms[0].condition,
+            Condition::ETag("\"a]b\"".into())
+        );
     }
 
     #[test]
@@ -233,7 +277,14 @@ mod tests {
 
     #[test]
     fn unbalanced_list_is_an_error() {
-        for bad in ["(<urn:a>", "<urn:a>)", "(<urn:a>))", "((<urn:a>)", "([\"e\")", "(<urn:a)"] {
+        for bad in [
+            "(<urn:a>",
+            "<urn:a>)",
+            "(<urn:a>))",
+            "((<urn:a>)",
+            "([\"e\")",
+            "(<urn:a)",
+        ] {
             assert!(parse(bad).is_err(), "{bad} accepted");
         }
     }

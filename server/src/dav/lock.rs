@@ -1,0 +1,62 @@
+//! LOCK and UNLOCK (RFC 4918 9.10, 9.11). A LOCK without a body refreshes the lock whose
+//! token the `If` header names.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use dav_model::{ActiveLock, Depth, LockRequest, LockScope};
+
+use super::props::write_activelock;
+use super::{body, empty, headers, uri, DavError, DavResult, State};
+use crate::xml::{self, parse_lockinfo};
+
+pub async fn lock(state: &State, req: Request) -> DavResult {
+    let path = uri::request_path(req.uri())?;
+    let pre = headers::preconditions(req.headers())?;
+    let timeouts = headers::timeouts(req.headers())?;
+    let depth = headers::depth(req.headers(), Depth::Infinity)?;
+    let body = body::read_xml(req.into_body(), state.max_xml_bytes).await?;
+    let Some(info) = parse_lockinfo(&body)? else {
+        let lock = state.repo.refresh_lock(&path, &pre, None, &timeouts).await?;
+        return Ok(answer(&lock, StatusCode::OK, false));
+    };
+    if depth == Depth::One {
+        return Err(DavError::BadRequest("LOCK takes Depth 0 or infinity".into()));
+    }
+    let request = LockRequest {
+        scope: match info.scope {
+            xml::LockScope::Exclusive => LockScope::Exclusive,
+            xml::LockScope::Shared => LockScope::Shared,
+        },
+        depth_infinite: depth == Depth::Infinity,
+        owner_xml: info.owner,
+        principal: None,
+        timeouts,
+    };
+    let (lock, created) = state.repo.lock(&path, request, &pre).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(answer(&lock, status, true))
+}
+
+fn answer(lock: &ActiveLock, status: StatusCode, with_token: bool) -> Response<Body> {
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>");
+    write_activelock(&mut xml, lock);
+    xml.push_str("</D:lockdiscovery></D:prop>");
+    let mut resp = Response::new(Body::from(xml));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    if with_token {
+        if let Ok(v) = HeaderValue::from_str(&format!("<{}>", lock.token)) {
+            h.insert("lock-token", v);
+        }
+    }
+    resp
+}
+
+pub async fn unlock(state: &State, req: Request) -> DavResult {
+    let path = uri::request_path(req.uri())?;
+    let token = headers::lock_token(req.headers())?;
+    state.repo.unlock(&path, &token, None).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}

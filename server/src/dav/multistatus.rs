@@ -1,0 +1,105 @@
+//! Writing `207 Multi-Status` bodies. Responses are appended to a buffer that the caller
+//! drains in chunks while it produces more, so a Depth infinity answer is streamed and
+//! never held whole in memory.
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+
+/// Above this many buffered bytes a chunk is ready to send.
+const CHUNK: usize = 64 * 1024;
+
+pub struct Multistatus {
+    buf: String,
+}
+
+/// One `propstat`: a status, the property elements it covers, and an optional
+/// precondition element (e.g. `cannot-modify-protected-property`).
+pub struct Propstat<'a> {
+    pub status: StatusCode,
+    pub props: &'a str,
+    pub error: Option<&'a str>,
+}
+
+impl Multistatus {
+    pub fn new() -> Multistatus {
+        let mut buf = String::with_capacity(CHUNK + 4096);
+        buf.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">");
+        Multistatus { buf }
+    }
+
+    pub fn response(&mut self, href: &str, propstats: &[Propstat<'_>]) {
+        self.buf.push_str("<D:response><D:href>");
+        self.buf.push_str(&escape(href));
+        self.buf.push_str("</D:href>");
+        for ps in propstats {
+            self.buf.push_str("<D:propstat><D:prop>");
+            self.buf.push_str(ps.props);
+            self.buf.push_str("</D:prop>");
+            self.status(ps.status);
+            if let Some(e) = ps.error {
+                self.buf.push_str("<D:error><D:");
+                self.buf.push_str(e);
+                self.buf.push_str("/></D:error>");
+            }
+            self.buf.push_str("</D:propstat>");
+        }
+        self.buf.push_str("</D:response>");
+    }
+
+    fn status(&mut self, status: StatusCode) {
+        self.buf.push_str("<D:status>HTTP/1.1 ");
+        self.buf.push_str(status.as_str());
+        self.buf.push(' ');
+        self.buf.push_str(status.canonical_reason().unwrap_or(""));
+        self.buf.push_str("</D:status>");
+    }
+
+    /// A chunk to send, once enough has accumulated.
+    pub fn ready_chunk(&mut self) -> Option<Bytes> {
+        (self.buf.len() >= CHUNK).then(|| Bytes::from(std::mem::take(&mut self.buf)))
+    }
+
+    /// Closes the document and returns what is left to send.
+    pub fn finish(mut self) -> Bytes {
+        self.buf.push_str("</D:multistatus>\n");
+        Bytes::from(self.buf)
+    }
+}
+
+/// Escapes text and attribute values (`&`, `<`, `>`, `"`).
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propstats_carry_status_lines_and_conditions() {
+        let mut m = Multistatus::new();
+        let ps = [
+            Propstat { status: StatusCode::OK, props: "<D:getetag>\"x\"</D:getetag>", error: None },
+            Propstat { status: StatusCode::FORBIDDEN, props: "<D:getetag/>", error: Some("cannot-modify-protected-property") },
+        ];
+        m.response("/a&b", &ps);
+        let s = String::from_utf8(m.finish().to_vec()).unwrap();
+        assert!(s.contains("<D:href>/a&amp;b</D:href>"));
+        assert!(s.contains("<D:status>HTTP/1.1 200 OK</D:status>"));
+        assert!(s.contains("HTTP/1.1 403 Forbidden</D:status><D:error><D:cannot-modify-protected-property/>"));
+        assert!(s.ends_with("</D:multistatus>\n"));
+    }
+}

@@ -1,0 +1,139 @@
+//! PROPFIND (RFC 4918 9.1): allprop (with include), propname and prop, Depth 0, 1 and
+//! infinity. The answer is streamed: a task walks the tree and sends chunks as they fill.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use dav_model::{Depth, Entry, Error, PropName, Quota, Repository};
+use tokio::sync::mpsc;
+
+use super::multistatus::{Multistatus, Propstat};
+use super::props::{live_names, write_empty, write_live};
+use super::{body, headers, uri, DavResult, State};
+use crate::xml::{parse_propfind, PropfindRequest};
+
+pub async fn propfind(state: &State, req: Request) -> DavResult {
+    let path = uri::request_path(req.uri())?;
+    let depth = headers::depth(req.headers(), Depth::Infinity)?;
+    let pre = headers::preconditions(req.headers())?;
+    let body = body::read_xml(req.into_body(), state.max_xml_bytes).await?;
+    let request = parse_propfind(&body)?;
+    let repo = state.repo.clone();
+    let target = repo.resolve(&path).await?.ok_or(Error::NotFound)?;
+    repo.check_read(&path, Some(&target), &pre).await?;
+    if depth == Depth::Infinity && target.is_collection {
+        let n = repo.count_below(&target, state.infinity_limit).await?;
+        if n > state.infinity_limit {
+            return Err(Error::InfiniteDepthTooLarge(state.infinity_limit).into());
+        }
+    }
+    let wants_quota = match &request {
+        PropfindRequest::Prop(names) => names.iter().any(|n| n.is_dav() && n.local.starts_with("quota-")),
+        PropfindRequest::AllProp { include } => include.iter().any(|n| n.is_dav() && n.local.starts_with("quota-")),
+        PropfindRequest::PropName => false,
+    };
+    let quota = if wants_quota { Some(repo.quota().await?) } else { None };
+    let root = repo.entry(&target).await?;
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::spawn(async move {
+        let walk = Walk { repo: &repo, request: &request, quota, tx: &tx };
+        if let Err(e) = walk.run(root, depth).await {
+            tracing::error!(error = %e, "PROPFIND stream aborted");
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let mut resp = Response::new(Body::from_stream(stream));
+    *resp.status_mut() = StatusCode::MULTI_STATUS;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    Ok(resp)
+}
+
+struct Walk<'a> {
+    repo: &'a Repository,
+    request: &'a PropfindRequest,
+    quota: Option<Quota>,
+    tx: &'a mpsc::Sender<std::io::Result<Bytes>>,
+}
+
+impl Walk<'_> {
+    async fn run(&self, root: Entry, depth: Depth) -> Result<(), Error> {
+        let mut ms = Multistatus::new();
+        let mut stack = Vec::new();
+        if root.resource.is_collection && depth != Depth::Zero {
+            stack.push((root.resource.clone(), depth == Depth::Infinity));
+        }
+        self.write(&mut ms, &root);
+        while let Some((coll, deeper)) = stack.pop() {
+            for entry in self.repo.list(&coll).await? {
+                self.write(&mut ms, &entry);
+                if let Some(chunk) = ms.ready_chunk() {
+                    self.send(chunk).await?;
+                }
+                if deeper && entry.resource.is_collection {
+                    stack.push((entry.resource, true));
+                }
+            }
+        }
+        self.send(ms.finish()).await
+    }
+
+    async fn send(&self, chunk: Bytes) -> Result<(), Error> {
+        // A closed channel means the client went away: stop walking.
+        self.tx.send(Ok(chunk)).await.map_err(|_| Error::Aborted("client disconnected".into()))
+    }
+
+    fn write(&self, ms: &mut Multistatus, entry: &Entry) {
+        let href = uri::href(&entry.resource.path, entry.resource.is_collection);
+        let mut found = String::new();
+        let mut missing = String::new();
+        match self.request {
+            PropfindRequest::PropName => {
+                for n in live_names(entry, false) {
+                    write_empty(&mut found, &PropName::dav(n));
+                }
+                for d in &entry.dead {
+                    write_empty(&mut found, &d.name);
+                }
+            }
+            PropfindRequest::AllProp { include } => {
+                for n in live_names(entry, true) {
+                    write_live(&mut found, n, entry, self.quota);
+                }
+                for d in &entry.dead {
+                    found.push_str(&d.xml);
+                }
+                for n in include {
+                    let shown = (n.is_dav() && live_names(entry, true).any(|l| l == n.local))
+                        || entry.dead.iter().any(|d| &d.name == n);
+                    if !shown {
+                        self.write_named(entry, n, &mut found, &mut missing);
+                    }
+                }
+            }
+            PropfindRequest::Prop(names) => {
+                for n in names {
+                    self.write_named(entry, n, &mut found, &mut missing);
+                }
+            }
+        }
+        let mut stats = Vec::with_capacity(2);
+        if !found.is_empty() || missing.is_empty() {
+            stats.push(Propstat { status: StatusCode::OK, props: &found, error: None });
+        }
+        if !missing.is_empty() {
+            stats.push(Propstat { status: StatusCode::NOT_FOUND, props: &missing, error: None });
+        }
+        ms.response(&href, &stats);
+    }
+
+    fn write_named(&self, entry: &Entry, n: &PropName, found: &mut String, missing: &mut String) {
+        if let Some(d) = entry.dead.iter().find(|d| &d.name == n) {
+            found.push_str(&d.xml);
+        } else if !(n.is_dav() && write_live(found, &n.local, entry, self.quota)) {
+            write_empty(missing, n);
+        }
+    }
+}

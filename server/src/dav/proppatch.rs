@@ -1,0 +1,46 @@
+//! PROPPATCH (RFC 4918 9.2): all instructions succeed together or none is applied.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use dav_model::PatchResult;
+
+use super::multistatus::{Multistatus, Propstat};
+use super::props::write_empty;
+use super::{body, headers, uri, DavResult, State};
+use crate::xml::parse_proppatch;
+
+pub async fn proppatch(state: &State, req: Request) -> DavResult {
+    let path = uri::request_path(req.uri())?;
+    let pre = headers::preconditions(req.headers())?;
+    let body = body::read_xml(req.into_body(), state.max_xml_bytes).await?;
+    let ops = parse_proppatch(&body)?;
+    let results = state.repo.proppatch(&path, &ops, &pre, None).await?;
+    let target = state.repo.resolve(&path).await?;
+    let collection = target.is_some_and(|r| r.is_collection);
+    let group = |want: PatchResult| {
+        let mut s = String::new();
+        results.iter().filter(|(_, r)| *r == want).for_each(|(n, _)| write_empty(&mut s, n));
+        s
+    };
+    let (ok, protected, failed) = (group(PatchResult::Ok), group(PatchResult::Protected), group(PatchResult::FailedDependency));
+    let mut stats = Vec::new();
+    if !ok.is_empty() {
+        stats.push(Propstat { status: StatusCode::OK, props: &ok, error: None });
+    }
+    if !protected.is_empty() {
+        let error = Some("cannot-modify-protected-property");
+        stats.push(Propstat { status: StatusCode::FORBIDDEN, props: &protected, error });
+    }
+    if !failed.is_empty() {
+        stats.push(Propstat { status: StatusCode::FAILED_DEPENDENCY, props: &failed, error: None });
+    }
+    let mut ms = Multistatus::new();
+    ms.response(&uri::href(&path, collection), &stats);
+    let mut resp = Response::new(Body::from(ms.finish()));
+    *resp.status_mut() = StatusCode::MULTI_STATUS;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    Ok(resp)
+}
+

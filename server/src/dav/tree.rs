@@ -1,0 +1,63 @@
+//! MKCOL, DELETE, COPY and MOVE: header parsing here, semantics in the model.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use dav_model::{Depth, Transfer, TransferOutcome};
+
+use super::{body, empty, headers, uri, DavError, DavResult, State};
+
+pub async fn mkcol(state: &State, req: Request) -> DavResult {
+    let path = uri::request_path(req.uri())?;
+    if body::has_body(req.headers()) {
+        // RFC 4918 9.3: we define no MKCOL body, so any body is unsupported.
+        return Err(DavError::UnsupportedMediaType);
+    }
+    let pre = headers::preconditions(req.headers())?;
+    state.repo.mkcol(&path, &pre, None).await?;
+    Ok(empty(StatusCode::CREATED))
+}
+
+pub async fn delete(state: &State, req: Request) -> DavResult {
+    let path = uri::request_path(req.uri())?;
+    if req.uri().path().contains('#') {
+        return Err(DavError::BadRequest("fragment in request URI".into()));
+    }
+    let depth = headers::depth(req.headers(), Depth::Infinity)?;
+    if depth != Depth::Infinity {
+        return Err(DavError::BadRequest("DELETE takes Depth infinity".into()));
+    }
+    let pre = headers::preconditions(req.headers())?;
+    state.repo.delete(&path, &pre, None).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn transfer(state: &State, req: Request, moving: bool) -> DavResult {
+    let h = req.headers();
+    let src = uri::request_path(req.uri())?;
+    let dest = h
+        .get("destination")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| DavError::BadRequest("missing Destination".into()))?;
+    let dst = uri::local_target(dest, h).ok_or(DavError::BadGateway)??;
+    let depth = headers::depth(h, Depth::Infinity)?;
+    if moving && depth != Depth::Infinity {
+        return Err(DavError::BadRequest("MOVE takes Depth infinity".into()));
+    }
+    let pre = headers::preconditions(h)?;
+    let outcome = state
+        .repo
+        .transfer(Transfer {
+            src: &src,
+            dst: &dst,
+            moving,
+            depth,
+            overwrite: headers::overwrite(h)?,
+            pre: &pre,
+            principal: None,
+        })
+        .await?;
+    Ok(empty(match outcome {
+        TransferOutcome::Created => StatusCode::CREATED,
+        TransferOutcome::Replaced => StatusCode::NO_CONTENT,
+    }))
+}
