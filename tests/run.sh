@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one test command: lint, unit and end-to-end tests, then litmus against the real
+# binary. Installs the client programs the tests need from Debian's packages when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install_missing() {
+    local missing=()
+    for pkg in "$@"; do
+        command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing ${missing[*]} from Debian's packages"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_missing litmus
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace
+cargo build -p wharf --quiet
+tests/litmus.sh target/debug/wharf
