@@ -58,6 +58,9 @@ pub enum Error {
     NotFound(BlobId),
     #[error("body larger than the limit of {0} bytes")]
     TooLarge(u64),
+    /// The body stream itself failed (the client went away): nothing was stored.
+    #[error("body stream failed: {0}")]
+    Body(std::io::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -106,7 +106,7 @@ impl BlobStore for LocalStore {
         let mut writer = PipelinedWriter::new(file);
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
+            let chunk = chunk.map_err(Error::Body)?;
             size += chunk.len() as u64;
             if let Some(limit) = limit {
                 if size > limit {

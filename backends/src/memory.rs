@@ -34,7 +34,7 @@ impl BlobStore for MemoryStore {
     async fn stage(&self, mut body: ByteStream, limit: Option<u64>) -> Result<Staged> {
         let mut buf = BytesMut::new();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
+            let chunk = chunk.map_err(Error::Body)?;
             if let Some(limit) = limit {
                 if (buf.len() + chunk.len()) as u64 > limit {
                     return Err(Error::TooLarge(limit));
@@ -167,7 +167,7 @@ mod tests {
         let err = store
             .stage(Box::pin(futures_util::stream::iter(items)), None)
             .await;
-        assert!(matches!(err, Err(Error::Io(_))));
+        assert!(matches!(err, Err(Error::Body(_))));
         assert!(store.list().await.unwrap().is_empty());
     }
 

@@ -65,8 +65,7 @@ impl From<wharf_backends::Error> for Error {
     fn from(e: wharf_backends::Error) -> Self {
         match e {
             wharf_backends::Error::TooLarge(n) => Error::TooLarge(n),
-            // An I/O error while staging is almost always the body stream failing,
-            // i.e. the client went away; the adapter reports it, nothing was changed.
+            wharf_backends::Error::Body(e) => Error::Aborted(e.to_string()),
             other => Error::Blob(other),
         }
     }

@@ -79,9 +79,10 @@ impl Repository {
         }
     }
 
-    /// Read-side check used by GET/HEAD/PROPFIND: validators plus the `If` header.
-    pub async fn check_read(&self, path: &DavPath, target: Option<&Resource>, pre: &Preconditions) -> Result<()> {
-        check_validators(target, pre, true)?;
+    /// Preconditions of a request that changes nothing: validators plus the `If` header.
+    /// `get` selects the GET/HEAD outcomes (304); other methods (PROPFIND) get 412.
+    pub async fn check_read(&self, path: &DavPath, target: Option<&Resource>, pre: &Preconditions, get: bool) -> Result<()> {
+        check_validators(target, pre, get)?;
         if let Some(h) = &pre.if_header {
             let mut conn = self.read.acquire().await?;
             let locks = locks_in_scope(&mut conn, path).await?;

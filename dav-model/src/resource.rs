@@ -65,19 +65,45 @@ impl Resource {
     }
 }
 
-/// Resolves a path to its row, one indexed lookup per segment.
+/// Resolves a path to its row in one query whatever its depth: a recursive CTE walks
+/// (parent, name) down the unique index, one step per segment.
 pub(crate) async fn lookup(conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
-    let root_sql = format!("SELECT {COLUMNS} FROM resources WHERE id = ?");
-    let mut row = sqlx::query(&root_sql).bind(ROOT_ID).fetch_one(&mut *conn).await?;
-    let child_sql = format!("SELECT {COLUMNS} FROM resources WHERE parent_id = ? AND name = ?");
-    for seg in path.segments() {
-        let id: i64 = row.get(0);
-        match sqlx::query(&child_sql).bind(id).bind(seg).fetch_optional(&mut *conn).await? {
-            Some(r) => row = r,
-            None => return Ok(None),
+    let sql = format!(
+        "WITH RECURSIVE seg(i, name) AS (SELECT key, value FROM json_each(?1)), \
+         walk(id, i) AS (SELECT ?2, -1 UNION ALL \
+           SELECT r.id, walk.i + 1 FROM walk JOIN seg ON seg.i = walk.i + 1 \
+           JOIN resources r ON r.parent_id = walk.id AND r.name = seg.name) \
+         SELECT {COLUMNS} FROM resources WHERE id = (SELECT id FROM walk WHERE i = ?3)"
+    );
+    let row = sqlx::query(&sql)
+        .bind(json_array(path.segments()))
+        .bind(ROOT_ID)
+        .bind(path.segments().len() as i64 - 1)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| Resource::from_row(&r, path.clone())))
+}
+
+/// A JSON array of strings, for `json_each`.
+fn json_array(items: &[String]) -> String {
+    let mut s = String::from("[");
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            s.push(',');
         }
+        s.push('"');
+        for c in item.chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
+                c => s.push(c),
+            }
+        }
+        s.push('"');
     }
-    Ok(Some(Resource::from_row(&row, path.clone())))
+    s.push(']');
+    s
 }
 
 /// The members of a collection, in one indexed query, sorted by name.
@@ -115,4 +141,15 @@ pub(crate) fn content_etag(blob: Option<&BlobId>) -> String {
 /// Collections change tag whenever their membership or properties change.
 pub(crate) fn collection_etag(id: i64, modified_ns: i64) -> String {
     format!("\"c{id:x}-{modified_ns:x}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_array_escapes_quotes_backslashes_and_controls() {
+        let items = vec!["a\"b".to_owned(), "c\\d".to_owned(), "e\u{1}".to_owned(), "é".to_owned()];
+        assert_eq!(json_array(&items), r#"["a\"b","c\\d","e\u0001","é"]"#);
+    }
 }

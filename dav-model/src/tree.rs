@@ -102,6 +102,10 @@ impl Repository {
         if dst.starts_with(src) || (req.moving && src.is_root()) {
             return Err(Error::Forbidden("destination lies inside the source".into()));
         }
+        if src.starts_with(dst) {
+            // Overwriting an ancestor would delete the source itself.
+            return Err(Error::Forbidden("destination contains the source".into()));
+        }
         let mut tx = self.write.begin().await?;
         let source = resource::lookup(&mut tx, src).await?.ok_or(Error::NotFound)?;
         let src_locks = locks_in_scope(&mut tx, src).await?;

@@ -153,3 +153,209 @@ pub fn blob_count(data: &Path) -> usize {
     }
     walk(&data.join("blobs").join("blobs"))
 }
+
+/// PROPPATCH with `body`; returns status and body text.
+pub async fn proppatch(s: &Server, path: &str, body: &str) -> (u16, String) {
+    let r = s
+        .req("PROPPATCH", path)
+        .header("Content-Type", "application/xml")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("PROPPATCH");
+    (r.status().as_u16(), text(r).await)
+}
+
+/// A header of a response as text ("" when absent).
+pub fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ASCII header").to_owned())
+        .unwrap_or_default()
+}
+
+/// Sends `method target` byte for byte over a fresh connection, bypassing the URL
+/// normalisation of the HTTP client (which would resolve `%2e%2e` itself). Returns the
+/// status and the whole response, head and body, as (lossy) text.
+pub fn raw(s: &Server, method: &str, target: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = s.base.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(authority).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).expect("write head");
+    conn.write_all(body).expect("write body");
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).expect("read response");
+    let out = String::from_utf8_lossy(&out).into_owned();
+    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok());
+    let status = status.unwrap_or_else(|| panic!("no status in {out:?}"));
+    (status, out)
+}
+
+/// One property element of a parsed `propstat`.
+#[derive(Debug, Default, Clone)]
+pub struct Prop {
+    pub ns: String,
+    pub local: String,
+    /// All text inside the element, references resolved.
+    pub text: String,
+    /// The element's own `xml:lang` attribute.
+    pub lang: Option<String>,
+    /// `{ns}local` of every element below it, in document order.
+    pub descendants: Vec<String>,
+}
+
+/// One `DAV:propstat`: its status code, properties and `DAV:error` conditions.
+#[derive(Debug, Default, Clone)]
+pub struct Propstat {
+    pub status: u16,
+    pub props: Vec<Prop>,
+    pub errors: Vec<String>,
+}
+
+/// One `DAV:response` of a multistatus.
+#[derive(Debug, Default, Clone)]
+pub struct DavResponse {
+    pub href: String,
+    pub propstats: Vec<Propstat>,
+}
+
+impl DavResponse {
+    /// The status of the propstat holding `{ns}local`, and the property, if any holds it.
+    pub fn prop(&self, ns: &str, local: &str) -> Option<(u16, &Prop)> {
+        self.propstats.iter().find_map(|ps| {
+            let p = ps.props.iter().find(|p| p.ns == ns && p.local == local)?;
+            Some((ps.status, p))
+        })
+    }
+
+    /// The text of a property found with 200, panicking otherwise.
+    pub fn ok_text(&self, ns: &str, local: &str) -> String {
+        match self.prop(ns, local) {
+            Some((200, p)) => p.text.clone(),
+            other => panic!("{{{ns}}}{local} not 200 on {}: {other:?}", self.href),
+        }
+    }
+
+    /// The propstat with `status`, if there is one.
+    pub fn propstat(&self, status: u16) -> Option<&Propstat> {
+        self.propstats.iter().find(|ps| ps.status == status)
+    }
+}
+
+/// Parses a multistatus body (panics unless it is well-formed XML).
+pub fn multistatus(xml: &str) -> Vec<DavResponse> {
+    let mut p = MsParser::default();
+    let mut reader = quick_xml::NsReader::from_str(xml);
+    reader.config_mut().expand_empty_elements = true;
+    loop {
+        let (ns, event) = reader.read_resolved_event().unwrap_or_else(|e| panic!("{e}: {xml}"));
+        let ns = match ns {
+            quick_xml::name::ResolveResult::Bound(n) => String::from_utf8_lossy(n.as_ref()).into_owned(),
+            _ => String::new(),
+        };
+        use quick_xml::events::Event;
+        match event {
+            Event::Start(e) => p.start(ns, &e),
+            Event::End(_) => p.end(),
+            Event::Text(t) => p.text(&t.xml10_content().expect("text")),
+            Event::CData(t) => p.text(&t.xml10_content().expect("cdata")),
+            Event::GeneralRef(r) => p.text(&resolve_ref(&r)),
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    p.out
+}
+
+/// The response whose href is `href`, panicking with the hrefs present otherwise.
+pub fn response<'a>(responses: &'a [DavResponse], href: &str) -> &'a DavResponse {
+    responses.iter().find(|r| r.href == href).unwrap_or_else(|| {
+        let hrefs: Vec<&str> = responses.iter().map(|r| r.href.as_str()).collect();
+        panic!("no response for {href}; got {hrefs:?}")
+    })
+}
+
+fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> String {
+    match r.resolve_char_ref().expect("char ref") {
+        Some(c) => c.to_string(),
+        None => quick_xml::escape::resolve_xml_entity(&r.decode().expect("name")).expect("entity").to_owned(),
+    }
+}
+
+#[derive(Default)]
+struct MsParser {
+    out: Vec<DavResponse>,
+    /// `{ns}local` of the open elements.
+    stack: Vec<String>,
+    /// Stack height just below the property element being read.
+    prop_at: Option<usize>,
+    status: String,
+}
+
+impl MsParser {
+    fn start(&mut self, ns: String, e: &quick_xml::events::BytesStart<'_>) {
+        let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+        let name = format!("{{{ns}}}{local}");
+        let parent = self.stack.last().map(String::as_str);
+        if self.prop_at.is_some() {
+            self.current_prop().descendants.push(name.clone());
+        } else if parent == Some("{DAV:}prop") && self.in_propstat() {
+            let lang = e
+                .attributes()
+                .flatten()
+                .find(|a| a.key.as_ref() == b"xml:lang")
+                .map(|a| a.unescape_value().expect("lang").into_owned());
+            let prop = Prop { ns, local, lang, ..Prop::default() };
+            self.last_propstat().props.push(prop);
+            self.prop_at = Some(self.stack.len());
+        } else if parent == Some("{DAV:}error") && self.in_propstat() {
+            self.last_propstat().errors.push(local);
+        } else if name == "{DAV:}response" {
+            self.out.push(DavResponse::default());
+        } else if name == "{DAV:}propstat" {
+            self.out.last_mut().expect("response").propstats.push(Propstat::default());
+        }
+        self.status.clear();
+        self.stack.push(name);
+    }
+
+    fn end(&mut self) {
+        let name = self.stack.pop().unwrap_or_default();
+        if self.prop_at == Some(self.stack.len()) {
+            self.prop_at = None;
+        } else if self.prop_at.is_none() && name == "{DAV:}status" && self.in_propstat() {
+            let code = self.status.split_whitespace().nth(1).and_then(|c| c.parse().ok());
+            self.last_propstat().status = code.unwrap_or_else(|| panic!("bad status {:?}", self.status));
+        }
+    }
+
+    fn text(&mut self, t: &str) {
+        let here = self.stack.last().map(String::as_str);
+        let parent = self.stack.len().checked_sub(2).map(|i| self.stack[i].as_str());
+        if self.prop_at.is_some() {
+            self.current_prop().text.push_str(t);
+        } else if here == Some("{DAV:}href") && parent == Some("{DAV:}response") {
+            self.out.last_mut().expect("response").href.push_str(t.trim());
+        } else if here == Some("{DAV:}status") {
+            self.status.push_str(t);
+        }
+    }
+
+    fn in_propstat(&self) -> bool {
+        self.stack.iter().any(|n| n == "{DAV:}propstat")
+    }
+
+    fn last_propstat(&mut self) -> &mut Propstat {
+        let r = self.out.last_mut().expect("response");
+        r.propstats.last_mut().expect("propstat")
+    }
+
+    fn current_prop(&mut self) -> &mut Prop {
+        self.last_propstat().props.last_mut().expect("prop")
+    }
+}

@@ -2,3 +2,10 @@
 //! temporary data directory and talks HTTP to it.
 
 mod harness;
+mod copymove;
+mod durability;
+mod locks;
+mod content;
+mod propfind;
+mod proppatch;
+mod xml_safety;

@@ -21,7 +21,7 @@ pub async fn get(state: &State, req: Request, with_body: bool) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let target = state.repo.resolve(&path).await?.ok_or(Error::NotFound)?;
     let pre = headers::preconditions(req.headers())?;
-    match state.repo.check_read(&path, Some(&target), &pre).await {
+    match state.repo.check_read(&path, Some(&target), &pre, true).await {
         Err(Error::NotModified) => {
             let mut r = empty(StatusCode::NOT_MODIFIED);
             validators(r.headers_mut(), &target);

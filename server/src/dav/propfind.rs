@@ -21,7 +21,7 @@ pub async fn propfind(state: &State, req: Request) -> DavResult {
     let request = parse_propfind(&body)?;
     let repo = state.repo.clone();
     let target = repo.resolve(&path).await?.ok_or(Error::NotFound)?;
-    repo.check_read(&path, Some(&target), &pre).await?;
+    repo.check_read(&path, Some(&target), &pre, false).await?;
     if depth == Depth::Infinity && target.is_collection {
         let n = repo.count_below(&target, state.infinity_limit).await?;
         if n > state.infinity_limit {

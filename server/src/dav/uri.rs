@@ -28,10 +28,21 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'\'');
 
 /// Decodes a raw (still percent-encoded) absolute path into a model path.
+/// Segments are decoded one by one so an encoded `%2F` can't smuggle a separator in.
 pub fn decode_path(raw: &str) -> Result<DavPath, DavError> {
-    let decoded = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| DavError::BadRequest("path is not valid UTF-8".into()))?;
+    let mut decoded = String::with_capacity(raw.len());
+    for (n, seg) in raw.split('/').enumerate() {
+        let seg = percent_decode_str(seg)
+            .decode_utf8()
+            .map_err(|_| DavError::BadRequest("path is not valid UTF-8".into()))?;
+        if seg.contains('/') {
+            return Err(DavError::BadRequest("encoded '/' in a name".into()));
+        }
+        if n > 0 {
+            decoded.push('/');
+        }
+        decoded.push_str(&seg);
+    }
     Ok(DavPath::parse(&decoded)?)
 }
 
@@ -82,6 +93,11 @@ mod tests {
     #[test]
     fn invalid_utf8_is_a_bad_request() {
         assert!(decode_path("/%ff%fe").is_err());
+    }
+
+    #[test]
+    fn encoded_slash_is_refused() {
+        assert!(decode_path("/a%2Fb").is_err());
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! The model's semantics, exercised through its public API on a real SQLite file and an
+//! in-memory blob store.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dav_model::condition::{Condition, IfHeader, List, Preconditions, Tag, Term};
+use dav_model::{ByteStream, Config, DavPath, Depth, Error, LockRequest, LockScope, PutOptions, Repository, Transfer};
+use wharf_backends::{BlobStore, MemoryStore};
+
+struct Fixture {
+    repo: Repository,
+    store: Arc<MemoryStore>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Arc::new(MemoryStore::new());
+    let repo = Repository::with_store(&url, store.clone(), Config::default()).await.unwrap();
+    Fixture { repo, store, _dir: dir }
+}
+
+fn p(s: &str) -> DavPath {
+    DavPath::parse(s).unwrap()
+}
+
+fn body(s: &'static str) -> ByteStream {
+    Box::pin(futures_util::stream::once(async move { Ok(Bytes::from_static(s.as_bytes())) }))
+}
+
+async fn put(f: &Fixture, path: &str, content: &'static str) -> Result<bool, Error> {
+    Ok(f.repo.put(&p(path), body(content), PutOptions::default()).await?.created)
+}
+
+async fn blobs(f: &Fixture) -> usize {
+    f.store.list().await.unwrap().len()
+}
+
+fn copy<'a>(src: &'a DavPath, dst: &'a DavPath, pre: &'a Preconditions) -> Transfer<'a> {
+    Transfer { src, dst, moving: false, depth: Depth::Infinity, overwrite: true, pre, principal: None }
+}
+
+#[tokio::test]
+async fn deep_paths_resolve_in_one_lookup() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    f.repo.mkcol(&p("/a"), &none, None).await.unwrap();
+    f.repo.mkcol(&p("/a/b"), &none, None).await.unwrap();
+    put(&f, "/a/b/c.txt", "hello").await.unwrap();
+    let r = f.repo.resolve(&p("/a/b/c.txt")).await.unwrap().unwrap();
+    assert_eq!(r.size, 5);
+    assert!(f.repo.resolve(&p("/a/x/c.txt")).await.unwrap().is_none());
+    assert!(f.repo.resolve(&p("/")).await.unwrap().unwrap().is_collection);
+}
+
+#[tokio::test]
+async fn identical_content_is_one_blob_and_copy_adds_none() {
+    let f = fixture().await;
+    put(&f, "/one", "same").await.unwrap();
+    put(&f, "/two", "same").await.unwrap();
+    let none = Preconditions::default();
+    f.repo.transfer(copy(&p("/one"), &p("/three"), &none)).await.unwrap();
+    assert_eq!(blobs(&f).await, 1);
+}
+
+#[tokio::test]
+async fn blob_is_reclaimed_only_when_its_last_reference_goes() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    put(&f, "/one", "data").await.unwrap();
+    f.repo.transfer(copy(&p("/one"), &p("/two"), &none)).await.unwrap();
+    f.repo.delete(&p("/one"), &none, None).await.unwrap();
+    assert_eq!(blobs(&f).await, 1);
+    f.repo.delete(&p("/two"), &none, None).await.unwrap();
+    assert_eq!(blobs(&f).await, 0);
+}
+
+#[tokio::test]
+async fn overwriting_content_reclaims_the_old_blob() {
+    let f = fixture().await;
+    assert!(put(&f, "/f", "old").await.unwrap());
+    assert!(!put(&f, "/f", "new").await.unwrap());
+    assert_eq!(blobs(&f).await, 1);
+}
+
+#[tokio::test]
+async fn put_without_parent_is_a_conflict() {
+    let f = fixture().await;
+    assert!(matches!(put(&f, "/missing/f", "x").await, Err(Error::Conflict(_))));
+}
+
+#[tokio::test]
+async fn locked_resource_refuses_writes_without_its_token() {
+    let f = fixture().await;
+    put(&f, "/f", "x").await.unwrap();
+    let req = LockRequest { scope: LockScope::Exclusive, depth_infinite: false, owner_xml: None, principal: None, timeouts: vec![] };
+    let (lock, created) = f.repo.lock(&p("/f"), req, &Preconditions::default()).await.unwrap();
+    assert!(!created);
+    assert!(matches!(put(&f, "/f", "y").await, Err(Error::Locked(_))));
+    let term = Term { negated: false, condition: Condition::Token(lock.token.clone()) };
+    let pre = Preconditions {
+        if_header: Some(IfHeader { lists: vec![List { resource: Tag::RequestUri, terms: vec![term] }] }),
+        ..Default::default()
+    };
+    let opts = PutOptions { pre, ..Default::default() };
+    f.repo.put(&p("/f"), body("y"), opts).await.unwrap();
+}
+
+#[tokio::test]
+async fn move_takes_the_subtree_and_leaves_nothing_behind() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    f.repo.mkcol(&p("/a"), &none, None).await.unwrap();
+    put(&f, "/a/f", "x").await.unwrap();
+    let (a, b) = (p("/a"), p("/b"));
+    f.repo.transfer(Transfer { moving: true, ..copy(&a, &b, &none) }).await.unwrap();
+    assert!(f.repo.resolve(&p("/a/f")).await.unwrap().is_none());
+    assert_eq!(f.repo.resolve(&p("/b/f")).await.unwrap().unwrap().size, 1);
+}
