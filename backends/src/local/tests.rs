@@ -186,7 +186,7 @@ async fn stream_error_leaves_no_temp_file() {
         .stage(Box::pin(futures_util::stream::iter(items)), None)
         .await;
     match result {
-        Err(Error::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
+        Err(Error::Body(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
         other => panic!("expected an I/O error, got {:?}", other.map(|s| s.size)),
     }
     assert!(files_in(&dir.path().join("tmp")).is_empty());
