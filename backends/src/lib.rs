@@ -70,10 +70,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Caller mistakes (a reversed range, a `Staged` from another kind of store) are reported as
 /// I/O errors so that the public error type stays as small as the model needs.
 pub(crate) fn invalid_input(msg: impl Into<String>) -> Error {
-    Error::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        msg.into(),
-    ))
+    Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, msg.into()))
 }
 
 /// Bytes received and hashed but not yet visible under their id. Dropping it without

@@ -20,9 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 
 use crate::tempfile_path::TempPath;
-use crate::{
-    invalid_input, BlobId, BlobStore, ByteStream, Durability, Error, Result, Staged, StagedInner,
-};
+use crate::{invalid_input, BlobId, BlobStore, ByteStream, Durability, Error, Result, Staged, StagedInner};
 
 /// Incoming bodies usually arrive in chunks of a few KiB; gathering them into buffers this
 /// large keeps the number of blocking-pool hops and `write` syscalls per GiB in the hundreds.
@@ -52,11 +50,7 @@ impl LocalStore {
     /// Creates the directory layout if needed and discards uploads interrupted by a crash.
     pub async fn open(root: impl Into<PathBuf>, durability: Durability) -> Result<LocalStore> {
         let root = root.into();
-        let store = LocalStore {
-            blobs: root.join("blobs"),
-            tmp: root.join("tmp"),
-            durability,
-        };
+        let store = LocalStore { blobs: root.join("blobs"), tmp: root.join("tmp"), durability };
         let (blobs, tmp) = (store.blobs.clone(), store.tmp.clone());
         blocking(move || {
             std::fs::create_dir_all(&blobs)?;
@@ -74,18 +68,12 @@ impl LocalStore {
 
     fn create_temp(&self) -> io::Result<(File, TempPath)> {
         let pid = std::process::id();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let mut attempts = 0;
         loop {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = self.tmp.join(format!("{pid}-{nanos}-{n}.tmp"));
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => return Ok((file, TempPath(path))),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     attempts += 1;
@@ -116,11 +104,7 @@ impl BlobStore for LocalStore {
             writer.push(&chunk).await?;
         }
         let hash = writer.finish(self.durability == Durability::Full).await?;
-        Ok(Staged {
-            id: BlobId(hash.to_hex().to_string()),
-            size,
-            inner: StagedInner::File(Some(temp)),
-        })
+        Ok(Staged { id: BlobId(hash.to_hex().to_string()), size, inner: StagedInner::File(Some(temp)) })
     }
 
     async fn commit(&self, mut staged: Staged) -> Result<BlobId> {
@@ -129,9 +113,7 @@ impl BlobStore for LocalStore {
             StagedInner::Memory(_) => None,
         };
         let Some(temp) = temp else {
-            return Err(invalid_input(
-                "staged blob does not belong to a local store",
-            ));
+            return Err(invalid_input("staged blob does not belong to a local store"));
         };
         let id = staged.id.clone();
         let dest = self.blob_path(&id);
@@ -161,19 +143,14 @@ impl BlobStore for LocalStore {
         let path = self.blob_path(id);
         let mut file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotFound(id.clone()))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(id.clone())),
             Err(e) => return Err(e.into()),
         };
         let Some(range) = range else {
             return Ok(Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)));
         };
         if range.start > range.end {
-            return Err(invalid_input(format!(
-                "byte range {}..{} is reversed",
-                range.start, range.end
-            )));
+            return Err(invalid_input(format!("byte range {}..{} is reversed", range.start, range.end)));
         }
         // Reading past the end just ends the stream early, matching slice clamping in the
         // memory store.
@@ -233,10 +210,7 @@ struct PipelinedWriter {
 impl PipelinedWriter {
     fn new(file: File) -> Self {
         PipelinedWriter {
-            sink: SinkState::Idle(Box::new(Sink {
-                file,
-                hasher: blake3::Hasher::new(),
-            })),
+            sink: SinkState::Idle(Box::new(Sink { file, hasher: blake3::Hasher::new() })),
             filling: Vec::with_capacity(WRITE_BUF),
             spare: Vec::new(),
         }
@@ -298,9 +272,7 @@ where
     F: FnOnce() -> io::Result<T> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(io::Error::other)?
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
 }
 
 fn fan_out(id: &BlobId) -> (&str, &str) {

@@ -23,9 +23,7 @@ impl MemoryStore {
     /// A test that panicked while holding the lock must not make every later call fail: the
     /// map is only ever updated by single inserts and removes, so it cannot be half-written.
     fn blobs(&self) -> MutexGuard<'_, HashMap<BlobId, Bytes>> {
-        self.blobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.blobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -52,27 +50,18 @@ impl BlobStore for MemoryStore {
 
     async fn commit(&self, staged: Staged) -> Result<BlobId> {
         let StagedInner::Memory(bytes) = staged.inner else {
-            return Err(invalid_input(
-                "staged blob does not belong to a memory store",
-            ));
+            return Err(invalid_input("staged blob does not belong to a memory store"));
         };
         self.blobs().entry(staged.id.clone()).or_insert(bytes);
         Ok(staged.id)
     }
 
     async fn open(&self, id: &BlobId, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let bytes = self
-            .blobs()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(id.clone()))?;
+        let bytes = self.blobs().get(id).cloned().ok_or_else(|| Error::NotFound(id.clone()))?;
         let bytes = match range {
             None => bytes,
             Some(r) if r.start > r.end => {
-                return Err(invalid_input(format!(
-                    "byte range {}..{} is reversed",
-                    r.start, r.end
-                )))
+                return Err(invalid_input(format!("byte range {}..{} is reversed", r.start, r.end)))
             }
             Some(r) => {
                 let len = bytes.len() as u64;
@@ -101,10 +90,7 @@ mod tests {
     use super::*;
 
     fn body(chunks: &[&[u8]]) -> ByteStream {
-        let items: Vec<std::io::Result<Bytes>> = chunks
-            .iter()
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
+        let items: Vec<std::io::Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
         Box::pin(futures_util::stream::iter(items))
     }
 
@@ -140,10 +126,7 @@ mod tests {
         let store = MemoryStore::new();
         let staged = store.stage(body(&[b"pending"]), None).await.unwrap();
         let id = staged.id.clone();
-        assert!(matches!(
-            store.open(&id, None).await,
-            Err(Error::NotFound(_))
-        ));
+        assert!(matches!(store.open(&id, None).await, Err(Error::NotFound(_))));
         drop(staged);
         assert!(store.list().await.unwrap().is_empty());
     }
@@ -160,13 +143,9 @@ mod tests {
     #[tokio::test]
     async fn stream_error_is_reported_as_io() {
         let store = MemoryStore::new();
-        let items = vec![
-            Ok(Bytes::from_static(b"partial")),
-            Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
-        ];
-        let err = store
-            .stage(Box::pin(futures_util::stream::iter(items)), None)
-            .await;
+        let items =
+            vec![Ok(Bytes::from_static(b"partial")), Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))];
+        let err = store.stage(Box::pin(futures_util::stream::iter(items)), None).await;
         assert!(matches!(err, Err(Error::Body(_))));
         assert!(store.list().await.unwrap().is_empty());
     }
@@ -178,10 +157,7 @@ mod tests {
         assert_eq!(read_all(&store, &id, Some(2..5)).await, b"234");
         assert_eq!(read_all(&store, &id, Some(8..100)).await, b"89");
         assert!(read_all(&store, &id, Some(20..30)).await.is_empty());
-        assert!(matches!(
-            store.open(&id, Some(Range { start: 5, end: 2 })).await,
-            Err(Error::Io(_))
-        ));
+        assert!(matches!(store.open(&id, Some(Range { start: 5, end: 2 })).await, Err(Error::Io(_))));
     }
 
     #[tokio::test]
@@ -189,10 +165,7 @@ mod tests {
         let store = MemoryStore::new();
         let (id, _) = store.put(body(&[b"gone soon"]), None).await.unwrap();
         store.delete(&id).await.unwrap();
-        assert!(matches!(
-            store.open(&id, None).await,
-            Err(Error::NotFound(_))
-        ));
+        assert!(matches!(store.open(&id, None).await, Err(Error::NotFound(_))));
         store.delete(&id).await.unwrap();
     }
 

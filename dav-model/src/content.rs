@@ -87,10 +87,16 @@ impl Repository {
 
     /// Parent must be a collection, target must not be one, conditions and locks must allow.
     /// Returns the parent's id and the existing resource, if any.
-    async fn check_put(&self, conn: &mut SqliteConnection, path: &DavPath, opts: &PutOptions) -> Result<(i64, Option<Resource>)> {
+    async fn check_put(
+        &self,
+        conn: &mut SqliteConnection,
+        path: &DavPath,
+        opts: &PutOptions,
+    ) -> Result<(i64, Option<Resource>)> {
         let parent_path = path.parent().ok_or_else(|| Error::NotAllowed("PUT on the root collection".into()))?;
         let parent = resource::lookup(conn, &parent_path).await?;
-        let parent = parent.filter(|p| p.is_collection).ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
+        let parent =
+            parent.filter(|p| p.is_collection).ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
         let target = resource::lookup(conn, path).await?;
         if target.as_ref().is_some_and(|t| t.is_collection) {
             return Err(Error::NotAllowed("PUT on a collection".into()));
@@ -104,9 +110,8 @@ impl Repository {
 
     pub(crate) async fn check_quota(&self, conn: &mut SqliteConnection, adding: u64, removing: u64) -> Result<()> {
         let Some(limit) = self.config.quota_bytes else { return Ok(()) };
-        let (used,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources")
-            .fetch_one(&mut *conn)
-            .await?;
+        let (used,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources").fetch_one(&mut *conn).await?;
         if (used.max(0) as u64).saturating_sub(removing).saturating_add(adding) > limit {
             return Err(Error::InsufficientStorage);
         }

@@ -81,7 +81,13 @@ impl Repository {
 
     /// Preconditions of a request that changes nothing: validators plus the `If` header.
     /// `get` selects the GET/HEAD outcomes (304); other methods (PROPFIND) get 412.
-    pub async fn check_read(&self, path: &DavPath, target: Option<&Resource>, pre: &Preconditions, get: bool) -> Result<()> {
+    pub async fn check_read(
+        &self,
+        path: &DavPath,
+        target: Option<&Resource>,
+        pre: &Preconditions,
+        get: bool,
+    ) -> Result<()> {
         check_validators(target, pre, get)?;
         if let Some(h) = &pre.if_header {
             let mut conn = self.read.acquire().await?;

@@ -28,8 +28,5 @@ pub use wharf_backends::{BlobId, ByteStream, Durability};
 
 /// Current time in nanoseconds since the Unix epoch.
 pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }

@@ -162,7 +162,12 @@ impl Repository {
             let parent = path.parent().ok_or(Error::Conflict("no parent".into()))?;
             let parent = resource::lookup(&mut tx, &parent).await?.filter(|p| p.is_collection);
             let parent = parent.ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
-            check_write(&locks, &WriteScope { path, subtree: false, membership_changes: true }, pre, req.principal.as_deref())?;
+            check_write(
+                &locks,
+                &WriteScope { path, subtree: false, membership_changes: true },
+                pre,
+                req.principal.as_deref(),
+            )?;
             let now = now_ns();
             sqlx::query(
                 "INSERT INTO resources (parent_id, name, is_collection, size, etag, created_ns, modified_ns) \
@@ -202,7 +207,13 @@ impl Repository {
     }
 
     /// Refreshes the lock whose token the client submitted in its `If` header.
-    pub async fn refresh_lock(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>, timeouts: &[Option<u64>]) -> Result<ActiveLock> {
+    pub async fn refresh_lock(
+        &self,
+        path: &DavPath,
+        pre: &Preconditions,
+        principal: Option<&str>,
+        timeouts: &[Option<u64>],
+    ) -> Result<ActiveLock> {
         let mut tx = self.write.begin().await?;
         let target = resource::lookup(&mut tx, path).await?;
         let locks = locks_in_scope(&mut tx, path).await?;

@@ -89,9 +89,7 @@ impl DavPath {
 
     /// Every ancestor from the root down to the parent, then `self`.
     pub fn ancestors_and_self(&self) -> Vec<DavPath> {
-        (0..=self.segments.len())
-            .map(|n| DavPath { segments: self.segments[..n].to_vec() })
-            .collect()
+        (0..=self.segments.len()).map(|n| DavPath { segments: self.segments[..n].to_vec() }).collect()
     }
 
     /// The canonical `/a/b` form used as a key in the lock table (root is `/`).

@@ -88,14 +88,7 @@ impl Repository {
         let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("../migrations").run(&write).await?;
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(opts.read_only(true)).await?;
-        Ok(Repository {
-            read,
-            write,
-            blobs,
-            gc_guard: tokio::sync::RwLock::new(()),
-            config,
-            data_dir: None,
-        })
+        Ok(Repository { read, write, blobs, gc_guard: tokio::sync::RwLock::new(()), config, data_dir: None })
     }
 
     pub fn config(&self) -> &Config {
@@ -117,19 +110,15 @@ impl Repository {
     /// so no upload is between committing its blob and committing its row.
     pub async fn collect_garbage(&self) -> Result<u64> {
         let _guard = self.gc_guard.write().await;
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0")
-            .fetch_all(&self.write)
-            .await?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(&self.write).await?;
         let mut n = 0;
         for (id,) in rows {
             if let Some(blob) = BlobId::parse(&id) {
                 self.blobs.delete(&blob).await?;
                 n += 1;
             }
-            sqlx::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0")
-                .bind(&id)
-                .execute(&self.write)
-                .await?;
+            sqlx::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0").bind(&id).execute(&self.write).await?;
         }
         Ok(n)
     }
@@ -138,12 +127,13 @@ impl Repository {
     /// between a blob's commit and its row's. Run at start-up, before any upload.
     async fn sweep_orphans(&self) -> Result<u64> {
         let _guard = self.gc_guard.write().await;
-        let known: std::collections::HashSet<String> = sqlx::query_as::<_, (String,)>("SELECT id FROM blobs WHERE refcount > 0")
-            .fetch_all(&self.write)
-            .await?
-            .into_iter()
-            .map(|(id,)| id)
-            .collect();
+        let known: std::collections::HashSet<String> =
+            sqlx::query_as::<_, (String,)>("SELECT id FROM blobs WHERE refcount > 0")
+                .fetch_all(&self.write)
+                .await?
+                .into_iter()
+                .map(|(id,)| id)
+                .collect();
         let mut n = 0;
         for id in self.blobs.list().await? {
             if !known.contains(id.as_str()) {
@@ -156,9 +146,8 @@ impl Repository {
 
     /// Bytes stored in the tree and bytes still available under the quota or on disk.
     pub async fn quota(&self) -> Result<Quota> {
-        let (used,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources")
-            .fetch_one(&self.read)
-            .await?;
+        let (used,): (i64,) =
+            sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources").fetch_one(&self.read).await?;
         let used = used.max(0) as u64;
         let disk = self.data_dir.as_deref().and_then(disk_available);
         let by_quota = self.config.quota_bytes.map(|q| q.saturating_sub(used));

@@ -110,9 +110,7 @@ fn json_array(items: &[String]) -> String {
 pub(crate) async fn members(conn: &mut SqliteConnection, parent: &Resource) -> Result<Vec<Resource>> {
     let sql = format!("SELECT {COLUMNS} FROM resources WHERE parent_id = ? ORDER BY name");
     let rows = sqlx::query(&sql).bind(parent.id).fetch_all(&mut *conn).await?;
-    rows.iter()
-        .map(|row| Ok(Resource::from_row(row, parent.path.join(&Resource::row_name(row))?)))
-        .collect()
+    rows.iter().map(|row| Ok(Resource::from_row(row, parent.path.join(&Resource::row_name(row))?))).collect()
 }
 
 /// Number of resources below `id` (not counting it), counting no further than `cap + 1`.

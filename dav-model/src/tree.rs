@@ -183,7 +183,12 @@ impl Repository {
         resource::count_descendants(&mut conn, resource.id, cap).await
     }
 
-    async fn entries(&self, conn: &mut SqliteConnection, list: Vec<Resource>, locks: &[crate::ActiveLock]) -> Result<Vec<Entry>> {
+    async fn entries(
+        &self,
+        conn: &mut SqliteConnection,
+        list: Vec<Resource>,
+        locks: &[crate::ActiveLock],
+    ) -> Result<Vec<Entry>> {
         let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
         let mut dead = crate::props::dead_props_of(conn, &ids).await?;
         Ok(list
@@ -222,7 +227,14 @@ async fn remove_subtree(conn: &mut SqliteConnection, target: &Resource) -> Resul
 
 /// Copies rows level by level (one INSERT ... SELECT per source collection) and their
 /// dead properties; blobs are shared, the refcount triggers account for the new rows.
-async fn copy_subtree(conn: &mut SqliteConnection, source: &Resource, parent: i64, dst: &DavPath, deep: bool, now: i64) -> Result<()> {
+async fn copy_subtree(
+    conn: &mut SqliteConnection,
+    source: &Resource,
+    parent: i64,
+    dst: &DavPath,
+    deep: bool,
+    now: i64,
+) -> Result<()> {
     let new_root = sqlx::query(
         "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
          SELECT ?, ?, is_collection, blob_id, size, content_type, etag, ?, ? FROM resources WHERE id = ?",

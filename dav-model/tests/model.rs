@@ -95,7 +95,13 @@ async fn put_without_parent_is_a_conflict() {
 async fn locked_resource_refuses_writes_without_its_token() {
     let f = fixture().await;
     put(&f, "/f", "x").await.unwrap();
-    let req = LockRequest { scope: LockScope::Exclusive, depth_infinite: false, owner_xml: None, principal: None, timeouts: vec![] };
+    let req = LockRequest {
+        scope: LockScope::Exclusive,
+        depth_infinite: false,
+        owner_xml: None,
+        principal: None,
+        timeouts: vec![],
+    };
     let (lock, created) = f.repo.lock(&p("/f"), req, &Preconditions::default()).await.unwrap();
     assert!(!created);
     assert!(matches!(put(&f, "/f", "y").await, Err(Error::Locked(_))));

@@ -34,10 +34,7 @@ impl std::error::Error for IfError {}
 /// Parses an `If` header value. `resolve` maps a resource tag (an absolute URI or an
 /// absolute path, as written) to a path when it names a resource of this server;
 /// other tags become [`Tag::Foreign`] so that their lists can only fail.
-pub fn parse_if_header(
-    value: &str,
-    resolve: impl Fn(&str) -> Option<DavPath>,
-) -> Result<IfHeader, IfError> {
+pub fn parse_if_header(value: &str, resolve: impl Fn(&str) -> Option<DavPath>) -> Result<IfHeader, IfError> {
     let mut cursor = Cursor { rest: value };
     let mut lists = Vec::new();
     // `None` until the first list or tag tells which of the two forms this is.
@@ -58,10 +55,7 @@ pub fn parse_if_header(
             }
             '(' => {
                 tagged.get_or_insert(false);
-                lists.push(List {
-                    resource: tag.clone(),
-                    terms: cursor.list()?,
-                });
+                lists.push(List { resource: tag.clone(), terms: cursor.list()? });
             }
             other => return Err(error(&format!("unexpected {other:?}"))),
         }
@@ -109,10 +103,7 @@ impl<'a> Cursor<'a> {
 
     /// `["Not"] (State-token | "[" entity-tag "]")`.
     fn condition(&mut self) -> Result<Term, IfError> {
-        let negated = self
-            .rest
-            .get(..3)
-            .is_some_and(|s| s.eq_ignore_ascii_case("not"));
+        let negated = self.rest.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("not"));
         if negated {
             self.rest = &self.rest[3..];
         }
@@ -127,10 +118,7 @@ impl<'a> Cursor<'a> {
     /// The text between `<` and `>`, the `<` not yet consumed.
     fn angle_bracketed(&mut self) -> Result<&'a str, IfError> {
         self.bump();
-        let (inside, rest) = self
-            .rest
-            .split_once('>')
-            .ok_or_else(|| error("unclosed '<'"))?;
+        let (inside, rest) = self.rest.split_once('>').ok_or_else(|| error("unclosed '<'"))?;
         if inside.is_empty() || inside.contains(['<', ' ', '\t']) {
             return Err(error(&format!("invalid URI <{inside}>")));
         }
@@ -144,17 +132,11 @@ impl<'a> Cursor<'a> {
         self.bump();
         let tag = self.rest.trim_start_matches([' ', '\t']);
         let opaque = tag.strip_prefix("W/").unwrap_or(tag);
-        let quoted = opaque
-            .strip_prefix('"')
-            .ok_or_else(|| error("entity tag not quoted"))?;
-        let close = quoted
-            .find('"')
-            .ok_or_else(|| error("unclosed entity tag"))?;
+        let quoted = opaque.strip_prefix('"').ok_or_else(|| error("entity tag not quoted"))?;
+        let close = quoted.find('"').ok_or_else(|| error("unclosed entity tag"))?;
         let len = tag.len() - quoted.len() + close + 1;
         let rest = tag[len..].trim_start_matches([' ', '\t']);
-        self.rest = rest
-            .strip_prefix(']')
-            .ok_or_else(|| error("unclosed '['"))?;
+        self.rest = rest.strip_prefix(']').ok_or_else(|| error("unclosed '['"))?;
         Ok(&tag[..len])
     }
 }
@@ -170,9 +152,7 @@ mod tests {
     /// Tags on this server are `http://dav.example/...` URIs or absolute paths.
     fn local(raw: &str) -> Option<DavPath> {
         let path = raw.strip_prefix("http://dav.example").unwrap_or(raw);
-        path.starts_with('/')
-            .then(|| DavPath::parse(path).ok())
-            .flatten()
+        path.starts_with('/').then(|| DavPath::parse(path).ok()).flatten()
     }
 
     fn parse(value: &str) -> Result<IfHeader, IfError> {
@@ -180,48 +160,27 @@ mod tests {
     }
 
     fn token(t: &str) -> Term {
-        Term {
-            negated: false,
-            condition: Condition::Token(t.into()),
-        }
+        Term { negated: false, condition: Condition::Token(t.into()) }
     }
 
     #[test]
     fn untagged_list_applies_to_request_uri() {
         let h = parse("(<opaquelocktoken:a-b>)").unwrap();
-        assert_eq!(
-            h.lists,
-            vec![List {
-                resource: Tag::RequestUri,
-                terms: vec![token("opaquelocktoken:a-b")]
-            }]
-        );
+        assert_eq!(h.lists, vec![List { resource: Tag::RequestUri, terms: vec![token("opaquelocktoken:a-b")] }]);
     }
 
     #[test]
     fn tagged_list_maps_to_path() {
         let h = parse("<http://dav.example/a/b> (<urn:x>) </c> ([\"e\"])").unwrap();
         let a_b = Tag::Path(DavPath::parse("/a/b").unwrap());
-        assert_eq!(
-            h.lists[0],
-            List {
-                resource: a_b,
-                terms: vec![token("urn:x")]
-            }
-        );
-        assert_eq!(
-            h.lists[1].resource,
-            Tag::Path(DavPath::parse("/c").unwrap())
-        );
+        assert_eq!(h.lists[0], List { resource: a_b, terms: vec![token("urn:x")] });
+        assert_eq!(h.lists[1].resource, Tag::Path(DavPath::parse("/c").unwrap()));
     }
 
     #[test]
     fn foreign_tag_is_kept_raw() {
         let h = parse("<http://other.example/x> (<urn:x>)").unwrap();
-        assert_eq!(
-            h.lists[0].resource,
-            Tag::Foreign("http://other.example/x".into())
-        );
+        assert_eq!(h.lists[0].resource, Tag::Foreign("http://other.example/x".into()));
     }
 
     #[test]
@@ -238,14 +197,8 @@ mod tests {
         assert_eq!(
             h.lists[0].terms,
             vec![
-                Term {
-                    negated: true,
-                    condition: Condition::ETag("W/\"v1\"".into())
-                },
-                Term {
-                    negated: true,
-                    condition: Condition::Token("DAV:no-lock".into())
-                },
+                Term { negated: true, condition: Condition::ETag("W/\"v1\"".into()) },
+                Term { negated: true, condition: Condition::Token("DAV:no-lock".into()) },
             ]
         );
     }
@@ -253,10 +206,7 @@ mod tests {
     #[test]
     fn entity_tag_may_contain_a_bracket() {
         let h = parse("([\"a]b\"])").unwrap();
-        assert_eq!(
-            h.lists[0].terms[0].condition,
-            Condition::ETag("\"a]b\"".into())
-        );
+        assert_eq!(h.lists[0].terms[0].condition, Condition::ETag("\"a]b\"".into()));
     }
 
     #[test]
@@ -277,14 +227,7 @@ mod tests {
 
     #[test]
     fn unbalanced_list_is_an_error() {
-        for bad in [
-            "(<urn:a>",
-            "<urn:a>)",
-            "(<urn:a>))",
-            "((<urn:a>)",
-            "([\"e\")",
-            "(<urn:a)",
-        ] {
+        for bad in ["(<urn:a>", "<urn:a>)", "(<urn:a>))", "((<urn:a>)", "([\"e\")", "(<urn:a)"] {
             assert!(parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 mod config;
 mod dav;
 mod if_header;
+mod listener;
 mod xml;
 
 #[derive(Parser)]
@@ -65,7 +66,7 @@ async fn serve(args: config::ServeArgs) -> Result<(), String> {
     let app = dav::router(dav::State::new(repo.clone(), &settings));
     println!("wharf: serving {} on http://{addr}/", settings.data.display());
     tracing::info!(%addr, data = %settings.data.display(), "listening");
-    axum::serve(listener, app)
+    axum::serve(listener::GuardedListener::new(listener), app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -45,7 +45,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let sz = sizes();
     let tmp = tempfile::tempdir().expect("tmp");
-    let (mut wharf, wharf_url) = start_wharf(&tmp.path().join("wharf"));
+    let (mut wharf, wharf_url) = start_wharf(&tmp.path().join("wharf"), &[]);
     let (apache_port, apache_root) = (free_port(), tmp.path().join("apache"));
     start_apache(apache_port, &apache_root);
     let apache_url = format!("http://127.0.0.1:{apache_port}/");
@@ -53,7 +53,12 @@ fn main() {
     let a = rt.block_on(run("apache", &apache_url, &sz));
     stop_apache(apache_port);
     let _ = wharf.kill();
+    let full_data = tmp.path().join("wharf-full");
+    let (mut full, full_url) = start_wharf(&full_data, &["--durability", "full"]);
+    let f = rt.block_on(writes("wharf --durability full", &full_url, &sz));
+    let _ = full.kill();
     report(&sz, &w, &a);
+    report_durability(&w, &f);
 }
 
 fn report(sz: &Sizes, w: &Figures, a: &Figures) {
@@ -69,10 +74,25 @@ fn report(sz: &Sizes, w: &Figures, a: &Figures) {
     row("PUT 4 KiB".into(), w.put_small, a.put_small, "req/s");
     row(format!("PUT {mb} MiB"), w.put_big, a.put_big, "MB/s");
     row(format!("GET {mb} MiB"), w.get_big, a.get_big, "MB/s");
-    println!(
-        "| PROPFIND Depth 1 allprop answer size | {} bytes | {} bytes | |",
-        w.propfind_bytes, a.propfind_bytes
-    );
+    println!("| PROPFIND Depth 1 allprop answer size | {} bytes | {} bytes | |", w.propfind_bytes, a.propfind_bytes);
+}
+
+/// The cost of `--durability full`: only writes differ.
+fn report_durability(process: &Figures, full: &Figures) {
+    println!("\n| durability | PUT 4 KiB | PUT large |");
+    println!("|---|---:|---:|");
+    println!("| process (default) | {:.0} req/s | {:.0} MB/s |", process.put_small, process.put_big);
+    println!("| full | {:.0} req/s | {:.0} MB/s |", full.put_small, full.put_big);
+}
+
+async fn writes(name: &str, base: &str, sz: &Sizes) -> Figures {
+    let client = Client::new();
+    let coll = format!("{base}bench/");
+    send(&client, "MKCOL", &coll).await;
+    let mut f = Figures { put_small: put_small(&client, &coll, sz.members.min(2_000)).await, ..Default::default() };
+    f.put_big = put_big(&client, &format!("{base}big.bin"), sz.big).await;
+    eprintln!("{name}: PUT 4 KiB {:.0} req/s, PUT big {:.0} MB/s", f.put_small, f.put_big);
+    f
 }
 
 async fn run(name: &str, base: &str, sz: &Sizes) -> Figures {
@@ -193,11 +213,12 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
-fn start_wharf(data: &std::path::Path) -> (Child, String) {
+fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(args)
         .env("WHARF_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

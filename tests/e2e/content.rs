@@ -17,21 +17,12 @@ async fn with_ten() -> Server {
 
 /// GET with one extra header.
 async fn get_with(s: &Server, path: &str, name: &str, value: &str) -> reqwest::Response {
-    s.req("GET", path)
-        .header(name, value)
-        .send()
-        .await
-        .expect("GET")
+    s.req("GET", path).header(name, value).send().await.expect("GET")
 }
 
 /// PUT with one extra header, returning the status.
 async fn put_with(s: &Server, path: &str, name: &str, value: &str, body: &'static [u8]) -> u16 {
-    let r = s
-        .req("PUT", path)
-        .header(name, value)
-        .body(body)
-        .send()
-        .await;
+    let r = s.req("PUT", path).header(name, value).body(body).send().await;
     r.expect("PUT").status().as_u16()
 }
 
@@ -108,19 +99,10 @@ async fn get_has_strong_etag_last_modified_length_and_accept_ranges() {
     let r = s.req("GET", "/ten.txt").send().await.expect("GET");
     assert_eq!(r.status(), 200);
     let etag = header(&r, "etag");
-    assert!(
-        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2,
-        "not a strong ETag: {etag:?}"
-    );
-    let modified = httpdate::parse_http_date(&header(&r, "last-modified"))
-        .expect("Last-Modified is an HTTP-date");
-    let age = SystemTime::now()
-        .duration_since(modified)
-        .unwrap_or_default();
-    assert!(
-        age < Duration::from_secs(120),
-        "Last-Modified is {age:?} old"
-    );
+    assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 2, "not a strong ETag: {etag:?}");
+    let modified = httpdate::parse_http_date(&header(&r, "last-modified")).expect("Last-Modified is an HTTP-date");
+    let age = SystemTime::now().duration_since(modified).unwrap_or_default();
+    assert!(age < Duration::from_secs(120), "Last-Modified is {age:?} old");
     assert_eq!(header(&r, "content-length"), "10");
     assert_eq!(header(&r, "accept-ranges"), "bytes");
 }
@@ -128,12 +110,7 @@ async fn get_has_strong_etag_last_modified_length_and_accept_ranges() {
 #[tokio::test]
 async fn put_answers_with_the_etag_get_reports() {
     let s = Server::start();
-    let r = s
-        .req("PUT", "/a.txt")
-        .body("abc")
-        .send()
-        .await
-        .expect("PUT");
+    let r = s.req("PUT", "/a.txt").body("abc").send().await.expect("PUT");
     let put_etag = header(&r, "etag");
     assert!(!put_etag.is_empty());
     assert_eq!(etag_of(&s, "/a.txt").await, put_etag);
@@ -143,27 +120,13 @@ async fn put_answers_with_the_etag_get_reports() {
 async fn content_type_is_guessed_from_the_extension() {
     let s = with_ten().await;
     let r = s.req("GET", "/ten.txt").send().await.expect("GET");
-    assert!(
-        header(&r, "content-type").starts_with("text/plain"),
-        "{}",
-        header(&r, "content-type")
-    );
+    assert!(header(&r, "content-type").starts_with("text/plain"), "{}", header(&r, "content-type"));
 }
 
 #[tokio::test]
 async fn content_type_sent_with_put_wins_over_the_extension() {
     let s = Server::start();
-    assert_eq!(
-        put_with(
-            &s,
-            "/data.txt",
-            "Content-Type",
-            "application/x-wharf-test",
-            b"{}"
-        )
-        .await,
-        201
-    );
+    assert_eq!(put_with(&s, "/data.txt", "Content-Type", "application/x-wharf-test", b"{}").await, 201);
     let r = s.req("GET", "/data.txt").send().await.expect("GET");
     assert_eq!(header(&r, "content-type"), "application/x-wharf-test");
 }
@@ -174,13 +137,7 @@ async fn head_has_the_headers_of_get_and_no_body() {
     let g = s.req("GET", "/ten.txt").send().await.expect("GET");
     let h = s.req("HEAD", "/ten.txt").send().await.expect("HEAD");
     assert_eq!(h.status(), 200);
-    for name in [
-        "etag",
-        "last-modified",
-        "content-length",
-        "accept-ranges",
-        "content-type",
-    ] {
+    for name in ["etag", "last-modified", "content-length", "accept-ranges", "content-type"] {
         assert_eq!(header(&h, name), header(&g, name), "{name}");
     }
     assert!(h.bytes().await.expect("body").is_empty());
@@ -233,11 +190,7 @@ async fn multiple_ranges_are_multipart_byteranges() {
     let second = "Content-Range: bytes 6-8/10\r\n\r\n678\r\n";
     let (a, b) = (body.find(first), body.find(second));
     assert!(a.is_some() && b.is_some() && a < b, "{body:?}");
-    assert_eq!(
-        body.matches(&format!("--{boundary}\r\n")).count(),
-        2,
-        "{body:?}"
-    );
+    assert_eq!(body.matches(&format!("--{boundary}\r\n")).count(), 2, "{body:?}");
     assert!(body.ends_with(&format!("--{boundary}--\r\n")), "{body:?}");
 }
 
@@ -279,10 +232,7 @@ async fn unsatisfiable_range_is_416_naming_the_size() {
 async fn if_range_with_the_current_etag_honours_the_range() {
     let s = with_ten().await;
     let etag = etag_of(&s, "/ten.txt").await;
-    let r = s
-        .req("GET", "/ten.txt")
-        .header("Range", "bytes=2-5")
-        .header("If-Range", etag);
+    let r = s.req("GET", "/ten.txt").header("Range", "bytes=2-5").header("If-Range", etag);
     let r = r.send().await.expect("GET");
     assert_eq!(r.status(), 206);
     assert_eq!(&r.bytes().await.expect("body")[..], b"2345");
@@ -293,10 +243,7 @@ async fn if_range_with_a_stale_etag_returns_the_whole_content() {
     let s = with_ten().await;
     let stale = etag_of(&s, "/ten.txt").await;
     assert_eq!(put(&s, "/ten.txt", "abcdefghij").await, 204);
-    let r = s
-        .req("GET", "/ten.txt")
-        .header("Range", "bytes=2-5")
-        .header("If-Range", stale);
+    let r = s.req("GET", "/ten.txt").header("Range", "bytes=2-5").header("If-Range", stale);
     let r = r.send().await.expect("GET");
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "content-range"), "");
@@ -326,21 +273,13 @@ async fn if_none_match_with_another_etag_returns_the_content() {
 #[tokio::test]
 async fn get_with_a_wrong_if_match_is_412() {
     let s = with_ten().await;
-    assert_eq!(
-        get_with(&s, "/ten.txt", "If-Match", "\"not-the-etag\"")
-            .await
-            .status(),
-        412
-    );
+    assert_eq!(get_with(&s, "/ten.txt", "If-Match", "\"not-the-etag\"").await.status(), 412);
 }
 
 #[tokio::test]
 async fn put_with_a_wrong_if_match_is_412_and_keeps_the_content() {
     let s = with_ten().await;
-    assert_eq!(
-        put_with(&s, "/ten.txt", "If-Match", "\"not-the-etag\"", b"changed").await,
-        412
-    );
+    assert_eq!(put_with(&s, "/ten.txt", "If-Match", "\"not-the-etag\"", b"changed").await, 412);
     assert_eq!(get(&s, "/ten.txt").await, (200, TEN.to_vec()));
 }
 
@@ -348,30 +287,21 @@ async fn put_with_a_wrong_if_match_is_412_and_keeps_the_content() {
 async fn put_with_the_current_if_match_succeeds() {
     let s = with_ten().await;
     let etag = etag_of(&s, "/ten.txt").await;
-    assert_eq!(
-        put_with(&s, "/ten.txt", "If-Match", &etag, b"changed").await,
-        204
-    );
+    assert_eq!(put_with(&s, "/ten.txt", "If-Match", &etag, b"changed").await, 204);
     assert_eq!(get(&s, "/ten.txt").await, (200, b"changed".to_vec()));
 }
 
 #[tokio::test]
 async fn put_with_if_none_match_star_on_an_existing_resource_is_412() {
     let s = with_ten().await;
-    assert_eq!(
-        put_with(&s, "/ten.txt", "If-None-Match", "*", b"changed").await,
-        412
-    );
+    assert_eq!(put_with(&s, "/ten.txt", "If-None-Match", "*", b"changed").await, 412);
     assert_eq!(get(&s, "/ten.txt").await, (200, TEN.to_vec()));
 }
 
 #[tokio::test]
 async fn put_with_if_none_match_star_creates_a_new_resource() {
     let s = Server::start();
-    assert_eq!(
-        put_with(&s, "/new.txt", "If-None-Match", "*", b"created").await,
-        201
-    );
+    assert_eq!(put_with(&s, "/new.txt", "If-None-Match", "*", b"created").await, 201);
 }
 
 #[tokio::test]
@@ -386,13 +316,7 @@ async fn if_modified_since_in_the_future_is_304() {
 #[tokio::test]
 async fn if_modified_since_in_the_past_returns_the_content() {
     let s = with_ten().await;
-    let r = get_with(
-        &s,
-        "/ten.txt",
-        "If-Modified-Since",
-        "Mon, 01 Jan 2001 00:00:00 GMT",
-    )
-    .await;
+    let r = get_with(&s, "/ten.txt", "If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT").await;
     assert_eq!(r.status(), 200);
 }
 
@@ -400,20 +324,14 @@ async fn if_modified_since_in_the_past_returns_the_content() {
 async fn put_with_if_unmodified_since_in_the_past_is_412() {
     let s = with_ten().await;
     let past = "Mon, 01 Jan 2001 00:00:00 GMT";
-    assert_eq!(
-        put_with(&s, "/ten.txt", "If-Unmodified-Since", past, b"changed").await,
-        412
-    );
+    assert_eq!(put_with(&s, "/ten.txt", "If-Unmodified-Since", past, b"changed").await, 412);
     assert_eq!(get(&s, "/ten.txt").await, (200, TEN.to_vec()));
 }
 
 #[tokio::test]
 async fn put_with_content_range_is_400_and_keeps_the_content() {
     let s = with_ten().await;
-    assert_eq!(
-        put_with(&s, "/ten.txt", "Content-Range", "bytes 0-1/10", b"ab").await,
-        400
-    );
+    assert_eq!(put_with(&s, "/ten.txt", "Content-Range", "bytes 0-1/10", b"ab").await, 400);
     assert_eq!(get(&s, "/ten.txt").await, (200, TEN.to_vec()));
 }
 
@@ -424,10 +342,7 @@ async fn names_with_spaces_round_trip() {
     let s = Server::start();
     assert_eq!(mkcol(&s, "/my%20folder").await, 201);
     assert_eq!(put(&s, "/my%20folder/a%20file.txt", "spaced").await, 201);
-    assert_eq!(
-        get(&s, "/my%20folder/a%20file.txt").await,
-        (200, b"spaced".to_vec())
-    );
+    assert_eq!(get(&s, "/my%20folder/a%20file.txt").await, (200, b"spaced".to_vec()));
 }
 
 #[tokio::test]
@@ -453,10 +368,7 @@ async fn encoded_dot_dot_never_leaves_the_tree() {
     for method in ["GET", "PROPFIND"] {
         let (status, resp) = raw(&s, method, "/%2e%2e/%2e%2e/etc/passwd", b"");
         assert!(status == 400 || status == 404, "{method}: {status}\n{resp}");
-        assert!(
-            !resp.contains("root:"),
-            "{method} leaked /etc/passwd:\n{resp}"
-        );
+        assert!(!resp.contains("root:"), "{method} leaked /etc/passwd:\n{resp}");
     }
 }
 

@@ -10,9 +10,7 @@ const MEMBERS: usize = 1000;
 
 /// Distinct content per member, so that every member owns its own blob.
 fn member_body(i: usize) -> Vec<u8> {
-    format!("member {i} of the big collection\n")
-        .repeat(1 + i % 7)
-        .into_bytes()
+    format!("member {i} of the big collection\n").repeat(1 + i % 7).into_bytes()
 }
 
 fn member_path(dir: &str, i: usize) -> String {
@@ -27,10 +25,7 @@ async fn fill_big_collection(s: &Server, dir: &str) {
         .buffer_unordered(16)
         .collect()
         .await;
-    assert!(
-        statuses.iter().all(|&c| c == 201),
-        "a member PUT failed: {statuses:?}"
-    );
+    assert!(statuses.iter().all(|&c| c == 201), "a member PUT failed: {statuses:?}");
 }
 
 /// COPY or MOVE `from` to `to` (a path on the same server) with extra headers.
@@ -71,11 +66,7 @@ async fn copy_of_a_large_collection_shares_blobs_and_copies_every_member() {
     assert_eq!(member_count(&s, "/copy").await, MEMBERS);
     spot_check_members(&s, "/copy").await;
     spot_check_members(&s, "/big").await;
-    assert_eq!(
-        blob_count(&s.data),
-        blobs_before,
-        "COPY must not duplicate blob files"
-    );
+    assert_eq!(blob_count(&s.data), blobs_before, "COPY must not duplicate blob files");
 }
 
 #[tokio::test]
@@ -98,10 +89,7 @@ async fn copy_with_overwrite_false_onto_an_existing_resource_is_412() {
     assert_eq!(put(&s, "/a", "source").await, 201);
     assert_eq!(put(&s, "/b", "destination").await, 201);
 
-    assert_eq!(
-        transfer(&s, "COPY", "/a", "/b", &[("Overwrite", "F")]).await,
-        412
-    );
+    assert_eq!(transfer(&s, "COPY", "/a", "/b", &[("Overwrite", "F")]).await, 412);
 
     assert_eq!(get(&s, "/b").await.1, b"destination");
 }
@@ -112,10 +100,7 @@ async fn copy_with_overwrite_true_replaces_the_destination_with_204() {
     assert_eq!(put(&s, "/a", "source").await, 201);
     assert_eq!(put(&s, "/b", "destination").await, 201);
 
-    assert_eq!(
-        transfer(&s, "COPY", "/a", "/b", &[("Overwrite", "T")]).await,
-        204
-    );
+    assert_eq!(transfer(&s, "COPY", "/a", "/b", &[("Overwrite", "T")]).await, 204);
 
     assert_eq!(get(&s, "/b").await, (200, b"source".to_vec()));
     assert_eq!(get(&s, "/a").await, (200, b"source".to_vec()));
@@ -130,11 +115,7 @@ async fn overwritten_destination_content_is_reclaimed() {
 
     assert_eq!(transfer(&s, "COPY", "/a", "/b", &[]).await, 204);
 
-    assert_eq!(
-        blob_count(&s.data),
-        1,
-        "the replaced content's blob is no longer referenced"
-    );
+    assert_eq!(blob_count(&s.data), 1, "the replaced content's blob is no longer referenced");
 }
 
 #[tokio::test]
@@ -157,10 +138,7 @@ async fn copy_depth_zero_of_a_collection_copies_no_members() {
     assert_eq!(put(&s, "/c/a", "a").await, 201);
     assert_eq!(mkcol(&s, "/c/sub").await, 201);
 
-    assert_eq!(
-        transfer(&s, "COPY", "/c", "/d", &[("Depth", "0")]).await,
-        201
-    );
+    assert_eq!(transfer(&s, "COPY", "/c", "/d", &[("Depth", "0")]).await, 201);
 
     assert_eq!(member_count(&s, "/d").await, 0);
     assert_eq!(get(&s, "/d/a").await.0, 404);
@@ -216,10 +194,7 @@ async fn copy_overwriting_an_ancestor_of_the_source_is_forbidden() {
     let s = Server::start();
     nested_source(&s).await;
 
-    assert_eq!(
-        transfer(&s, "COPY", "/c/sub", "/c", &[("Overwrite", "T")]).await,
-        403
-    );
+    assert_eq!(transfer(&s, "COPY", "/c/sub", "/c", &[("Overwrite", "T")]).await, 403);
 
     assert_eq!(get(&s, "/c/sub/f").await, (200, b"precious".to_vec()));
 }
@@ -229,10 +204,7 @@ async fn move_overwriting_an_ancestor_of_the_source_is_forbidden() {
     let s = Server::start();
     nested_source(&s).await;
 
-    assert_eq!(
-        transfer(&s, "MOVE", "/c/sub", "/c", &[("Overwrite", "T")]).await,
-        403
-    );
+    assert_eq!(transfer(&s, "MOVE", "/c/sub", "/c", &[("Overwrite", "T")]).await, 403);
 
     assert_eq!(get(&s, "/c/sub/f").await, (200, b"precious".to_vec()));
 }
@@ -260,12 +232,7 @@ async fn move_of_a_file_keeps_its_dead_properties() {
     assert_eq!(put(&s, "/f", "x").await, 201);
     let patch = "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" xmlns:Z=\"urn:wharf-test\">\
                  <D:set><D:prop><Z:colour>ultramarine</Z:colour></D:prop></D:set></D:propertyupdate>";
-    let r = s
-        .req("PROPPATCH", "/f")
-        .body(patch)
-        .send()
-        .await
-        .expect("PROPPATCH");
+    let r = s.req("PROPPATCH", "/f").body(patch).send().await.expect("PROPPATCH");
     assert_eq!(r.status().as_u16(), 207);
 
     assert_eq!(transfer(&s, "MOVE", "/f", "/g", &[]).await, 201);
@@ -274,10 +241,7 @@ async fn move_of_a_file_keeps_its_dead_properties() {
                <D:prop><Z:colour/></D:prop></D:propfind>";
     let (status, xml) = propfind(&s, "/g", "0", ask).await;
     assert_eq!(status, 207);
-    assert!(
-        xml.contains("ultramarine"),
-        "dead property lost by MOVE: {xml}"
-    );
+    assert!(xml.contains("ultramarine"), "dead property lost by MOVE: {xml}");
     assert!(xml.contains("200 OK"), "{xml}");
     assert_eq!(get(&s, "/f").await.0, 404);
 }
@@ -312,35 +276,11 @@ async fn blobs_are_reclaimed_once_nothing_references_them() {
     assert_eq!(transfer(&s, "COPY", "/c/a", "/a-copy", &[]).await, 201);
     assert_eq!(blob_count(&s.data), 2);
 
-    assert_eq!(
-        s.req("DELETE", "/c")
-            .send()
-            .await
-            .expect("DELETE")
-            .status()
-            .as_u16(),
-        204
-    );
-    assert_eq!(
-        blob_count(&s.data),
-        1,
-        "only the blob /a-copy still references is kept"
-    );
+    assert_eq!(s.req("DELETE", "/c").send().await.expect("DELETE").status().as_u16(), 204);
+    assert_eq!(blob_count(&s.data), 1, "only the blob /a-copy still references is kept");
 
-    assert_eq!(
-        s.req("DELETE", "/a-copy")
-            .send()
-            .await
-            .expect("DELETE")
-            .status()
-            .as_u16(),
-        204
-    );
-    assert_eq!(
-        blob_count(&s.data),
-        0,
-        "no resource references a blob any more"
-    );
+    assert_eq!(s.req("DELETE", "/a-copy").send().await.expect("DELETE").status().as_u16(), 204);
+    assert_eq!(blob_count(&s.data), 0, "no resource references a blob any more");
 }
 
 #[tokio::test]
@@ -351,21 +291,9 @@ async fn copy_stays_readable_after_its_source_is_deleted() {
     assert_eq!(transfer(&s, "COPY", "/src", "/dst", &[]).await, 201);
     assert_eq!(blob_count(&s.data), 1, "the copy shares the source's blob");
 
-    assert_eq!(
-        s.req("DELETE", "/src")
-            .send()
-            .await
-            .expect("DELETE")
-            .status()
-            .as_u16(),
-        204
-    );
+    assert_eq!(s.req("DELETE", "/src").send().await.expect("DELETE").status().as_u16(), 204);
 
-    assert_eq!(
-        blob_count(&s.data),
-        1,
-        "a blob still referenced must not be reclaimed"
-    );
+    assert_eq!(blob_count(&s.data), 1, "a blob still referenced must not be reclaimed");
     assert_eq!(get(&s, "/dst").await, (200, content));
 }
 
@@ -374,19 +302,9 @@ async fn destination_on_another_host_is_502() {
     let s = Server::start();
     assert_eq!(put(&s, "/f", "x").await, 201);
 
-    let r = s
-        .req("COPY", "/f")
-        .header("Destination", "http://example.invalid/x")
-        .send()
-        .await
-        .expect("COPY");
+    let r = s.req("COPY", "/f").header("Destination", "http://example.invalid/x").send().await.expect("COPY");
     assert_eq!(r.status().as_u16(), 502);
-    let r = s
-        .req("MOVE", "/f")
-        .header("Destination", "http://example.invalid/x")
-        .send()
-        .await
-        .expect("MOVE");
+    let r = s.req("MOVE", "/f").header("Destination", "http://example.invalid/x").send().await.expect("MOVE");
     assert_eq!(r.status().as_u16(), 502);
 
     assert_eq!(get(&s, "/f").await, (200, b"x".to_vec()));

@@ -19,9 +19,7 @@ fn tmp_dir(data: &Path) -> PathBuf {
 
 /// Files in the blob store's directory of uploads in progress.
 fn tmp_files(data: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(tmp_dir(data))
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default()
+    std::fs::read_dir(tmp_dir(data)).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default()
 }
 
 /// Polls `cond` every 50 ms for up to five seconds.
@@ -37,10 +35,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// `host:port` of the server, for raw sockets.
 fn authority(s: &Server) -> String {
-    s.base
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned()
+    s.base.trim_start_matches("http://").trim_end_matches('/').to_owned()
 }
 
 /// Opens a raw connection and sends the head of `PUT path` with the given framing header.
@@ -55,24 +50,14 @@ async fn start_raw_put(s: &Server, path: &str, framing: &str) -> TcpStream {
 /// Waits until the server is staging the upload, then hangs up on it.
 async fn hang_up_mid_upload(s: &Server, mut sock: TcpStream) {
     sock.flush().await.expect("flush");
-    eventually("the upload is being staged", || {
-        tmp_files(&s.data).len() == 1
-    })
-    .await;
+    eventually("the upload is being staged", || tmp_files(&s.data).len() == 1).await;
     drop(sock);
 }
 
 async fn assert_old_content_survives(s: &Server) {
-    eventually("the staged upload is discarded", || {
-        tmp_files(&s.data).is_empty()
-    })
-    .await;
+    eventually("the staged upload is discarded", || tmp_files(&s.data).is_empty()).await;
     assert_eq!(get(s, "/f").await, (200, b"old".to_vec()));
-    assert_eq!(
-        blob_count(&s.data),
-        1,
-        "no blob may be committed for a cut-off body"
-    );
+    assert_eq!(blob_count(&s.data), 1, "no blob may be committed for a cut-off body");
 }
 
 #[tokio::test]
@@ -81,9 +66,7 @@ async fn upload_cut_off_mid_body_leaves_the_old_content() {
     assert_eq!(put(&s, "/f", "old").await, 201);
 
     let mut sock = start_raw_put(&s, "/f", "Content-Length: 1000000").await;
-    sock.write_all(&vec![b'n'; 500_000])
-        .await
-        .expect("send half the body");
+    sock.write_all(&vec![b'n'; 500_000]).await.expect("send half the body");
     hang_up_mid_upload(&s, sock).await;
 
     assert_old_content_survives(&s).await;
@@ -111,15 +94,10 @@ async fn upload_of_a_new_file_cut_off_mid_body_creates_nothing() {
     let s = Server::start();
 
     let mut sock = start_raw_put(&s, "/new", "Content-Length: 1000000").await;
-    sock.write_all(&vec![b'n'; 500_000])
-        .await
-        .expect("send half the body");
+    sock.write_all(&vec![b'n'; 500_000]).await.expect("send half the body");
     hang_up_mid_upload(&s, sock).await;
 
-    eventually("the staged upload is discarded", || {
-        tmp_files(&s.data).is_empty()
-    })
-    .await;
+    eventually("the staged upload is discarded", || tmp_files(&s.data).is_empty()).await;
     assert_eq!(get(&s, "/new").await.0, 404);
     assert_eq!(blob_count(&s.data), 0);
 }
@@ -139,9 +117,7 @@ fn big_content(i: usize, range: std::ops::Range<usize>) -> Vec<u8> {
 }
 
 fn small_content(i: usize) -> Vec<u8> {
-    format!("small file {i} written while large uploads ran\n")
-        .repeat(100 * (i + 1))
-        .into_bytes()
+    format!("small file {i} written while large uploads ran\n").repeat(100 * (i + 1)).into_bytes()
 }
 
 /// The body of large upload `i`, yielding 64 KiB chunks with a pause before each.
@@ -152,10 +128,7 @@ fn slow_body(i: usize) -> reqwest::Body {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
         let end = (off + CHUNK).min(BIG);
-        Some((
-            Ok::<_, std::io::Error>(Bytes::from(big_content(i, off..end))),
-            end,
-        ))
+        Some((Ok::<_, std::io::Error>(Bytes::from(big_content(i, off..end))), end))
     });
     reqwest::Body::wrap_stream(chunks.boxed())
 }
@@ -176,24 +149,16 @@ async fn crash_during_uploads() -> Crashed {
     let mut uploads = Vec::new();
     for i in 0..BIG_UPLOADS {
         let req = s.req("PUT", &big_path(i)).body(slow_body(i));
-        uploads.push(tokio::spawn(async move {
-            req.send().await.map(|r| r.status().as_u16())
-        }));
+        uploads.push(tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) }));
     }
-    eventually("every large upload is being staged", || {
-        tmp_files(&s.data).len() == BIG_UPLOADS
-    })
-    .await;
+    eventually("every large upload is being staged", || tmp_files(&s.data).len() == BIG_UPLOADS).await;
     let mut small = Vec::new();
     for i in 0..4 {
         let (path, body) = (format!("/small-{i}"), small_content(i));
         assert_eq!(put(&s, &path, body.clone()).await, 201);
         small.push((path, body));
     }
-    assert!(
-        uploads.iter().all(|u| !u.is_finished()),
-        "large uploads finished before the kill"
-    );
+    assert!(uploads.iter().all(|u| !u.is_finished()), "large uploads finished before the kill");
     s.kill();
     for u in uploads {
         let _ = u.await;
@@ -202,15 +167,9 @@ async fn crash_during_uploads() -> Crashed {
 }
 
 async fn integrity_check(db: &Path) -> String {
-    let mut conn = SqliteConnectOptions::new()
-        .filename(db)
-        .connect()
-        .await
-        .expect("open wharf.db");
-    let (verdict,): (String,) = sqlx::query_as("PRAGMA integrity_check")
-        .fetch_one(&mut conn)
-        .await
-        .expect("integrity_check");
+    let mut conn = SqliteConnectOptions::new().filename(db).connect().await.expect("open wharf.db");
+    let (verdict,): (String,) =
+        sqlx::query_as("PRAGMA integrity_check").fetch_one(&mut conn).await.expect("integrity_check");
     conn.close().await.expect("close");
     verdict
 }
@@ -231,11 +190,7 @@ async fn acknowledged_writes_survive_sigkill() {
     c.server.restart();
 
     for (path, body) in &c.small {
-        assert_eq!(
-            &get(&c.server, path).await,
-            &(200, body.clone()),
-            "{path} after restart"
-        );
+        assert_eq!(&get(&c.server, path).await, &(200, body.clone()), "{path} after restart");
     }
 }
 
@@ -251,11 +206,7 @@ async fn uploads_interrupted_by_sigkill_are_absent_or_complete_never_truncated()
             404 => {}
             200 => {
                 assert_eq!(body.len(), BIG, "{} is truncated", big_path(i));
-                assert!(
-                    body == big_content(i, 0..BIG),
-                    "{} has wrong bytes",
-                    big_path(i)
-                );
+                assert!(body == big_content(i, 0..BIG), "{} has wrong bytes", big_path(i));
             }
             other => panic!("GET {} after restart: {other}", big_path(i)),
         }
@@ -269,18 +220,10 @@ async fn restart_after_sigkill_discards_staged_uploads_and_orphan_blobs() {
 
     c.server.restart();
 
-    assert_eq!(
-        tmp_files(&data),
-        Vec::<PathBuf>::new(),
-        "leftover temp files in blobs/tmp"
-    );
+    assert_eq!(tmp_files(&data), Vec::<PathBuf>::new(), "leftover temp files in blobs/tmp");
     let mut present = c.small.len();
     for i in 0..BIG_UPLOADS {
         present += usize::from(get(&c.server, &big_path(i)).await.0 == 200);
     }
-    assert_eq!(
-        blob_count(&data),
-        present,
-        "one blob file per stored file, no orphans"
-    );
+    assert_eq!(blob_count(&data), present, "one blob file per stored file, no orphans");
 }

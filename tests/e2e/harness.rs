@@ -144,11 +144,7 @@ pub async fn get(s: &Server, path: &str) -> (u16, Vec<u8>) {
 pub fn blob_count(data: &Path) -> usize {
     fn walk(p: &Path) -> usize {
         std::fs::read_dir(p)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 })
-                    .sum()
-            })
+            .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
             .unwrap_or(0)
     }
     walk(&data.join("blobs").join("blobs"))
@@ -168,10 +164,7 @@ pub async fn proppatch(s: &Server, path: &str, body: &str) -> (u16, String) {
 
 /// A header of a response as text ("" when absent).
 pub fn header(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map(|v| v.to_str().expect("ASCII header").to_owned())
-        .unwrap_or_default()
+    resp.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned()).unwrap_or_default()
 }
 
 /// Sends `method target` byte for byte over a fresh connection, bypassing the URL

@@ -24,18 +24,13 @@ struct Locked {
 
 impl Locked {
     fn token(&self) -> &str {
-        self.token
-            .as_deref()
-            .unwrap_or_else(|| panic!("no Lock-Token ({}): {}", self.status, self.body))
+        self.token.as_deref().unwrap_or_else(|| panic!("no Lock-Token ({}): {}", self.status, self.body))
     }
 }
 
 /// LOCK `path` with `scope` (exclusive or shared) and extra headers.
 async fn lock_with(s: &Server, path: &str, scope: &str, headers: &[(&str, &str)]) -> Locked {
-    let mut r = s
-        .req("LOCK", path)
-        .header("Content-Type", "application/xml")
-        .body(lockinfo(scope));
+    let mut r = s.req("LOCK", path).header("Content-Type", "application/xml").body(lockinfo(scope));
     for (k, v) in headers {
         r = r.header(*k, *v);
     }
@@ -43,16 +38,9 @@ async fn lock_with(s: &Server, path: &str, scope: &str, headers: &[(&str, &str)]
     let status = resp.status().as_u16();
     let token = resp.headers().get("lock-token").map(|v| {
         let v = v.to_str().expect("ASCII Lock-Token");
-        v.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_owned()
+        v.trim().trim_start_matches('<').trim_end_matches('>').to_owned()
     });
-    Locked {
-        status,
-        token,
-        body: resp.text().await.expect("LOCK body"),
-    }
+    Locked { status, token, body: resp.text().await.expect("LOCK body") }
 }
 
 async fn lock(s: &Server, path: &str, scope: &str) -> Locked {
@@ -66,23 +54,12 @@ fn submit(token: &str) -> String {
 
 /// PUT with the lock token submitted in an If header; returns the status.
 async fn put_with_token(s: &Server, path: &str, token: &str, body: &'static str) -> u16 {
-    let r = s
-        .req("PUT", path)
-        .header("If", submit(token))
-        .body(body)
-        .send()
-        .await
-        .expect("PUT");
+    let r = s.req("PUT", path).header("If", submit(token)).body(body).send().await.expect("PUT");
     r.status().as_u16()
 }
 
 async fn unlock(s: &Server, path: &str, token: &str) -> u16 {
-    let r = s
-        .req("UNLOCK", path)
-        .header("Lock-Token", format!("<{token}>"))
-        .send()
-        .await
-        .expect("UNLOCK");
+    let r = s.req("UNLOCK", path).header("Lock-Token", format!("<{token}>")).send().await.expect("UNLOCK");
     r.status().as_u16()
 }
 
@@ -95,14 +72,8 @@ async fn lockdiscovery(s: &Server, path: &str) -> String {
 
 /// The number N in the first `<D:timeout>Second-N</D:timeout>` of a body.
 fn timeout_seconds(xml: &str) -> u64 {
-    let rest = xml
-        .split("<D:timeout>Second-")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no timeout in {xml}"));
-    rest.split('<')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("bad timeout in {xml}"))
+    let rest = xml.split("<D:timeout>Second-").nth(1).unwrap_or_else(|| panic!("no timeout in {xml}"));
+    rest.split('<').next().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("bad timeout in {xml}"))
 }
 
 #[tokio::test]
@@ -113,18 +84,10 @@ async fn exclusive_lock_answers_with_token_and_lockdiscovery() {
     let l = lock(&s, "/f", "exclusive").await;
 
     assert_eq!(l.status, 200, "{}", l.body);
-    assert!(
-        l.token().starts_with("opaquelocktoken:"),
-        "token {:?}",
-        l.token
-    );
+    assert!(l.token().starts_with("opaquelocktoken:"), "token {:?}", l.token);
     assert!(l.body.contains("<D:lockdiscovery>"), "{}", l.body);
     assert!(l.body.contains("<D:exclusive/>"), "{}", l.body);
-    assert!(
-        l.body.contains(&format!("<D:href>{}</D:href>", l.token())),
-        "{}",
-        l.body
-    );
+    assert!(l.body.contains(&format!("<D:href>{}</D:href>", l.token())), "{}", l.body);
     assert!(l.body.contains(OWNER), "owner href missing: {}", l.body);
 }
 
@@ -135,12 +98,7 @@ async fn put_without_the_token_is_423_and_leaves_content() {
     let l = lock(&s, "/f", "exclusive").await;
     assert_eq!(l.status, 200);
 
-    let r = s
-        .req("PUT", "/f")
-        .body("intruder")
-        .send()
-        .await
-        .expect("PUT");
+    let r = s.req("PUT", "/f").body("intruder").send().await.expect("PUT");
 
     assert_eq!(r.status().as_u16(), 423);
     let body = r.text().await.expect("body");
@@ -154,10 +112,7 @@ async fn put_with_the_token_succeeds() {
     assert_eq!(put(&s, "/f", "original").await, 201);
     let l = lock(&s, "/f", "exclusive").await;
 
-    assert_eq!(
-        put_with_token(&s, "/f", l.token(), "owner's write").await,
-        204
-    );
+    assert_eq!(put_with_token(&s, "/f", l.token(), "owner's write").await, 204);
 
     assert_eq!(get(&s, "/f").await, (200, b"owner's write".to_vec()));
 }
@@ -170,16 +125,9 @@ async fn lock_survives_a_restart() {
 
     let old_pid = s.pid();
     s.restart();
-    assert_ne!(
-        s.pid(),
-        old_pid,
-        "the lock must outlive the process that granted it"
-    );
+    assert_ne!(s.pid(), old_pid, "the lock must outlive the process that granted it");
 
-    assert!(
-        lockdiscovery(&s, "/f").await.contains(&token),
-        "lock lost by restart"
-    );
+    assert!(lockdiscovery(&s, "/f").await.contains(&token), "lock lost by restart");
     assert_eq!(put(&s, "/f", "intruder").await, 423);
     assert_eq!(put_with_token(&s, "/f", &token, "owner's write").await, 204);
     assert_eq!(get(&s, "/f").await, (200, b"owner's write".to_vec()));
@@ -206,11 +154,7 @@ async fn unlock_with_a_wrong_token_is_409() {
     let wrong = "opaquelocktoken:00000000-0000-0000-0000-000000000000";
     assert_eq!(unlock(&s, "/f", wrong).await, 409);
 
-    assert_eq!(
-        put(&s, "/f", "intruder").await,
-        423,
-        "the real lock must still hold"
-    );
+    assert_eq!(put(&s, "/f", "intruder").await, 423, "the real lock must still hold");
     assert!(lockdiscovery(&s, "/f").await.contains(l.token()));
 }
 
@@ -250,10 +194,7 @@ async fn depth_infinity_lock_on_a_collection_covers_new_members() {
     assert_eq!(put(&s, "/c/new", "intruder").await, 423);
     assert_eq!(get(&s, "/c/new").await.0, 404);
 
-    assert_eq!(
-        put_with_token(&s, "/c/new", l.token(), "owner's file").await,
-        201
-    );
+    assert_eq!(put_with_token(&s, "/c/new", l.token(), "owner's file").await, 201);
     assert_eq!(get(&s, "/c/new").await, (200, b"owner's file".to_vec()));
 }
 
@@ -265,19 +206,10 @@ async fn two_shared_locks_are_both_granted() {
     let first = lock(&s, "/f", "shared").await;
     let second = lock(&s, "/f", "shared").await;
 
-    assert_eq!(
-        (first.status, second.status),
-        (200, 200),
-        "{} / {}",
-        first.body,
-        second.body
-    );
+    assert_eq!((first.status, second.status), (200, 200), "{} / {}", first.body, second.body);
     assert_ne!(first.token(), second.token());
     let xml = lockdiscovery(&s, "/f").await;
-    assert!(
-        xml.contains(first.token()) && xml.contains(second.token()),
-        "{xml}"
-    );
+    assert!(xml.contains(first.token()) && xml.contains(second.token()), "{xml}");
     assert_eq!(xml.matches("<D:shared/>").count(), 2, "{xml}");
 }
 
@@ -291,13 +223,7 @@ async fn exclusive_lock_on_a_shared_locked_resource_is_423() {
 
     assert_eq!(l.status, 423, "{}", l.body);
     assert!(l.body.contains("no-conflicting-lock"), "{}", l.body);
-    assert_eq!(
-        lockdiscovery(&s, "/f")
-            .await
-            .matches("<D:activelock>")
-            .count(),
-        1
-    );
+    assert_eq!(lockdiscovery(&s, "/f").await.matches("<D:activelock>").count(), 1);
 }
 
 #[tokio::test]
@@ -318,10 +244,7 @@ async fn lock_refresh_sets_the_new_timeout() {
     assert_eq!(r.status().as_u16(), 200);
     let body = r.text().await.expect("body");
     let secs = timeout_seconds(&body);
-    assert!(
-        (95..=100).contains(&secs),
-        "refreshed timeout {secs}: {body}"
-    );
+    assert!((95..=100).contains(&secs), "refreshed timeout {secs}: {body}");
     assert!(body.contains(l.token()), "{body}");
     let secs = timeout_seconds(&lockdiscovery(&s, "/f").await);
     assert!((95..=100).contains(&secs), "stored timeout {secs}");
@@ -339,10 +262,7 @@ async fn delete_of_a_collection_with_a_locked_member_is_423_and_deletes_nothing(
 
     assert_eq!(r.status().as_u16(), 423);
     let body = r.text().await.expect("body");
-    assert!(
-        body.contains("/c/locked"),
-        "the 423 should name the lock root: {body}"
-    );
+    assert!(body.contains("/c/locked"), "the 423 should name the lock root: {body}");
     assert_eq!(get(&s, "/c/locked").await, (200, b"guarded".to_vec()));
     assert_eq!(get(&s, "/c/free").await, (200, b"unguarded".to_vec()));
 }
@@ -353,12 +273,7 @@ async fn move_of_a_locked_file_without_its_token_is_423() {
     assert_eq!(put(&s, "/f", "guarded").await, 201);
     assert_eq!(lock(&s, "/f", "exclusive").await.status, 200);
 
-    let r = s
-        .req("MOVE", "/f")
-        .header("Destination", s.url("/g"))
-        .send()
-        .await
-        .expect("MOVE");
+    let r = s.req("MOVE", "/f").header("Destination", s.url("/g")).send().await.expect("MOVE");
 
     assert_eq!(r.status().as_u16(), 423);
     assert_eq!(get(&s, "/f").await, (200, b"guarded".to_vec()));

@@ -19,9 +19,7 @@ const TEST_NS: &str = "urn:wharf:test";
 
 /// A `prop` request for the given inner elements.
 fn prop_body(inner: &str) -> String {
-    format!(
-        r#"<D:propfind xmlns:D="DAV:" xmlns:T="urn:wharf:test"><D:prop>{inner}</D:prop></D:propfind>"#
-    )
+    format!(r#"<D:propfind xmlns:D="DAV:" xmlns:T="urn:wharf:test"><D:prop>{inner}</D:prop></D:propfind>"#)
 }
 
 /// PROPFIND that must answer 207; returns the parsed responses.
@@ -69,13 +67,9 @@ async fn depth_1_marks_collections_in_resourcetype() {
     let s = Server::start();
     nested_tree(&s).await;
     let rs = propfind_ok(&s, "/c/", "1", &prop_body("<D:resourcetype/>")).await;
-    let (_, sub) = response(&rs, "/c/sub/")
-        .prop("DAV:", "resourcetype")
-        .expect("resourcetype");
+    let (_, sub) = response(&rs, "/c/sub/").prop("DAV:", "resourcetype").expect("resourcetype");
     assert_eq!(sub.descendants, ["{DAV:}collection"]);
-    let (_, file) = response(&rs, "/c/f.txt")
-        .prop("DAV:", "resourcetype")
-        .expect("resourcetype");
+    let (_, file) = response(&rs, "/c/f.txt").prop("DAV:", "resourcetype").expect("resourcetype");
     assert!(file.descendants.is_empty());
 }
 
@@ -83,18 +77,10 @@ async fn depth_1_marks_collections_in_resourcetype() {
 async fn missing_depth_header_means_infinity() {
     let s = Server::start();
     nested_tree(&s).await;
-    let r = s
-        .req("PROPFIND", "/c/")
-        .body(ALLPROP)
-        .send()
-        .await
-        .expect("PROPFIND");
+    let r = s.req("PROPFIND", "/c/").body(ALLPROP).send().await.expect("PROPFIND");
     assert_eq!(r.status(), 207);
     let rs = multistatus(&r.text().await.expect("body"));
-    assert_eq!(
-        hrefs(&rs),
-        ["/c/", "/c/f.txt", "/c/sub/", "/c/sub/deep.txt"]
-    );
+    assert_eq!(hrefs(&rs), ["/c/", "/c/f.txt", "/c/sub/", "/c/sub/deep.txt"]);
 }
 
 #[tokio::test]
@@ -107,14 +93,7 @@ async fn depth_infinity_lists_a_three_level_tree() {
         assert_eq!(put(&s, file, "x").await, 201);
     }
     let rs = propfind_ok(&s, "/a/", "infinity", ALLPROP).await;
-    let expected = [
-        "/a/",
-        "/a/1.txt",
-        "/a/b/",
-        "/a/b/2.txt",
-        "/a/b/c/",
-        "/a/b/c/3.txt",
-    ];
+    let expected = ["/a/", "/a/1.txt", "/a/b/", "/a/b/2.txt", "/a/b/c/", "/a/b/c/3.txt"];
     assert_eq!(hrefs(&rs), expected);
 }
 
@@ -210,19 +189,10 @@ async fn propname_returns_empty_elements_without_values() {
     assert_eq!(status, 207);
     assert!(!xml.contains("secret-note-value"), "{xml}");
     let rs = multistatus(&xml);
-    for (ns, local) in [
-        (TEST_NS, "note"),
-        ("DAV:", "getetag"),
-        ("DAV:", "getcontentlength"),
-    ] {
-        let (status, p) = rs[0]
-            .prop(ns, local)
-            .unwrap_or_else(|| panic!("{local} missing: {xml}"));
+    for (ns, local) in [(TEST_NS, "note"), ("DAV:", "getetag"), ("DAV:", "getcontentlength")] {
+        let (status, p) = rs[0].prop(ns, local).unwrap_or_else(|| panic!("{local} missing: {xml}"));
         assert_eq!(status, 200);
-        assert!(
-            p.text.is_empty() && p.descendants.is_empty(),
-            "{local} has a value: {xml}"
-        );
+        assert!(p.text.is_empty() && p.descendants.is_empty(), "{local} has a value: {xml}");
     }
 }
 
@@ -235,9 +205,7 @@ async fn prop_request_splits_found_and_missing_into_200_and_404() {
     assert_eq!(r.propstats.len(), 2, "{r:?}");
     let ok = r.propstat(200).expect("200 propstat");
     let missing = r.propstat(404).expect("404 propstat");
-    let names = |ps: &crate::harness::Propstat| {
-        ps.props.iter().map(|p| p.local.clone()).collect::<Vec<_>>()
-    };
+    let names = |ps: &crate::harness::Propstat| ps.props.iter().map(|p| p.local.clone()).collect::<Vec<_>>();
     assert_eq!(names(ok), ["getetag"]);
     assert_eq!(names(missing), ["absent"]);
     assert_eq!(missing.props[0].ns, TEST_NS);
@@ -259,10 +227,7 @@ async fn getcontenttype_matches_the_content_type_of_get() {
     assert_eq!(put(&s, "/a.txt", "hello").await, 201);
     let r = s.req("GET", "/a.txt").send().await.expect("GET");
     let rs = propfind_ok(&s, "/a.txt", "0", &prop_body("<D:getcontenttype/>")).await;
-    assert_eq!(
-        rs[0].ok_text("DAV:", "getcontenttype"),
-        crate::harness::header(&r, "content-type")
-    );
+    assert_eq!(rs[0].ok_text("DAV:", "getcontenttype"), crate::harness::header(&r, "content-type"));
 }
 
 // --- Quota (RFC 4331) -----------------------------------------------------------------
@@ -274,14 +239,8 @@ async fn quota_properties_of_a_collection_are_numbers() {
     let s = Server::start();
     assert_eq!(mkcol(&s, "/dir").await, 201);
     let rs = propfind_ok(&s, "/dir/", "0", &prop_body(QUOTA)).await;
-    let available: u64 = rs[0]
-        .ok_text("DAV:", "quota-available-bytes")
-        .parse()
-        .expect("number");
-    let used: u64 = rs[0]
-        .ok_text("DAV:", "quota-used-bytes")
-        .parse()
-        .expect("number");
+    let available: u64 = rs[0].ok_text("DAV:", "quota-available-bytes").parse().expect("number");
+    let used: u64 = rs[0].ok_text("DAV:", "quota-used-bytes").parse().expect("number");
     assert!(available > 0);
     assert_eq!(used, 0);
 }
@@ -307,10 +266,7 @@ async fn quota_properties_are_404_on_a_file() {
     let s = Server::start();
     assert_eq!(put(&s, "/a.txt", "hello").await, 201);
     let rs = propfind_ok(&s, "/a.txt", "0", &prop_body(QUOTA)).await;
-    assert_eq!(
-        rs[0].prop("DAV:", "quota-used-bytes").map(|(s, _)| s),
-        Some(404)
-    );
+    assert_eq!(rs[0].prop("DAV:", "quota-used-bytes").map(|(s, _)| s), Some(404));
 }
 
 // --- Errors and defaults --------------------------------------------------------------
@@ -351,29 +307,16 @@ async fn empty_body_means_allprop() {
 async fn propfind_ignores_if_modified_since() {
     let s = Server::start();
     assert_eq!(put(&s, "/a.txt", "hello").await, 201);
-    let future = httpdate::fmt_http_date(
-        std::time::SystemTime::now() + std::time::Duration::from_secs(86_400),
-    );
-    let r = s
-        .req("PROPFIND", "/a.txt")
-        .header("Depth", "0")
-        .header("If-Modified-Since", future);
+    let future = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(86_400));
+    let r = s.req("PROPFIND", "/a.txt").header("Depth", "0").header("If-Modified-Since", future);
     assert_eq!(r.send().await.expect("PROPFIND").status(), 207);
 }
 
 #[tokio::test]
 async fn propfind_with_a_matching_if_none_match_is_412() {
     let s = Server::start();
-    let r = s
-        .req("PUT", "/a.txt")
-        .body("hello")
-        .send()
-        .await
-        .expect("PUT");
+    let r = s.req("PUT", "/a.txt").body("hello").send().await.expect("PUT");
     let etag = crate::harness::header(&r, "etag");
-    let r = s
-        .req("PROPFIND", "/a.txt")
-        .header("Depth", "0")
-        .header("If-None-Match", etag);
+    let r = s.req("PROPFIND", "/a.txt").header("Depth", "0").header("If-None-Match", etag);
     assert_eq!(r.send().await.expect("PROPFIND").status(), 412);
 }

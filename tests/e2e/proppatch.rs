@@ -27,9 +27,7 @@ fn set_body(name: &str, value: &str) -> String {
 
 /// PROPFIND Depth 0 for `{urn:wharf:z}name` on `path`; the single response.
 async fn read_prop(s: &Server, path: &str, name: &str) -> DavResponse {
-    let body = format!(
-        r#"<D:propfind xmlns:D="DAV:"><D:prop><Z:{name} xmlns:Z="urn:wharf:z"/></D:prop></D:propfind>"#
-    );
+    let body = format!(r#"<D:propfind xmlns:D="DAV:"><D:prop><Z:{name} xmlns:Z="urn:wharf:z"/></D:prop></D:propfind>"#);
     let (status, xml) = propfind(s, path, "0", &body).await;
     assert_eq!(status, 207, "{xml}");
     multistatus(&xml).into_iter().next().expect("one response")
@@ -37,11 +35,7 @@ async fn read_prop(s: &Server, path: &str, name: &str) -> DavResponse {
 
 /// The status PROPFIND reports for `{urn:wharf:z}name` (200 set, 404 not).
 async fn prop_status(s: &Server, path: &str, name: &str) -> u16 {
-    read_prop(s, path, name)
-        .await
-        .prop(Z, name)
-        .expect("named in answer")
-        .0
+    read_prop(s, path, name).await.prop(Z, name).expect("named in answer").0
 }
 
 async fn file(s: &Server, path: &str) {
@@ -99,12 +93,7 @@ async fn xml_lang_inherited_from_the_request_is_kept() {
 async fn escaped_markup_in_a_value_round_trips_as_text() {
     let s = Server::start();
     file(&s, "/a.txt").await;
-    patch_ok(
-        &s,
-        "/a.txt",
-        &set_body("expr", "a &lt; b &amp;&amp; c &gt; d"),
-    )
-    .await;
+    patch_ok(&s, "/a.txt", &set_body("expr", "a &lt; b &amp;&amp; c &gt; d")).await;
     let r = read_prop(&s, "/a.txt", "expr").await;
     assert_eq!(r.prop(Z, "expr").expect("expr").1.text, "a < b && c > d");
 }
@@ -115,10 +104,7 @@ async fn set_again_replaces_the_value() {
     file(&s, "/a.txt").await;
     patch_ok(&s, "/a.txt", &set_body("color", "red")).await;
     patch_ok(&s, "/a.txt", &set_body("color", "blue")).await;
-    assert_eq!(
-        read_prop(&s, "/a.txt", "color").await.ok_text(Z, "color"),
-        "blue"
-    );
+    assert_eq!(read_prop(&s, "/a.txt", "color").await.ok_text(Z, "color"), "blue");
 }
 
 #[tokio::test]
@@ -135,10 +121,7 @@ async fn dead_properties_can_be_set_on_collections() {
     let s = Server::start();
     assert_eq!(mkcol(&s, "/dir").await, 201);
     patch_ok(&s, "/dir/", &set_body("color", "green")).await;
-    assert_eq!(
-        read_prop(&s, "/dir/", "color").await.ok_text(Z, "color"),
-        "green"
-    );
+    assert_eq!(read_prop(&s, "/dir/", "color").await.ok_text(Z, "color"), "green");
 }
 
 #[tokio::test]
@@ -194,10 +177,7 @@ async fn dead_properties_survive_a_restart() {
     s.restart();
     let r = read_prop(&s, "/a.txt", "author").await;
     let (code, p) = r.prop(Z, "author").expect("author");
-    assert_eq!(
-        (code, p.text.as_str(), p.lang.as_deref()),
-        (200, "Anne", Some("fr"))
-    );
+    assert_eq!((code, p.text.as_str(), p.lang.as_deref()), (200, "Anne", Some("fr")));
 }
 
 #[tokio::test]
@@ -205,20 +185,10 @@ async fn copy_copies_dead_properties() {
     let s = Server::start();
     file(&s, "/a.txt").await;
     patch_ok(&s, "/a.txt", &set_body("color", "red")).await;
-    let r = s
-        .req("COPY", "/a.txt")
-        .header("Destination", s.url("/b.txt"))
-        .send()
-        .await;
+    let r = s.req("COPY", "/a.txt").header("Destination", s.url("/b.txt")).send().await;
     assert_eq!(r.expect("COPY").status(), 201);
-    assert_eq!(
-        read_prop(&s, "/b.txt", "color").await.ok_text(Z, "color"),
-        "red"
-    );
-    assert_eq!(
-        read_prop(&s, "/a.txt", "color").await.ok_text(Z, "color"),
-        "red"
-    );
+    assert_eq!(read_prop(&s, "/b.txt", "color").await.ok_text(Z, "color"), "red");
+    assert_eq!(read_prop(&s, "/a.txt", "color").await.ok_text(Z, "color"), "red");
 }
 
 #[tokio::test]
@@ -227,18 +197,9 @@ async fn copy_of_a_collection_copies_its_members_dead_properties() {
     assert_eq!(mkcol(&s, "/src").await, 201);
     file(&s, "/src/a.txt").await;
     patch_ok(&s, "/src/a.txt", &set_body("color", "red")).await;
-    let r = s
-        .req("COPY", "/src/")
-        .header("Destination", s.url("/dst/"))
-        .send()
-        .await;
+    let r = s.req("COPY", "/src/").header("Destination", s.url("/dst/")).send().await;
     assert_eq!(r.expect("COPY").status(), 201);
-    assert_eq!(
-        read_prop(&s, "/dst/a.txt", "color")
-            .await
-            .ok_text(Z, "color"),
-        "red"
-    );
+    assert_eq!(read_prop(&s, "/dst/a.txt", "color").await.ok_text(Z, "color"), "red");
 }
 
 #[tokio::test]
@@ -246,16 +207,9 @@ async fn move_moves_dead_properties() {
     let s = Server::start();
     file(&s, "/a.txt").await;
     patch_ok(&s, "/a.txt", &set_body("color", "red")).await;
-    let r = s
-        .req("MOVE", "/a.txt")
-        .header("Destination", s.url("/b.txt"))
-        .send()
-        .await;
+    let r = s.req("MOVE", "/a.txt").header("Destination", s.url("/b.txt")).send().await;
     assert_eq!(r.expect("MOVE").status(), 201);
-    assert_eq!(
-        read_prop(&s, "/b.txt", "color").await.ok_text(Z, "color"),
-        "red"
-    );
+    assert_eq!(read_prop(&s, "/b.txt", "color").await.ok_text(Z, "color"), "red");
     assert_eq!(propfind(&s, "/a.txt", "0", "").await.0, 404);
 }
 
@@ -265,11 +219,7 @@ async fn overwriting_copy_replaces_the_destination_dead_properties() {
     file(&s, "/a.txt").await;
     file(&s, "/b.txt").await;
     patch_ok(&s, "/b.txt", &set_body("stale", "old")).await;
-    let r = s
-        .req("COPY", "/a.txt")
-        .header("Destination", s.url("/b.txt"))
-        .send()
-        .await;
+    let r = s.req("COPY", "/a.txt").header("Destination", s.url("/b.txt")).send().await;
     assert_eq!(r.expect("COPY").status(), 204);
     assert_eq!(prop_status(&s, "/b.txt", "stale").await, 404);
 }

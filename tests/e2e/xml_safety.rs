@@ -42,10 +42,7 @@ fn lock_body(prolog: &str, owner: &str) -> String {
 }
 
 async fn lock(s: &Server, path: &str, body: String) -> (u16, String) {
-    let r = s
-        .req("LOCK", path)
-        .header("Content-Type", "application/xml")
-        .body(body);
+    let r = s.req("LOCK", path).header("Content-Type", "application/xml").body(body);
     let r = r.send().await.expect("LOCK");
     (r.status().as_u16(), r.text().await.expect("body"))
 }
@@ -68,9 +65,7 @@ async fn with_file() -> Server {
 #[tokio::test]
 async fn propfind_with_an_external_entity_is_400_and_leaks_nothing() {
     let s = with_file().await;
-    let body = format!(
-        r#"{XXE_DTD}<D:propfind xmlns:D="DAV:"><D:prop>&xxe;<D:getetag/></D:prop></D:propfind>"#
-    );
+    let body = format!(r#"{XXE_DTD}<D:propfind xmlns:D="DAV:"><D:prop>&xxe;<D:getetag/></D:prop></D:propfind>"#);
     let (status, text) = propfind(&s, "/a.txt", "0", &body).await;
     assert_eq!(status, 400);
     assert!(!text.contains(PASSWD_MARK), "{text}");
@@ -83,10 +78,7 @@ async fn proppatch_with_an_external_entity_is_400_and_stores_nothing() {
     assert_eq!(status, 400);
     assert!(!text.contains(PASSWD_MARK), "{text}");
     let after = allprop(&s, "/a.txt").await;
-    assert!(
-        !after.contains(PASSWD_MARK) && !after.contains("urn:x"),
-        "{after}"
-    );
+    assert!(!after.contains(PASSWD_MARK) && !after.contains("urn:x"), "{after}");
 }
 
 #[tokio::test]
@@ -114,11 +106,7 @@ async fn billion_laughs_is_400_quickly() {
     let started = Instant::now();
     let (status, _) = proppatch(&s, "/a.txt", &proppatch_body(BILLION_LAUGHS, "&lol9;")).await;
     assert_eq!(status, 400);
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -147,12 +135,7 @@ async fn undefined_entity_in_a_lock_owner_is_400() {
 #[tokio::test]
 async fn nul_character_reference_is_400() {
     let s = with_file().await;
-    assert_eq!(
-        proppatch(&s, "/a.txt", &proppatch_body("", "a&#0;b"))
-            .await
-            .0,
-        400
-    );
+    assert_eq!(proppatch(&s, "/a.txt", &proppatch_body("", "a&#0;b")).await.0, 400);
 }
 
 #[tokio::test]
@@ -161,25 +144,15 @@ async fn deeply_nested_value_is_400_quickly() {
     let depth = 50_000;
     let value = format!("{}{}", "<x:n>".repeat(depth), "</x:n>".repeat(depth));
     let started = Instant::now();
-    assert_eq!(
-        proppatch(&s, "/a.txt", &proppatch_body("", &value)).await.0,
-        400
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert_eq!(proppatch(&s, "/a.txt", &proppatch_body("", &value)).await.0, 400);
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
 
 // --- Size limit -----------------------------------------------------------------------
 
 /// A PROPFIND allprop body padded with a comment to exactly `len` bytes.
 fn padded_propfind(len: usize) -> String {
-    let (head, tail) = (
-        r#"<D:propfind xmlns:D="DAV:"><D:allprop/><!--"#,
-        "--></D:propfind>",
-    );
+    let (head, tail) = (r#"<D:propfind xmlns:D="DAV:"><D:allprop/><!--"#, "--></D:propfind>");
     let pad = len - head.len() - tail.len();
     format!("{head}{}{tail}", "x".repeat(pad))
 }
@@ -201,10 +174,7 @@ async fn proppatch_body_over_max_xml_bytes_is_413_and_stores_nothing() {
     let s = Server::start_with(&["--max-xml-bytes", "1000"]);
     assert_eq!(put(&s, "/a.txt", "content").await, 201);
     let big = "v".repeat(2000);
-    assert_eq!(
-        proppatch(&s, "/a.txt", &proppatch_body("", &big)).await.0,
-        413
-    );
+    assert_eq!(proppatch(&s, "/a.txt", &proppatch_body("", &big)).await.0, 413);
     assert!(!allprop(&s, "/a.txt").await.contains(&big));
 }
 
@@ -212,10 +182,7 @@ async fn proppatch_body_over_max_xml_bytes_is_413_and_stores_nothing() {
 async fn lock_body_over_max_xml_bytes_is_413() {
     let s = Server::start_with(&["--max-xml-bytes", "1000"]);
     assert_eq!(put(&s, "/a.txt", "content").await, 201);
-    assert_eq!(
-        lock(&s, "/a.txt", lock_body("", &"o".repeat(2000))).await.0,
-        413
-    );
+    assert_eq!(lock(&s, "/a.txt", lock_body("", &"o".repeat(2000))).await.0, 413);
 }
 
 // --- Namespaces -----------------------------------------------------------------------

@@ -66,12 +66,7 @@ async fn committed_blob_lands_in_fan_out_path() {
     assert_eq!(id.as_str(), blake3::hash(b"hello world").to_hex().as_str());
     assert_eq!(size, 11);
     let s = id.as_str();
-    let path = dir
-        .path()
-        .join("blobs")
-        .join(&s[..2])
-        .join(&s[2..4])
-        .join(s);
+    let path = dir.path().join("blobs").join(&s[..2]).join(&s[2..4]).join(s);
     assert_eq!(std::fs::read(path).unwrap(), b"hello world");
     assert!(files_in(&dir.path().join("tmp")).is_empty());
 }
@@ -117,10 +112,7 @@ async fn full_durability_round_trips() {
 async fn identical_content_is_stored_once() {
     let (dir, store) = fresh(Durability::Process).await;
     let (a, _) = store.put(one(b"same bytes"), None).await.unwrap();
-    let (b, _) = store
-        .put(body(vec![b"same ".to_vec(), b"bytes".to_vec()]), None)
-        .await
-        .unwrap();
+    let (b, _) = store.put(body(vec![b"same ".to_vec(), b"bytes".to_vec()]), None).await.unwrap();
     assert_eq!(a, b);
     assert_eq!(files_in(&dir.path().join("blobs")).len(), 1);
     assert!(files_in(&dir.path().join("tmp")).is_empty());
@@ -134,9 +126,7 @@ async fn concurrent_commits_of_same_content_agree() {
     for _ in 0..8 {
         let store = store.clone();
         let data = data.clone();
-        tasks.push(tokio::spawn(async move {
-            store.put(one(&data), None).await.unwrap().0
-        }));
+        tasks.push(tokio::spawn(async move { store.put(one(&data), None).await.unwrap().0 }));
     }
     let mut ids = Vec::new();
     for task in tasks {
@@ -154,10 +144,7 @@ async fn staged_blob_is_invisible_until_committed() {
     let (dir, store) = fresh(Durability::Process).await;
     let staged = store.stage(one(b"pending"), None).await.unwrap();
     assert_eq!(files_in(&dir.path().join("tmp")).len(), 1);
-    assert!(matches!(
-        store.open(&staged.id, None).await,
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(store.open(&staged.id, None).await, Err(Error::NotFound(_))));
     let id = store.commit(staged).await.unwrap();
     assert_eq!(read_all(&store, &id, None).await, b"pending");
     assert!(files_in(&dir.path().join("tmp")).is_empty());
@@ -177,14 +164,10 @@ async fn dropping_staged_blob_leaves_no_file() {
 async fn stream_error_leaves_no_temp_file() {
     let (dir, store) = fresh(Durability::Process).await;
     // Enough data first that a buffer is already being written when the error arrives.
-    let mut items: Vec<io::Result<Bytes>> = odd_chunks(&pattern(2 * WRITE_BUF + 99))
-        .into_iter()
-        .map(|c| Ok(Bytes::from(c)))
-        .collect();
+    let mut items: Vec<io::Result<Bytes>> =
+        odd_chunks(&pattern(2 * WRITE_BUF + 99)).into_iter().map(|c| Ok(Bytes::from(c))).collect();
     items.push(Err(io::Error::from(io::ErrorKind::ConnectionReset)));
-    let result = store
-        .stage(Box::pin(futures_util::stream::iter(items)), None)
-        .await;
+    let result = store.stage(Box::pin(futures_util::stream::iter(items)), None).await;
     match result {
         Err(Error::Body(e)) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
         other => panic!("expected an I/O error, got {:?}", other.map(|s| s.size)),
@@ -217,23 +200,12 @@ async fn range_reads_only_that_range() {
     let data = pattern(READ_CHUNK * 3 + 500);
     let (id, _) = store.put(one(&data), None).await.unwrap();
     let (start, end) = (READ_CHUNK as u64 - 10, 2 * READ_CHUNK as u64 + 20);
-    assert_eq!(
-        read_all(&store, &id, Some(start..end)).await,
-        &data[start as usize..end as usize]
-    );
+    assert_eq!(read_all(&store, &id, Some(start..end)).await, &data[start as usize..end as usize]);
     assert!(read_all(&store, &id, Some(7..7)).await.is_empty());
     let len = data.len() as u64;
-    assert_eq!(
-        read_all(&store, &id, Some(len - 3..len + 100)).await,
-        &data[data.len() - 3..]
-    );
-    assert!(read_all(&store, &id, Some(len + 1..len + 2))
-        .await
-        .is_empty());
-    assert!(matches!(
-        store.open(&id, Some(Range { start: 5, end: 2 })).await,
-        Err(Error::Io(_))
-    ));
+    assert_eq!(read_all(&store, &id, Some(len - 3..len + 100)).await, &data[data.len() - 3..]);
+    assert!(read_all(&store, &id, Some(len + 1..len + 2)).await.is_empty());
+    assert!(matches!(store.open(&id, Some(Range { start: 5, end: 2 })).await, Err(Error::Io(_))));
 }
 
 #[tokio::test]
@@ -259,10 +231,7 @@ async fn delete_removes_file_and_tolerates_missing() {
     let (id, _) = store.put(one(b"gone soon"), None).await.unwrap();
     store.delete(&id).await.unwrap();
     assert!(files_in(&dir.path().join("blobs")).is_empty());
-    assert!(matches!(
-        store.open(&id, None).await,
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(store.open(&id, None).await, Err(Error::NotFound(_))));
     store.delete(&id).await.unwrap();
 }
 
@@ -289,9 +258,7 @@ async fn list_returns_committed_ids() {
 #[tokio::test]
 async fn open_cleans_leftover_temp_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = LocalStore::open(dir.path(), Durability::Process)
-        .await
-        .unwrap();
+    let store = LocalStore::open(dir.path(), Durability::Process).await.unwrap();
     let (id, _) = store.put(one(b"kept"), None).await.unwrap();
     let staged = store.stage(one(b"interrupted"), None).await.unwrap();
     // Simulate a crash: the guard never runs.
@@ -299,9 +266,7 @@ async fn open_cleans_leftover_temp_files() {
     std::fs::write(dir.path().join("tmp").join("stray.tmp"), b"x").unwrap();
     assert_eq!(files_in(&dir.path().join("tmp")).len(), 2);
 
-    let reopened = LocalStore::open(dir.path(), Durability::Process)
-        .await
-        .unwrap();
+    let reopened = LocalStore::open(dir.path(), Durability::Process).await.unwrap();
     assert!(files_in(&dir.path().join("tmp")).is_empty());
     assert_eq!(read_all(&reopened, &id, None).await, b"kept");
 }
@@ -309,9 +274,6 @@ async fn open_cleans_leftover_temp_files() {
 #[tokio::test]
 async fn commit_rejects_memory_staged_blob() {
     let (_dir, store) = fresh(Durability::Process).await;
-    let staged = crate::MemoryStore::new()
-        .stage(one(b"elsewhere"), None)
-        .await
-        .unwrap();
+    let staged = crate::MemoryStore::new().stage(one(b"elsewhere"), None).await.unwrap();
     assert!(matches!(store.commit(staged).await, Err(Error::Io(_))));
 }

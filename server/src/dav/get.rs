@@ -90,7 +90,14 @@ async fn multiple(state: &State, r: &Resource, ranges: Vec<Range<u64>>, ctype: &
     let boundary = format!("wharf-{}", &r.etag.trim_matches('"').chars().take(16).collect::<String>());
     let heads: Vec<String> = ranges
         .iter()
-        .map(|g| format!("\r\n--{boundary}\r\nContent-Type: {ctype}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n", g.start, g.end - 1, r.size))
+        .map(|g| {
+            format!(
+                "\r\n--{boundary}\r\nContent-Type: {ctype}\r\nContent-Range: bytes {}-{}/{}\r\n\r\n",
+                g.start,
+                g.end - 1,
+                r.size
+            )
+        })
         .collect();
     let tail = format!("\r\n--{boundary}--\r\n");
     let total: u64 = heads.iter().map(|h| h.len() as u64).sum::<u64>()

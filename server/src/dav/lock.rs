@@ -39,7 +39,8 @@ pub async fn lock(state: &State, req: Request) -> DavResult {
 }
 
 fn answer(lock: &ActiveLock, status: StatusCode, with_token: bool) -> Response<Body> {
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>");
+    let mut xml =
+        String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>");
     write_activelock(&mut xml, lock);
     xml.push_str("</D:lockdiscovery></D:prop>");
     let mut resp = Response::new(Body::from(xml));

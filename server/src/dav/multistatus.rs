@@ -93,7 +93,11 @@ mod tests {
         let mut m = Multistatus::new();
         let ps = [
             Propstat { status: StatusCode::OK, props: "<D:getetag>\"x\"</D:getetag>", error: None },
-            Propstat { status: StatusCode::FORBIDDEN, props: "<D:getetag/>", error: Some("cannot-modify-protected-property") },
+            Propstat {
+                status: StatusCode::FORBIDDEN,
+                props: "<D:getetag/>",
+                error: Some("cannot-modify-protected-property"),
+            },
         ];
         m.response("/a&b", &ps);
         let s = String::from_utf8(m.finish().to_vec()).unwrap();

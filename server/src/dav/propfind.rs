@@ -46,8 +46,7 @@ pub async fn propfind(state: &State, req: Request) -> DavResult {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::MULTI_STATUS;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     Ok(resp)
 }
 

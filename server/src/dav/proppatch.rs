@@ -23,7 +23,8 @@ pub async fn proppatch(state: &State, req: Request) -> DavResult {
         results.iter().filter(|(_, r)| *r == want).for_each(|(n, _)| write_empty(&mut s, n));
         s
     };
-    let (ok, protected, failed) = (group(PatchResult::Ok), group(PatchResult::Protected), group(PatchResult::FailedDependency));
+    let (ok, protected, failed) =
+        (group(PatchResult::Ok), group(PatchResult::Protected), group(PatchResult::FailedDependency));
     let mut stats = Vec::new();
     if !ok.is_empty() {
         stats.push(Propstat { status: StatusCode::OK, props: &ok, error: None });
@@ -39,8 +40,6 @@ pub async fn proppatch(state: &State, req: Request) -> DavResult {
     ms.response(&uri::href(&path, collection), &stats);
     let mut resp = Response::new(Body::from(ms.finish()));
     *resp.status_mut() = StatusCode::MULTI_STATUS;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     Ok(resp)
 }
-

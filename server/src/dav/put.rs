@@ -14,10 +14,7 @@ pub async fn put(state: &State, req: Request) -> DavResult {
         return Err(DavError::BadRequest("Content-Range on PUT is not supported".into()));
     }
     let opts = PutOptions {
-        content_type: h
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        content_type: h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         principal: None,
         pre: headers::preconditions(h)?,
     };

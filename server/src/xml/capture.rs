@@ -56,18 +56,12 @@ impl<'a> Doc<'a> {
         config.expand_empty_elements = true;
         config.check_end_names = true;
         config.check_comments = true;
-        let mut doc = Doc {
-            reader,
-            langs: Vec::new(),
-            first_event: true,
-            root_done: false,
-        };
+        let mut doc = Doc { reader, langs: Vec::new(), first_event: true, root_done: false };
         match doc.next()? {
             Node::Start(e) if e.name.is_dav() && e.name.local == root => Ok(doc),
-            Node::Start(e) => Err(malformed(format!(
-                "root element is {{{}}}{}, expected DAV:{root}",
-                e.name.ns, e.name.local
-            ))),
+            Node::Start(e) => {
+                Err(malformed(format!("root element is {{{}}}{}, expected DAV:{root}", e.name.ns, e.name.local)))
+            }
             Node::End | Node::Text(_) => Err(malformed("no root element")),
         }
     }
@@ -180,10 +174,7 @@ impl<'a> Doc<'a> {
         }
         let (_, local) = self.reader.resolver().resolve_element(tag.name());
         let local = utf8(local.as_ref())?.to_owned();
-        let name = PropName {
-            ns: self.namespace(tag.name(), true)?,
-            local,
-        };
+        let name = PropName { ns: self.namespace(tag.name(), true)?, local };
         self.langs.push(lang);
         Ok(Elem { name, tag })
     }
@@ -193,21 +184,16 @@ impl<'a> Doc<'a> {
         match self.reader.resolver().resolve(name, element).0 {
             ResolveResult::Bound(ns) => attr_value(ns.as_ref()),
             ResolveResult::Unbound => Ok(String::new()),
-            ResolveResult::Unknown(p) => Err(malformed(format!(
-                "unbound namespace prefix {:?}",
-                String::from_utf8_lossy(&p)
-            ))),
+            ResolveResult::Unknown(p) => {
+                Err(malformed(format!("unbound namespace prefix {:?}", String::from_utf8_lossy(&p))))
+            }
         }
     }
 
     /// `xml:lang` in scope from the ancestors of the current element, if not empty.
     fn inherited_lang(&self) -> Option<&str> {
         let ancestors = &self.langs[..self.langs.len().saturating_sub(1)];
-        ancestors
-            .iter()
-            .rev()
-            .find_map(|l| l.as_deref())
-            .filter(|l| !l.is_empty())
+        ancestors.iter().rev().find_map(|l| l.as_deref()).filter(|l| !l.is_empty())
     }
 
     /// Appends a declaration for every namespace binding in scope; returns whether a
@@ -246,11 +232,7 @@ pub(crate) fn capture(doc: &mut Doc<'_>, elem: &Elem<'_>) -> Result<String, XmlE
         push_attr_value(&mut head, lang);
     }
     push_attributes(&mut head, &elem.tag, false)?;
-    let mut body = Body {
-        out: String::new(),
-        open: Vec::new(),
-        tag_open: false,
-    };
+    let mut body = Body { out: String::new(), open: Vec::new(), tag_open: false };
     let mut unprefixed = !qname.contains(':');
     loop {
         match doc.next()? {
@@ -262,11 +244,7 @@ pub(crate) fn capture(doc: &mut Doc<'_>, elem: &Elem<'_>) -> Result<String, XmlE
     }
     // Without this, unprefixed names in no namespace would fall into whatever default
     // namespace the document it is pasted into declares.
-    let undeclare = if unprefixed && !has_default {
-        " xmlns=\"\""
-    } else {
-        ""
-    };
+    let undeclare = if unprefixed && !has_default { " xmlns=\"\"" } else { "" };
     Ok(if body.out.is_empty() {
         format!("<{qname}{undeclare}{head}/>")
     } else {
@@ -381,11 +359,7 @@ fn attr_value(raw: &[u8]) -> Result<String, XmlError> {
     if raw.contains('<') {
         return Err(malformed("'<' in an attribute value"));
     }
-    let normalised: String = raw
-        .replace("\r\n", "\n")
-        .chars()
-        .map(|c| if is_xml_space(c) { ' ' } else { c })
-        .collect();
+    let normalised: String = raw.replace("\r\n", "\n").chars().map(|c| if is_xml_space(c) { ' ' } else { c }).collect();
     let value = unescape_with(&normalised, resolve_xml_entity).map_err(malformed)?;
     check_text(&value)?;
     Ok(value.into_owned())
@@ -486,9 +460,7 @@ mod tests {
 
     /// Wraps `inner` as the content of a `DAV:prop` in a propfind.
     fn in_prop(inner: &str) -> Result<PropfindRequest, XmlError> {
-        propfind(&format!(
-            "<D:propfind xmlns:D='DAV:'><D:prop>{inner}</D:prop></D:propfind>"
-        ))
+        propfind(&format!("<D:propfind xmlns:D='DAV:'><D:prop>{inner}</D:prop></D:propfind>"))
     }
 
     fn assert_malformed(result: Result<PropfindRequest, XmlError>) {
@@ -500,8 +472,7 @@ mod tests {
         let laughs = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">
             <!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><D:propfind xmlns:D="DAV:"><D:prop>
             <x:a xmlns:x="urn:x">&lol2;</x:a></D:prop></D:propfind>"#;
-        let xxe =
-            r#"<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><D:propfind xmlns:D="DAV:"/>"#;
+        let xxe = r#"<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><D:propfind xmlns:D="DAV:"/>"#;
         for body in [laughs, xxe] {
             assert!(matches!(propfind(body), Err(XmlError::Forbidden(_))));
         }
@@ -509,13 +480,9 @@ mod tests {
 
     #[test]
     fn undefined_entity_is_malformed() {
-        let body =
-            "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop><x:a xmlns:x='urn:x'>&lol;</x:a>\
+        let body = "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop><x:a xmlns:x='urn:x'>&lol;</x:a>\
                     </D:prop></D:set></D:propertyupdate>";
-        assert!(matches!(
-            parse_proppatch(body.as_bytes()),
-            Err(XmlError::Malformed(_))
-        ));
+        assert!(matches!(parse_proppatch(body.as_bytes()), Err(XmlError::Malformed(_))));
         assert_malformed(in_prop("<x:a xmlns:x='urn:x' v='&lol;'/>"));
     }
 
@@ -548,9 +515,7 @@ mod tests {
     #[test]
     fn mismatched_end_tag_is_malformed() {
         assert_malformed(in_prop("<D:a></D:b>"));
-        assert_malformed(propfind(
-            "<D:propfind xmlns:D='DAV:'><D:allprop/></D:propfindx>",
-        ));
+        assert_malformed(propfind("<D:propfind xmlns:D='DAV:'><D:allprop/></D:propfindx>"));
     }
 
     #[test]
@@ -558,9 +523,7 @@ mod tests {
         // litmus props/propfind_invalid
         assert_malformed(propfind("<foo>"));
         assert_malformed(propfind("<D:propfind xmlns:D='DAV:'><D:allprop/>"));
-        assert_malformed(propfind(
-            "<D:propfind xmlns:D='DAV:'><D:allprop/></D:propfind",
-        ));
+        assert_malformed(propfind("<D:propfind xmlns:D='DAV:'><D:allprop/></D:propfind"));
     }
 
     #[test]
@@ -577,14 +540,10 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_malformed() {
-        let mut body =
-            b"<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop><x:a xmlns:x='urn:x'>".to_vec();
+        let mut body = b"<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop><x:a xmlns:x='urn:x'>".to_vec();
         body.extend_from_slice(&[0xff, 0xfe]);
         body.extend_from_slice(b"</x:a></D:prop></D:set></D:propertyupdate>");
-        assert!(matches!(
-            parse_proppatch(&body),
-            Err(XmlError::Malformed(_))
-        ));
+        assert!(matches!(parse_proppatch(&body), Err(XmlError::Malformed(_))));
     }
 
     #[test]
@@ -611,11 +570,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused() {
         let depth = MAX_DEPTH + 10;
-        let inner = format!(
-            "{}{}",
-            "<x:a xmlns:x='urn:x'>".repeat(depth),
-            "</x:a>".repeat(depth)
-        );
+        let inner = format!("{}{}", "<x:a xmlns:x='urn:x'>".repeat(depth), "</x:a>".repeat(depth));
         assert_malformed(in_prop(&inner));
     }
 }

@@ -52,8 +52,7 @@ pub(crate) mod test_util {
                 Event::GeneralRef(r) => match r.resolve_char_ref().expect("char ref") {
                     Some(c) => out.push(c),
                     None => out.push_str(
-                        quick_xml::escape::resolve_xml_entity(&r.decode().expect("name"))
-                            .expect("predefined entity"),
+                        quick_xml::escape::resolve_xml_entity(&r.decode().expect("name")).expect("predefined entity"),
                     ),
                 },
                 Event::Eof => break,

@@ -65,18 +65,14 @@ pub struct LockInfo {
 /// Parses a PROPFIND body. An empty body means allprop (section 9.1).
 pub fn parse_propfind(body: &[u8]) -> Result<PropfindRequest, XmlError> {
     if is_blank(body) {
-        return Ok(PropfindRequest::AllProp {
-            include: Vec::new(),
-        });
+        return Ok(PropfindRequest::AllProp { include: Vec::new() });
     }
     let mut doc = Doc::open(body, "propfind")?;
     let mut request = None;
     let mut include = Vec::new();
     while let Some(child) = doc.next_child()? {
         let found = match dav_local(&child.name) {
-            Some("allprop") => doc
-                .skip()
-                .map(|()| PropfindRequest::AllProp { include: vec![] })?,
+            Some("allprop") => doc.skip().map(|()| PropfindRequest::AllProp { include: vec![] })?,
             Some("propname") => doc.skip().map(|()| PropfindRequest::PropName)?,
             Some("prop") => PropfindRequest::Prop(names(&mut doc)?),
             Some("include") => {
@@ -95,9 +91,7 @@ pub fn parse_propfind(body: &[u8]) -> Result<PropfindRequest, XmlError> {
     match request {
         Some(PropfindRequest::AllProp { .. }) => Ok(PropfindRequest::AllProp { include }),
         Some(other) => Ok(other),
-        None => Err(malformed(
-            "propfind names neither allprop, propname nor prop",
-        )),
+        None => Err(malformed("propfind names neither allprop, propname nor prop")),
     }
 }
 
@@ -133,10 +127,7 @@ fn instruction(doc: &mut Doc<'_>, set: bool, ops: &mut Vec<PatchOp>) -> Result<(
         while let Some(prop) = doc.next_child()? {
             ops.push(if set {
                 let xml = capture(doc, &prop)?;
-                PatchOp::Set(DeadProp {
-                    name: prop.name,
-                    xml,
-                })
+                PatchOp::Set(DeadProp { name: prop.name, xml })
             } else {
                 doc.skip()?;
                 PatchOp::Remove(prop.name)
@@ -236,8 +227,7 @@ mod tests {
         parse_lockinfo(format!("<D:lockinfo xmlns:D='DAV:'>{inner}</D:lockinfo>").as_bytes())
     }
 
-    const WRITE_EXCLUSIVE: &str =
-        "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>";
+    const WRITE_EXCLUSIVE: &str = "<D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype>";
 
     #[test]
     fn empty_propfind_body_means_allprop() {
@@ -253,14 +243,8 @@ mod tests {
             <propfind xmlns="DAV:"><allprop/>
               <include><supported-live-property-set/><x:q xmlns:x="urn:x"/></include>
             </propfind>"#;
-        let include = vec![
-            PropName::dav("supported-live-property-set"),
-            PropName::new("urn:x", "q"),
-        ];
-        assert_eq!(
-            parse_propfind(body.as_bytes()).unwrap(),
-            PropfindRequest::AllProp { include }
-        );
+        let include = vec![PropName::dav("supported-live-property-set"), PropName::new("urn:x", "q")];
+        assert_eq!(parse_propfind(body.as_bytes()).unwrap(), PropfindRequest::AllProp { include });
     }
 
     #[test]
@@ -280,10 +264,7 @@ mod tests {
             PropName::new("", "foo"),
             PropName::new("urn:z", "b"),
         ];
-        assert_eq!(
-            parse_propfind(body).unwrap(),
-            PropfindRequest::Prop(expected)
-        );
+        assert_eq!(parse_propfind(body).unwrap(), PropfindRequest::Prop(expected));
     }
 
     #[test]
@@ -322,10 +303,7 @@ mod tests {
     #[test]
     fn empty_proppatch_body_is_malformed() {
         for body in ["", "  ", "<D:propertyupdate xmlns:D='DAV:'/>"] {
-            assert!(matches!(
-                parse_proppatch(body.as_bytes()),
-                Err(XmlError::Malformed(_))
-            ));
+            assert!(matches!(parse_proppatch(body.as_bytes()), Err(XmlError::Malformed(_))));
         }
     }
 
@@ -365,14 +343,8 @@ mod tests {
             </D:prop></D:set></D:propertyupdate>"#;
         let props = set_ops(body);
         let xml_ns = "http://www.w3.org/XML/1998/namespace";
-        assert_eq!(
-            expanded(&props[0].xml),
-            format!("<{{urn:z}}a {{{xml_ns}}}lang=\"fr\">bonjour</{{urn:z}}a>")
-        );
-        assert_eq!(
-            expanded(&props[1].xml),
-            format!("<{{urn:z}}b {{{xml_ns}}}lang=\"de\">hallo</{{urn:z}}b>")
-        );
+        assert_eq!(expanded(&props[0].xml), format!("<{{urn:z}}a {{{xml_ns}}}lang=\"fr\">bonjour</{{urn:z}}a>"));
+        assert_eq!(expanded(&props[1].xml), format!("<{{urn:z}}b {{{xml_ns}}}lang=\"de\">hallo</{{urn:z}}b>"));
     }
 
     #[test]
@@ -381,10 +353,7 @@ mod tests {
             "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop><x:v xmlns:x='urn:x'>\
              &#x10000;&#65;\u{1F600}&lt;&amp;&#13;]&gt;</x:v></D:prop></D:set></D:propertyupdate>",
         );
-        assert_eq!(
-            expanded(&prop.xml),
-            "<{urn:x}v>\u{10000}A\u{1F600}<&\r]></{urn:x}v>"
-        );
+        assert_eq!(expanded(&prop.xml), "<{urn:x}v>\u{10000}A\u{1F600}<&\r]></{urn:x}v>");
     }
 
     #[test]
@@ -394,10 +363,7 @@ mod tests {
              <x:v xmlns:x='urn:x' a='&quot;q&quot; &#9;t&#10;&lt;' b=\"it's\nx\"/>\
              </D:prop></D:set></D:propertyupdate>",
         );
-        assert_eq!(
-            expanded(&prop.xml),
-            "<{urn:x}v {}a=\"\\\"q\\\" \\tt\\n<\" {}b=\"it's x\"></{urn:x}v>"
-        );
+        assert_eq!(expanded(&prop.xml), "<{urn:x}v {}a=\"\\\"q\\\" \\tt\\n<\" {}b=\"it's x\"></{urn:x}v>");
     }
 
     #[test]
@@ -411,8 +377,7 @@ mod tests {
 
     #[test]
     fn remove_takes_names_only() {
-        let body =
-            b"<D:propertyupdate xmlns:D='DAV:'><D:remove><D:prop><x:v xmlns:x='urn:x'>junk</x:v>\
+        let body = b"<D:propertyupdate xmlns:D='DAV:'><D:remove><D:prop><x:v xmlns:x='urn:x'>junk</x:v>\
              </D:prop></D:remove></D:propertyupdate>";
         let ops = parse_proppatch(body).unwrap();
         assert!(matches!(&ops[..], [PatchOp::Remove(n)] if *n == PropName::new("urn:x", "v")));
@@ -427,54 +392,31 @@ mod tests {
     #[test]
     fn owner_href_is_self_contained() {
         let owner = "<D:owner>\n  <D:href>http://x</D:href>\n</D:owner>";
-        let info = lockinfo(&format!("{WRITE_EXCLUSIVE}{owner}"))
-            .unwrap()
-            .unwrap();
+        let info = lockinfo(&format!("{WRITE_EXCLUSIVE}{owner}")).unwrap().unwrap();
         assert_eq!(info.scope, LockScope::Exclusive);
-        assert_eq!(
-            info.owner.as_deref(),
-            Some("<D:href xmlns:D=\"DAV:\">http://x</D:href>")
-        );
+        assert_eq!(info.owner.as_deref(), Some("<D:href xmlns:D=\"DAV:\">http://x</D:href>"));
     }
 
     #[test]
     fn text_owner_is_escaped_text() {
-        let info = lockinfo(&format!(
-            "<D:owner>litmus test suite</D:owner>{WRITE_EXCLUSIVE}"
-        ));
-        assert_eq!(
-            info.unwrap().unwrap().owner.as_deref(),
-            Some("litmus test suite")
-        );
-        let info = lockinfo(&format!(
-            "<D:owner>a &amp; &lt;b&gt;</D:owner>{WRITE_EXCLUSIVE}"
-        ));
-        assert_eq!(
-            info.unwrap().unwrap().owner.as_deref(),
-            Some("a &amp; &lt;b&gt;")
-        );
+        let info = lockinfo(&format!("<D:owner>litmus test suite</D:owner>{WRITE_EXCLUSIVE}"));
+        assert_eq!(info.unwrap().unwrap().owner.as_deref(), Some("litmus test suite"));
+        let info = lockinfo(&format!("<D:owner>a &amp; &lt;b&gt;</D:owner>{WRITE_EXCLUSIVE}"));
+        assert_eq!(info.unwrap().unwrap().owner.as_deref(), Some("a &amp; &lt;b&gt;"));
     }
 
     #[test]
     fn shared_lock_without_owner() {
-        let body =
-            "<D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner/>";
+        let body = "<D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner/>";
         let info = lockinfo(body).unwrap().unwrap();
-        assert_eq!(
-            info,
-            LockInfo {
-                scope: LockScope::Shared,
-                owner: None
-            }
-        );
+        assert_eq!(info, LockInfo { scope: LockScope::Shared, owner: None });
     }
 
     #[test]
     fn lockinfo_needs_scope_and_write_type() {
         let no_scope = lockinfo("<D:locktype><D:write/></D:locktype>");
         let no_type = lockinfo("<D:lockscope><D:exclusive/></D:lockscope>");
-        let other_type =
-            lockinfo("<D:lockscope><D:shared/></D:lockscope><D:locktype><D:read/></D:locktype>");
+        let other_type = lockinfo("<D:lockscope><D:shared/></D:lockscope><D:locktype><D:read/></D:locktype>");
         for result in [no_scope, no_type, other_type] {
             assert!(matches!(result, Err(XmlError::Malformed(_))), "{result:?}");
         }
