@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
 use tokio_util::io::ReaderStream;
 
@@ -140,23 +140,21 @@ impl BlobStore for LocalStore {
     }
 
     async fn open(&self, id: &BlobId, range: Option<Range<u64>>) -> Result<ByteStream> {
-        let path = self.blob_path(id);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(id.clone())),
-            Err(e) => return Err(e.into()),
-        };
-        let Some(range) = range else {
-            return Ok(Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)));
-        };
-        if range.start > range.end {
-            return Err(invalid_input(format!("byte range {}..{} is reversed", range.start, range.end)));
+        if let Some(r) = &range {
+            if r.start > r.end {
+                return Err(invalid_input(format!("byte range {}..{} is reversed", r.start, r.end)));
+            }
         }
-        // Reading past the end just ends the stream early, matching slice clamping in the
-        // memory store.
-        file.seek(io::SeekFrom::Start(range.start)).await?;
-        let limited = file.take(range.end - range.start);
-        Ok(Box::pin(ReaderStream::with_capacity(limited, READ_CHUNK)))
+        let path = self.blob_path(id);
+        match blocking(move || open_blob(&path, range)).await {
+            Ok(Opened::Small(bytes)) => Ok(Box::pin(futures_util::stream::once(async move { Ok(bytes) }))),
+            Ok(Opened::Large(file, len)) => {
+                let file = tokio::fs::File::from_std(file).take(len);
+                Ok(Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(id.clone())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn delete(&self, id: &BlobId) -> Result<()> {
@@ -267,6 +265,34 @@ impl PipelinedWriter {
 }
 
 /// Runs filesystem work off the async workers; a panicked task surfaces as an I/O error.
+enum Opened {
+    Small(bytes::Bytes),
+    Large(File, u64),
+}
+
+/// Opens a blob positioned at the range start. A small blob (or range) is read in the same
+/// blocking call: one thread-pool hop per small GET instead of one per open and read.
+/// Reading past the end is clamped, matching slice behaviour in the memory store.
+fn open_blob(path: &Path, range: Option<Range<u64>>) -> io::Result<Opened> {
+    use std::io::{Read, Seek};
+    let mut file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let (start, end) = match range {
+        Some(r) => (r.start.min(size), r.end.min(size)),
+        None => (0, size),
+    };
+    if start > 0 {
+        file.seek(io::SeekFrom::Start(start))?;
+    }
+    let len = end - start;
+    if len > READ_CHUNK as u64 {
+        return Ok(Opened::Large(file, len));
+    }
+    let mut buf = vec![0; len as usize];
+    file.read_exact(&mut buf)?;
+    Ok(Opened::Small(buf.into()))
+}
+
 async fn blocking<T, F>(f: F) -> io::Result<T>
 where
     F: FnOnce() -> io::Result<T> + Send + 'static,

@@ -85,9 +85,11 @@ impl Repository {
             .synchronous(sync)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        // No ping before each acquire: these are local files, not network connections.
+        let pool = || SqlitePoolOptions::new().test_before_acquire(false);
+        let write = pool().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("../migrations").run(&write).await?;
-        let read = SqlitePoolOptions::new().max_connections(8).connect_with(opts.read_only(true)).await?;
+        let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
         Ok(Repository { read, write, blobs, gc_guard: tokio::sync::RwLock::new(()), config, data_dir: None })
     }
 

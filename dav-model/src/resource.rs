@@ -68,17 +68,19 @@ impl Resource {
 /// Resolves a path to its row in one query whatever its depth: a recursive CTE walks
 /// (parent, name) down the unique index, one step per segment.
 pub(crate) async fn lookup(conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
+    // The segment is picked with json_extract rather than joined from json_each: a scalar
+    // lets SQLite use the (parent_id, name) index; a join made it scan all siblings.
     let sql = format!(
-        "WITH RECURSIVE seg(i, name) AS (SELECT key, value FROM json_each(?1)), \
-         walk(id, i) AS (SELECT ?2, -1 UNION ALL \
-           SELECT r.id, walk.i + 1 FROM walk JOIN seg ON seg.i = walk.i + 1 \
-           JOIN resources r ON r.parent_id = walk.id AND r.name = seg.name) \
+        "WITH RECURSIVE walk(id, i) AS (SELECT ?2, 0 UNION ALL \
+           SELECT r.id, walk.i + 1 FROM walk JOIN resources r \
+           ON r.parent_id = walk.id AND r.name = json_extract(?1, '$[' || walk.i || ']') \
+           WHERE walk.i < ?3) \
          SELECT {COLUMNS} FROM resources WHERE id = (SELECT id FROM walk WHERE i = ?3)"
     );
     let row = sqlx::query(&sql)
         .bind(json_array(path.segments()))
         .bind(ROOT_ID)
-        .bind(path.segments().len() as i64 - 1)
+        .bind(path.segments().len() as i64)
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.map(|r| Resource::from_row(&r, path.clone())))
