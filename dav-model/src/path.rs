@@ -74,6 +74,14 @@ impl DavPath {
         Ok(DavPath { segments })
     }
 
+    /// A member whose name comes from the database, where only valid NFC names are stored.
+    pub(crate) fn child_normalized(&self, name: String) -> DavPath {
+        let mut segments = Vec::with_capacity(self.segments.len() + 1);
+        segments.extend_from_slice(&self.segments);
+        segments.push(name);
+        DavPath { segments }
+    }
+
     /// True when `self` is `other` or lies below it.
     pub fn starts_with(&self, other: &DavPath) -> bool {
         self.segments.starts_with(&other.segments)

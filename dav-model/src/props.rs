@@ -76,23 +76,31 @@ use crate::lock::{check_write, locks_in_scope, WriteScope};
 use crate::path::DavPath;
 use crate::{resource, Error, Repository, Result};
 
-/// Dead properties of many resources in one query (for PROPFIND Depth 1).
-pub(crate) async fn dead_props_of(conn: &mut SqliteConnection, ids: &[i64]) -> Result<HashMap<i64, Vec<DeadProp>>> {
+/// Dead properties of one resource.
+pub(crate) async fn dead_props_of(conn: &mut SqliteConnection, id: i64) -> Result<Vec<DeadProp>> {
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT namespace, name, xml FROM dead_props WHERE resource_id = ? ORDER BY namespace, name")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().map(|(ns, local, xml)| DeadProp { name: PropName { ns, local }, xml }).collect())
+}
+
+/// Dead properties of every member of collection `parent`, in one query.
+pub(crate) async fn dead_props_of_members(
+    conn: &mut SqliteConnection,
+    parent: i64,
+) -> Result<HashMap<i64, Vec<DeadProp>>> {
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT d.resource_id, d.namespace, d.name, d.xml FROM dead_props d \
+         JOIN resources r ON r.id = d.resource_id WHERE r.parent_id = ? ORDER BY d.resource_id, d.namespace, d.name",
+    )
+    .bind(parent)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut out: HashMap<i64, Vec<DeadProp>> = HashMap::new();
-    // SQLite binds at most 32766 parameters; batch well below that.
-    for chunk in ids.chunks(5000) {
-        let placeholders = vec!["?"; chunk.len()].join(",");
-        let sql = format!(
-            "SELECT resource_id, namespace, name, xml FROM dead_props WHERE resource_id IN ({placeholders}) \
-             ORDER BY resource_id, namespace, name"
-        );
-        let mut q = sqlx::query_as::<_, (i64, String, String, String)>(&sql);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for (id, ns, local, xml) in q.fetch_all(&mut *conn).await? {
-            out.entry(id).or_default().push(DeadProp { name: PropName { ns, local }, xml });
-        }
+    for (id, ns, local, xml) in rows {
+        out.entry(id).or_default().push(DeadProp { name: PropName { ns, local }, xml });
     }
     Ok(out)
 }

@@ -2,12 +2,16 @@
 //! A MOVE re-parents one row; a COPY copies rows and shares blobs; a DELETE removes a
 //! subtree in one transaction and lets the collector reclaim blobs nobody references.
 
+use std::collections::HashMap;
+
 use sqlx::SqliteConnection;
 
 use crate::condition::Preconditions;
 use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, WriteScope};
 use crate::path::DavPath;
+use crate::props::DeadProp;
 use crate::resource::{self, Entry, Resource};
+use crate::ActiveLock;
 use crate::{now_ns, Error, Repository, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,16 +169,18 @@ impl Repository {
     pub async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
         let mut conn = self.read.acquire().await?;
         let members = resource::members(&mut conn, parent).await?;
+        let dead = crate::props::dead_props_of_members(&mut conn, parent.id).await?;
         let locks = locks_in_scope(&mut conn, &parent.path).await?;
-        self.entries(&mut conn, members, &locks).await
+        Ok(entries(members, dead, &locks))
     }
 
     /// A single resource as a listing entry.
     pub async fn entry(&self, resource: &Resource) -> Result<Entry> {
         let mut conn = self.read.acquire().await?;
         let locks = locks_in_scope(&mut conn, &resource.path).await?;
-        let mut v = self.entries(&mut conn, vec![resource.clone()], &locks).await?;
-        v.pop().ok_or(Error::NotFound)
+        let dead = crate::props::dead_props_of(&mut conn, resource.id).await?;
+        let locks = locks.into_iter().filter(|l| l.covers(&resource.path)).collect();
+        Ok(Entry { resource: resource.clone(), dead, locks })
     }
 
     /// How many resources lie below `resource`, counting at most to `cap + 1`.
@@ -182,24 +188,16 @@ impl Repository {
         let mut conn = self.read.acquire().await?;
         resource::count_descendants(&mut conn, resource.id, cap).await
     }
+}
 
-    async fn entries(
-        &self,
-        conn: &mut SqliteConnection,
-        list: Vec<Resource>,
-        locks: &[crate::ActiveLock],
-    ) -> Result<Vec<Entry>> {
-        let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
-        let mut dead = crate::props::dead_props_of(conn, &ids).await?;
-        Ok(list
-            .into_iter()
-            .map(|r| Entry {
-                dead: dead.remove(&r.id).unwrap_or_default(),
-                locks: locks.iter().filter(|l| l.covers(&r.path)).cloned().collect(),
-                resource: r,
-            })
-            .collect())
-    }
+fn entries(list: Vec<Resource>, mut dead: HashMap<i64, Vec<DeadProp>>, locks: &[ActiveLock]) -> Vec<Entry> {
+    list.into_iter()
+        .map(|r| Entry {
+            dead: dead.remove(&r.id).unwrap_or_default(),
+            locks: locks.iter().filter(|l| l.covers(&r.path)).cloned().collect(),
+            resource: r,
+        })
+        .collect()
 }
 
 /// Arguments of [`Repository::transfer`].

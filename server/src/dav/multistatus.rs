@@ -22,9 +22,13 @@ pub struct Propstat<'a> {
 
 impl Multistatus {
     pub fn new() -> Multistatus {
-        let mut buf = String::with_capacity(CHUNK + 4096);
+        let mut buf = Self::buffer();
         buf.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">");
         Multistatus { buf }
+    }
+
+    fn buffer() -> String {
+        String::with_capacity(CHUNK + 16 * 1024)
     }
 
     pub fn response(&mut self, href: &str, propstats: &[Propstat<'_>]) {
@@ -56,7 +60,8 @@ impl Multistatus {
 
     /// A chunk to send, once enough has accumulated.
     pub fn ready_chunk(&mut self) -> Option<Bytes> {
-        (self.buf.len() >= CHUNK).then(|| Bytes::from(std::mem::take(&mut self.buf)))
+        // The replacement keeps its capacity, so filling the next chunk never reallocates.
+        (self.buf.len() >= CHUNK).then(|| Bytes::from(std::mem::replace(&mut self.buf, Self::buffer())))
     }
 
     /// Closes the document and returns what is left to send.
