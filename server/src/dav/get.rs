@@ -10,7 +10,7 @@ use bytes::Bytes;
 use dav_model::{ByteStream, Error, Resource};
 use futures_util::StreamExt;
 
-use super::props::guess_type;
+use super::props::content_type;
 use super::time::{http_date, parse_http_date};
 use super::{empty, headers, uri, DavResult, State};
 
@@ -33,7 +33,7 @@ pub async fn get(state: &State, req: Request, with_body: bool) -> DavResult {
         return super::listing::listing(state, &target, with_body).await;
     }
     let ranges = requested_ranges(req.headers(), &target);
-    let ctype = target.content_type.clone().unwrap_or_else(|| guess_type(target.name()));
+    let ctype = content_type(&target).to_owned();
     let mut resp = match ranges {
         None => whole(state, &target, with_body).await?,
         Some(r) if r.is_empty() => {

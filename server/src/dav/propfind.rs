@@ -50,6 +50,13 @@ pub async fn propfind(state: &State, req: Request) -> DavResult {
     Ok(resp)
 }
 
+/// Scratch space for one response's two propstats, reused across every member.
+#[derive(Default)]
+struct Buffers {
+    found: String,
+    missing: String,
+}
+
 struct Walk<'a> {
     repo: &'a Repository,
     request: &'a PropfindRequest,
@@ -60,14 +67,15 @@ struct Walk<'a> {
 impl Walk<'_> {
     async fn run(&self, root: Entry, depth: Depth) -> Result<(), Error> {
         let mut ms = Multistatus::new();
+        let mut bufs = Buffers::default();
         let mut stack = Vec::new();
         if root.resource.is_collection && depth != Depth::Zero {
             stack.push((root.resource.clone(), depth == Depth::Infinity));
         }
-        self.write(&mut ms, &root);
+        self.write(&mut ms, &root, &mut bufs);
         while let Some((coll, deeper)) = stack.pop() {
             for entry in self.repo.list(&coll).await? {
-                self.write(&mut ms, &entry);
+                self.write(&mut ms, &entry, &mut bufs);
                 if let Some(chunk) = ms.ready_chunk() {
                     self.send(chunk).await?;
                 }
@@ -84,22 +92,23 @@ impl Walk<'_> {
         self.tx.send(Ok(chunk)).await.map_err(|_| Error::Aborted("client disconnected".into()))
     }
 
-    fn write(&self, ms: &mut Multistatus, entry: &Entry) {
+    fn write(&self, ms: &mut Multistatus, entry: &Entry, bufs: &mut Buffers) {
         let href = uri::href(&entry.resource.path, entry.resource.is_collection);
-        let mut found = String::new();
-        let mut missing = String::new();
+        let Buffers { found, missing } = bufs;
+        found.clear();
+        missing.clear();
         match self.request {
             PropfindRequest::PropName => {
                 for n in live_names(entry, false) {
-                    write_empty(&mut found, &PropName::dav(n));
+                    write_empty(found, &PropName::dav(n));
                 }
                 for d in &entry.dead {
-                    write_empty(&mut found, &d.name);
+                    write_empty(found, &d.name);
                 }
             }
             PropfindRequest::AllProp { include } => {
                 for n in live_names(entry, true) {
-                    write_live(&mut found, n, entry, self.quota);
+                    write_live(found, n, entry, self.quota);
                 }
                 for d in &entry.dead {
                     found.push_str(&d.xml);
@@ -108,22 +117,22 @@ impl Walk<'_> {
                     let shown = (n.is_dav() && live_names(entry, true).any(|l| l == n.local))
                         || entry.dead.iter().any(|d| &d.name == n);
                     if !shown {
-                        self.write_named(entry, n, &mut found, &mut missing);
+                        self.write_named(entry, n, found, missing);
                     }
                 }
             }
             PropfindRequest::Prop(names) => {
                 for n in names {
-                    self.write_named(entry, n, &mut found, &mut missing);
+                    self.write_named(entry, n, found, missing);
                 }
             }
         }
         let mut stats = Vec::with_capacity(2);
         if !found.is_empty() || missing.is_empty() {
-            stats.push(Propstat { status: StatusCode::OK, props: &found, error: None });
+            stats.push(Propstat { status: StatusCode::OK, props: found, error: None });
         }
         if !missing.is_empty() {
-            stats.push(Propstat { status: StatusCode::NOT_FOUND, props: &missing, error: None });
+            stats.push(Propstat { status: StatusCode::NOT_FOUND, props: missing, error: None });
         }
         ms.response(&href, &stats);
     }

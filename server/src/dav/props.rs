@@ -4,14 +4,16 @@
 use std::fmt::Write;
 
 use dav_model::props::LIVE;
-use dav_model::{ActiveLock, Entry, LockScope, PropName, Quota};
+use dav_model::{ActiveLock, Entry, LockScope, PropName, Quota, Resource};
 
 use super::multistatus::escape;
-use super::time::{http_date, rfc3339};
+use super::time::{write_http_date, write_rfc3339};
 
-/// Live properties left out of `allprop`: RFC 4331 quota figures cost a query and are
-/// only returned when asked for by name.
-const NOT_IN_ALLPROP: &[&str] = &["quota-available-bytes", "quota-used-bytes"];
+/// Live properties left out of `allprop` (still listed by propname, returned when named or
+/// `include`d). RFC 4331 quota figures cost a query. `supportedlock` is the same on every
+/// resource yet was a third of every listing's bytes: Windows refuses folder listings over
+/// 1,000,000 bytes, so allprop keeps to the properties clients use per member.
+const NOT_IN_ALLPROP: &[&str] = &["quota-available-bytes", "quota-used-bytes", "supportedlock"];
 
 /// Whether a live property exists on this resource at all (404 otherwise).
 fn applies(local: &str, entry: &Entry) -> bool {
@@ -37,49 +39,56 @@ fn has_dead(entry: &Entry, name: &PropName) -> bool {
 }
 
 /// Appends `<D:local>value</D:local>` for a live property; false if it doesn't apply.
+/// Values are written straight into `out`: this runs for every member of every listing.
 pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Quota>) -> bool {
     if !applies(local, entry) {
         return false;
     }
     let r = &entry.resource;
-    let value: String = match local {
-        "creationdate" => rfc3339(r.created_ns),
-        "displayname" => escape(r.name()).into_owned(),
-        "getcontentlength" => r.size.to_string(),
-        "getcontenttype" => escape(&content_type(entry)).into_owned(),
-        "getetag" => escape(&r.etag).into_owned(),
-        "getlastmodified" => http_date(r.modified_ns),
-        "resourcetype" if r.is_collection => "<D:collection/>".into(),
-        "resourcetype" => String::new(),
-        "lockdiscovery" => lockdiscovery(&entry.locks),
-        "supportedlock" => SUPPORTED_LOCK.into(),
-        "quota-available-bytes" => quota.map_or(0, |q| q.available).to_string(),
-        "quota-used-bytes" => quota.map_or(0, |q| q.used).to_string(),
-        _ => return false,
-    };
-    let _ = write!(out, "<D:{local}>{value}</D:{local}>");
+    out.push_str("<D:");
+    out.push_str(local);
+    out.push('>');
+    match local {
+        "creationdate" => write_rfc3339(out, r.created_ns),
+        "displayname" => out.push_str(&escape(r.name())),
+        "getcontentlength" => push_num(out, r.size),
+        "getcontenttype" => out.push_str(&escape(content_type(&entry.resource))),
+        "getetag" => out.push_str(&escape(&r.etag)),
+        "getlastmodified" => write_http_date(out, r.modified_ns),
+        "resourcetype" if r.is_collection => out.push_str("<D:collection/>"),
+        "lockdiscovery" => lockdiscovery(out, &entry.locks),
+        "supportedlock" => out.push_str(SUPPORTED_LOCK),
+        "quota-available-bytes" => push_num(out, quota.map_or(0, |q| q.available)),
+        "quota-used-bytes" => push_num(out, quota.map_or(0, |q| q.used)),
+        _ => {}
+    }
+    out.push_str("</D:");
+    out.push_str(local);
+    out.push('>');
     true
 }
 
-/// The stored content type, else a guess from the name's extension.
-pub fn content_type(entry: &Entry) -> String {
-    entry.resource.content_type.clone().unwrap_or_else(|| guess_type(entry.resource.name()))
+fn push_num(out: &mut String, n: u64) {
+    let _ = write!(out, "{n}");
 }
 
-pub fn guess_type(name: &str) -> String {
-    mime_guess::from_path(name).first_raw().unwrap_or("application/octet-stream").to_owned()
+/// The stored content type, else a guess from the name's extension.
+pub fn content_type(r: &Resource) -> &str {
+    r.content_type.as_deref().unwrap_or_else(|| guess_type(r.name()))
+}
+
+pub fn guess_type(name: &str) -> &'static str {
+    mime_guess::from_path(name).first_raw().unwrap_or("application/octet-stream")
 }
 
 const SUPPORTED_LOCK: &str =
     "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>\
 <D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
 
-pub fn lockdiscovery(locks: &[ActiveLock]) -> String {
-    let mut s = String::new();
+fn lockdiscovery(out: &mut String, locks: &[ActiveLock]) {
     for l in locks {
-        write_activelock(&mut s, l);
+        write_activelock(out, l);
     }
-    s
 }
 
 pub fn write_activelock(s: &mut String, l: &ActiveLock) {

@@ -1,6 +1,7 @@
 //! Date formats WebDAV uses: RFC 1123 (HTTP-date) for getlastmodified and headers,
 //! RFC 3339 for creationdate.
 
+use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn system_time(ns: i64) -> SystemTime {
@@ -15,6 +16,11 @@ pub fn http_date(ns: i64) -> String {
     httpdate::fmt_http_date(system_time(ns))
 }
 
+/// [`http_date`] appended to `out` without an intermediate allocation.
+pub fn write_http_date(out: &mut String, ns: i64) {
+    let _ = write!(out, "{}", httpdate::HttpDate::from(system_time(ns)));
+}
+
 /// Parses an HTTP-date into seconds since the epoch; garbage yields `None` (RFC 9110 says
 /// an invalid date in a conditional header is ignored).
 pub fn parse_http_date(s: &str) -> Option<i64> {
@@ -22,12 +28,12 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` for a time in nanoseconds since the epoch.
-pub fn rfc3339(ns: i64) -> String {
+/// `YYYY-MM-DDThh:mm:ssZ` for a time in nanoseconds since the epoch, appended to `out`.
+pub fn write_rfc3339(out: &mut String, ns: i64) {
     let secs = ns.div_euclid(1_000_000_000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -50,8 +56,12 @@ mod tests {
 
     #[test]
     fn rfc3339_of_a_known_instant() {
-        assert_eq!(rfc3339(1_700_000_000 * 1_000_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        let mut s = String::new();
+        write_rfc3339(&mut s, 1_700_000_000 * 1_000_000_000);
+        assert_eq!(s, "2023-11-14T22:13:20Z");
+        s.clear();
+        write_rfc3339(&mut s, 0);
+        assert_eq!(s, "1970-01-01T00:00:00Z");
     }
 
     #[test]
