@@ -32,8 +32,14 @@ pub struct PutOutcome {
 impl Repository {
     /// Resolves a path for reading.
     pub async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
+        if let Some(hit) = self.lookups.get(path) {
+            return Ok(hit);
+        }
+        let generation = self.lookups.generation();
         let mut conn = self.read.acquire().await?;
-        resource::lookup(&mut conn, path).await
+        let found = resource::lookup(&mut conn, path).await?;
+        self.lookups.insert(path, generation, found.clone());
+        Ok(found)
     }
 
     /// Replaces (or creates) the content at `path` with `body`.
@@ -76,7 +82,7 @@ impl Repository {
         };
         let sql = format!("SELECT {} FROM resources WHERE id = ?", resource::COLUMNS);
         let row = sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         drop(_adopting);
         let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
         if released.is_some() {

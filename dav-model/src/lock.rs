@@ -193,7 +193,7 @@ impl Repository {
             expires_ns: Some(now_ns() + timeout as i64 * 1_000_000_000),
         };
         insert_lock(&mut tx, &lock).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok((lock, created))
     }
 
@@ -235,7 +235,7 @@ impl Repository {
             .bind(&lock.token)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(lock)
     }
 
@@ -248,7 +248,7 @@ impl Repository {
             return Err(Error::Forbidden("lock belongs to another principal".into()));
         }
         sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut *tx).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
     }
 

@@ -139,7 +139,7 @@ impl Repository {
         if target.is_collection {
             self.touch(&mut tx, target.id, crate::now_ns()).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(ops.iter().map(|op| (name_of(op), PatchResult::Ok)).collect())
     }
 }

@@ -56,6 +56,7 @@ pub struct Repository {
     pub(crate) gc_guard: tokio::sync::RwLock<()>,
     pub(crate) config: Config,
     pub(crate) data_dir: Option<std::path::PathBuf>,
+    pub(crate) lookups: crate::cache::LookupCache,
 }
 
 impl Repository {
@@ -90,7 +91,15 @@ impl Repository {
         let write = pool().max_connections(1).connect_with(opts.clone()).await?;
         sqlx::migrate!("../migrations").run(&write).await?;
         let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
-        Ok(Repository { read, write, blobs, gc_guard: tokio::sync::RwLock::new(()), config, data_dir: None })
+        let gc_guard = tokio::sync::RwLock::new(());
+        Ok(Repository { read, write, blobs, gc_guard, config, data_dir: None, lookups: Default::default() })
+    }
+
+    /// Commits a write transaction and invalidates cached lookups.
+    pub(crate) async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+        tx.commit().await?;
+        self.lookups.invalidate();
+        Ok(())
     }
 
     pub fn config(&self) -> &Config {

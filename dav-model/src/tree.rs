@@ -58,7 +58,7 @@ impl Repository {
         self.touch(&mut tx, id, now).await?;
         self.touch(&mut tx, parent.id, now).await?;
         let created = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(created)
     }
 
@@ -85,7 +85,7 @@ impl Repository {
         if let Some(parent) = self.parent_id(&mut tx, path).await? {
             self.touch(&mut tx, parent, now_ns()).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         self.collect_garbage().await?;
         Ok(())
     }
@@ -147,7 +147,7 @@ impl Repository {
             copy_subtree(&mut tx, &source, parent.id, dst, req.depth == Depth::Infinity, now).await?;
         }
         self.touch(&mut tx, parent.id, now).await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         if existing.is_some() {
             self.collect_garbage().await?;
         }

@@ -125,3 +125,14 @@ async fn move_takes_the_subtree_and_leaves_nothing_behind() {
     assert!(f.repo.resolve(&p("/a/f")).await.unwrap().is_none());
     assert_eq!(f.repo.resolve(&p("/b/f")).await.unwrap().unwrap().size, 1);
 }
+
+#[tokio::test]
+async fn a_cached_lookup_never_outlives_a_write() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    assert!(f.repo.resolve(&p("/f")).await.unwrap().is_none());
+    put(&f, "/f", "x").await.unwrap();
+    assert_eq!(f.repo.resolve(&p("/f")).await.unwrap().unwrap().size, 1);
+    f.repo.delete(&p("/f"), &none, None).await.unwrap();
+    assert!(f.repo.resolve(&p("/f")).await.unwrap().is_none());
+}

@@ -170,6 +170,26 @@ async fn allprop_leaves_out_quota_properties() {
 }
 
 #[tokio::test]
+async fn allprop_leaves_out_supportedlock_but_names_it_in_propname() {
+    let s = Server::start();
+    assert_eq!(put(&s, "/a.txt", "hello").await, 201);
+    let all = propfind_ok(&s, "/a.txt", "0", ALLPROP).await;
+    assert!(all[0].prop("DAV:", "supportedlock").is_none());
+    assert_eq!(all[0].prop("DAV:", "lockdiscovery").map(|(s, _)| s), Some(200));
+    let names = propfind_ok(&s, "/a.txt", "0", PROPNAME).await;
+    assert_eq!(names[0].prop("DAV:", "supportedlock").map(|(s, _)| s), Some(200));
+}
+
+#[tokio::test]
+async fn supportedlock_by_name_offers_exclusive_and_shared_write_locks() {
+    let s = Server::start();
+    assert_eq!(put(&s, "/a.txt", "hello").await, 201);
+    let (status, xml) = propfind(&s, "/a.txt", "0", &prop_body("<D:supportedlock/>")).await;
+    assert_eq!(status, 207);
+    assert!(xml.contains("<D:exclusive/>") && xml.contains("<D:shared/>") && xml.contains("<D:write/>"), "{xml}");
+}
+
+#[tokio::test]
 async fn allprop_with_include_returns_quota_used_bytes() {
     let s = Server::start();
     assert_eq!(put(&s, "/a.txt", "hello").await, 201);
