@@ -36,6 +36,24 @@ pub struct ServeArgs {
     /// Most resources a `Depth: infinity` PROPFIND may list before it is refused.
     #[arg(long, env = "WHARF_PROPFIND_INFINITY_LIMIT")]
     pub propfind_infinity_limit: Option<u64>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, env = "WHARF_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "WHARF_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Also offer HTTP Digest authentication (RFC 7616), for Windows over plain HTTP.
+    #[arg(long, env = "WHARF_DIGEST", num_args = 0..=1, default_missing_value = "true")]
+    pub digest: Option<bool>,
+    /// Let requests without credentials read the public area (`/public` in the store).
+    #[arg(long, env = "WHARF_ANONYMOUS", num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous: Option<bool>,
+    /// Failed logins (per user, and per source address) before a lockout.
+    #[arg(long, env = "WHARF_LOCKOUT_AFTER")]
+    pub lockout_after: Option<u32>,
+    /// How long a lockout lasts, in seconds.
+    #[arg(long, env = "WHARF_LOCKOUT_SECONDS")]
+    pub lockout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -48,6 +66,12 @@ struct FileConfig {
     max_upload_bytes: Option<u64>,
     max_xml_bytes: Option<usize>,
     propfind_infinity_limit: Option<u64>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    digest: Option<bool>,
+    anonymous: Option<bool>,
+    lockout_after: Option<u32>,
+    lockout_seconds: Option<u64>,
 }
 
 /// The merged settings the server runs with.
@@ -60,6 +84,11 @@ pub struct Settings {
     pub max_upload_bytes: Option<u64>,
     pub max_xml_bytes: usize,
     pub propfind_infinity_limit: u64,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub digest: bool,
+    pub anonymous: bool,
+    pub lockout_after: u32,
+    pub lockout_seconds: u64,
 }
 
 impl Settings {
@@ -81,6 +110,15 @@ impl Settings {
             max_upload_bytes: args.max_upload_bytes.or(file.max_upload_bytes),
             max_xml_bytes: args.max_xml_bytes.or(file.max_xml_bytes).unwrap_or(1 << 20),
             propfind_infinity_limit: args.propfind_infinity_limit.or(file.propfind_infinity_limit).unwrap_or(100_000),
+            tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => return Err("--tls-cert and --tls-key go together".into()),
+            },
+            digest: args.digest.or(file.digest).unwrap_or(false),
+            anonymous: args.anonymous.or(file.anonymous).unwrap_or(false),
+            lockout_after: args.lockout_after.or(file.lockout_after).unwrap_or(5),
+            lockout_seconds: args.lockout_seconds.or(file.lockout_seconds).unwrap_or(300),
         })
     }
 
