@@ -61,6 +61,21 @@ impl LocalStore {
         Ok(store)
     }
 
+    /// Opens the store without discarding anything in `tmp/`: for a process (an
+    /// administration command) that runs beside the server owning the store, whose
+    /// uploads in progress live there.
+    pub async fn attach(root: impl Into<PathBuf>, durability: Durability) -> Result<LocalStore> {
+        let root = root.into();
+        let store = LocalStore { blobs: root.join("blobs"), tmp: root.join("tmp"), durability };
+        let (blobs, tmp) = (store.blobs.clone(), store.tmp.clone());
+        blocking(move || {
+            std::fs::create_dir_all(&blobs)?;
+            std::fs::create_dir_all(&tmp)
+        })
+        .await?;
+        Ok(store)
+    }
+
     fn blob_path(&self, id: &BlobId) -> PathBuf {
         let (a, b) = fan_out(id);
         self.blobs.join(a).join(b).join(id.as_str())

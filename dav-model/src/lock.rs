@@ -239,12 +239,19 @@ impl Repository {
         Ok(lock)
     }
 
-    /// Removes the lock `token`, which must cover `path` and belong to `principal`.
-    pub async fn unlock(&self, path: &DavPath, token: &str, principal: Option<&str>) -> Result<()> {
+    /// Removes the lock `token`, which must cover `path` and belong to `principal`
+    /// (unless `may_break`: an administrator removing someone else's lock).
+    pub(crate) async fn unlock(
+        &self,
+        path: &DavPath,
+        token: &str,
+        principal: Option<&str>,
+        may_break: bool,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let locks = locks_in_scope(&mut tx, path).await?;
         let lock = locks.iter().find(|l| l.token == token && l.covers(path)).ok_or(Error::LockTokenMismatch)?;
-        if lock.principal.as_deref() != principal {
+        if lock.principal.as_deref() != principal && !may_break {
             return Err(Error::Forbidden("lock belongs to another principal".into()));
         }
         sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut *tx).await?;

@@ -211,7 +211,7 @@ pub struct Transfer<'a> {
     pub principal: Option<&'a str>,
 }
 
-async fn remove_subtree(conn: &mut SqliteConnection, target: &Resource) -> Result<()> {
+pub(crate) async fn remove_subtree(conn: &mut SqliteConnection, target: &Resource) -> Result<()> {
     sqlx::query(&format!("{SUBTREE} DELETE FROM dead_props WHERE resource_id IN (SELECT id FROM sub)"))
         .bind(target.id)
         .execute(&mut *conn)

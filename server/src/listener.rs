@@ -1,4 +1,4 @@
-//! Accepting connections so that a request-target with a `#fragment` never reaches a handler.
+//! Guarding connections so that a request-target with a `#fragment` never reaches a handler.
 //!
 //! The `http` crate silently drops a fragment when it parses a URI, so the request line
 //! `DELETE /litmus/frag/#ment HTTP/1.1` would arrive as `DELETE /litmus/frag/` and delete the
@@ -17,13 +17,10 @@
 //! HTTP/2.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 
 /// A header section (or trailer section) larger than this is not followed; hyper's own limit
 /// decides its fate. Keeps the framer's work per request bounded.
@@ -34,56 +31,9 @@ const LINE_CAP: usize = 1024;
 /// The request line of the HTTP/2 connection preface; after it the bytes are binary frames.
 const H2_PREFACE_LINE: &[u8] = b"PRI * HTTP/2.0";
 
-/// A [`TcpListener`] for `axum::serve` whose connections are [`GuardedStream`]s.
-pub struct GuardedListener {
-    inner: TcpListener,
-}
-
-impl GuardedListener {
-    pub fn new(inner: TcpListener) -> Self {
-        Self { inner }
-    }
-}
-
-impl axum::serve::Listener for GuardedListener {
-    type Io = GuardedStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    // Responses are written whole; Nagle would only delay small ones.
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                    return (GuardedStream::new(stream), addr);
-                }
-                Err(e) => accept_failed(e).await,
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// Mirrors axum's own `TcpListener` handling (which only logs with its `tracing` feature, off
-/// here): a peer that gave up is not worth a word, anything else (typically EMFILE) is logged and
-/// retried after a pause so that a spinning loop does not starve the connections being served.
-async fn accept_failed(e: io::Error) {
-    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
-        return;
-    }
-    tracing::error!(error = %e, "accept failed");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
 /// A byte stream that rewrites `#` in HTTP/1.x request-targets to a space as the server reads
 /// it (see the module documentation); everything else passes through unchanged. Generic so that
-/// a TLS stream can be guarded the same way.
+/// plain TCP and TLS streams are guarded the same way (`http_server` wraps both).
 pub struct GuardedStream<S> {
     inner: S,
     framer: Framer,
@@ -394,7 +344,9 @@ fn parse_decimal(s: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use axum::body::Bytes;
     use axum::extract::State;
@@ -402,6 +354,7 @@ mod tests {
     use axum::routing::any;
     use axum::Router;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
 
@@ -548,14 +501,13 @@ mod tests {
         len.to_string()
     }
 
-    /// Serves a router that records every request it gets, the way `main` serves the real one.
+    /// Serves a router that records every request it gets, the way `serve` serves the real one.
     async fn serve_recorder() -> (SocketAddr, Seen) {
-        use axum::serve::Listener;
-        let listener = GuardedListener::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Seen::default();
         let app = Router::new().route("/{*path}", any(record)).with_state(seen.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(crate::http_server::run(listener, None, app, std::future::pending()));
         (addr, seen)
     }
 

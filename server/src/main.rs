@@ -4,11 +4,14 @@
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod admin;
 mod config;
 mod dav;
+mod http_server;
 mod if_header;
 mod listener;
 mod serve;
+mod tls;
 mod xml;
 
 #[derive(Parser)]
@@ -22,6 +25,10 @@ struct Cli {
 enum Command {
     /// Serve the tree over WebDAV.
     Serve(config::ServeArgs),
+    /// Manage users (works while `wharf serve` runs on the same data directory).
+    User(admin::UserCommand),
+    /// Manage shares and who may use them.
+    Share(admin::ShareCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +47,8 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
+            Command::User(cmd) => admin::user(cmd).await,
+            Command::Share(cmd) => admin::share(cmd).await,
         }
     });
     match result {
@@ -50,4 +59,3 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
-

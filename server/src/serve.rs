@@ -2,26 +2,53 @@
 
 use std::sync::Arc;
 
+use dav_model::identity::{Authenticator, GuardConfig, FIRST_ADMIN};
+use dav_model::Repository;
+
+use crate::config::Settings;
+
 pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
     let settings = crate::config::Settings::resolve(args)?;
+    // Certificate problems are reported before the repository is touched.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::tls::load(cert, key).map_err(|e| format!("TLS: {e}"))?),
+        None => None,
+    };
     let repo = dav_model::Repository::open(&settings.data, settings.model_config())
         .await
         .map_err(|e| format!("cannot open the repository in {}: {e}", settings.data.display()))?;
     let repo = Arc::new(repo);
+    let auth = start_identity(&repo, &settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     spawn_lock_reaper(repo.clone());
-    let app = crate::dav::router(crate::dav::State::new(repo.clone(), &settings));
-    println!("wharf: serving {} on http://{addr}/", settings.data.display());
-    tracing::info!(%addr, data = %settings.data.display(), "listening");
-    axum::serve(crate::listener::GuardedListener::new(listener), app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = crate::dav::router(crate::dav::State::new(repo.clone(), auth, &settings));
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("wharf: serving {} on {scheme}://{addr}/", settings.data.display());
+    tracing::info!(%addr, data = %settings.data.display(), tls = tls.is_some(), "listening");
+    crate::http_server::run(listener, tls, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
     repo.close().await;
     Ok(())
+}
+
+/// Creates the first admin if there is no user, and starts the authenticator, whose watch
+/// picks up `wharf user` changes made by other processes.
+async fn start_identity(repo: &Arc<Repository>, settings: &Settings) -> Result<Arc<Authenticator>, String> {
+    let password = std::env::var("WHARF_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let created =
+        repo.ensure_admin_with(password, settings.digest).await.map_err(|e| format!("creating admin: {e}"))?;
+    if let Some(generated) = created {
+        println!("wharf: created user {FIRST_ADMIN} with password {generated} (shown once)");
+    }
+    let guard = GuardConfig {
+        max_failures: settings.lockout_after,
+        lockout: std::time::Duration::from_secs(settings.lockout_seconds),
+    };
+    let auth = Arc::new(Authenticator::new(repo.clone(), guard));
+    auth.start_watch();
+    Ok(auth)
 }
 
 /// Expired locks are already ignored by every read; this only keeps the table small.

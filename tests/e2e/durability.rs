@@ -11,7 +11,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::harness::{blob_count, get, put, Server};
+use crate::harness::{self, blob_count, get, put, Server};
 
 fn tmp_dir(data: &Path) -> PathBuf {
     data.join("blobs").join("tmp")
@@ -42,7 +42,8 @@ fn authority(s: &Server) -> String {
 async fn start_raw_put(s: &Server, path: &str, framing: &str) -> TcpStream {
     let host = authority(s);
     let mut sock = TcpStream::connect(&host).await.expect("connect");
-    let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\n{framing}\r\n\r\n");
+    let auth = harness::basic("admin", harness::ADMIN_PASSWORD);
+    let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n{framing}\r\n\r\n");
     sock.write_all(head.as_bytes()).await.expect("send head");
     sock
 }

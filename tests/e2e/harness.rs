@@ -6,6 +6,23 @@ use std::process::{Child, Command, Stdio};
 
 use reqwest::{Client, Method, RequestBuilder};
 
+/// The password the harness gives the `admin` user the server creates on first start.
+pub const ADMIN_PASSWORD: &str = "harness-admin-secret";
+
+/// `Authorization` value for `user`:`password` with HTTP Basic.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// A client that sends the admin's credentials with every request.
+fn admin_client() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = basic("admin", ADMIN_PASSWORD).parse().expect("header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Client::builder().default_headers(headers).build().expect("client")
+}
+
 /// A running `wharf serve` with its own data directory.
 pub struct Server {
     child: Option<Child>,
@@ -35,14 +52,7 @@ impl Server {
     pub fn start_in(data: &Path, args: &[&str]) -> Server {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let (child, base) = spawn(data, &args);
-        Server {
-            child: Some(child),
-            base,
-            data: data.to_owned(),
-            _tmp: None,
-            args,
-            client: Client::builder().build().expect("client"),
-        }
+        Server { child: Some(child), base, data: data.to_owned(), _tmp: None, args, client: admin_client() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -91,18 +101,20 @@ fn spawn(data: &Path, args: &[String]) -> (Child, String) {
         .arg("127.0.0.1:0")
         .args(args)
         .env("WHARF_LOG", "warn")
+        .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start wharf");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read banner");
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in banner {line:?}"))
-        .to_owned();
+    let base = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).expect("read banner") > 0, "wharf exited before its banner");
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")) {
+            break url.to_owned();
+        }
+    };
     (child, base)
 }
 
@@ -176,7 +188,8 @@ pub fn raw(s: &Server, method: &str, target: &str, body: &[u8]) -> (u16, String)
     let mut conn = std::net::TcpStream::connect(authority).expect("connect");
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
     let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        basic("admin", ADMIN_PASSWORD),
         body.len()
     );
     conn.write_all(head.as_bytes()).expect("write head");

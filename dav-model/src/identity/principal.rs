@@ -98,7 +98,10 @@ impl Principal {
 
     /// Everything, unrestricted: for local tools and tests that work on the whole store.
     pub fn system() -> Principal {
-        Principal::with_mounts(None, vec![Mount { view: DavPath::root(), stored: DavPath::root(), rights: Rights::ALL }])
+        Principal::with_mounts(
+            None,
+            vec![Mount { view: DavPath::root(), stored: DavPath::root(), rights: Rights::ALL }],
+        )
     }
 
     fn with_mounts(user: Option<String>, mut mounts: Vec<Mount>) -> Principal {
@@ -123,7 +126,8 @@ impl Principal {
 
     /// The view path of a stored path, if this principal can see it.
     pub fn to_view(&self, stored: &DavPath) -> Option<DavPath> {
-        let m = self.mounts.iter().filter(|m| stored.starts_with(&m.stored)).max_by_key(|m| m.stored.segments().len())?;
+        let m =
+            self.mounts.iter().filter(|m| stored.starts_with(&m.stored)).max_by_key(|m| m.stored.segments().len())?;
         stored.rebase(&m.stored, &m.view)
     }
 }

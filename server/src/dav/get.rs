@@ -12,16 +12,16 @@ use futures_util::StreamExt;
 
 use super::props::content_type;
 use super::time::{http_date, parse_http_date};
-use super::{empty, headers, uri, DavResult, State};
+use super::{empty, headers, uri, Ctx, DavResult};
 
 /// More ranges than this in one request are answered with the whole content instead.
 const MAX_RANGES: usize = 32;
 
-pub async fn get(state: &State, req: Request, with_body: bool) -> DavResult {
+pub async fn get(cx: &Ctx, req: Request, with_body: bool) -> DavResult {
     let path = uri::request_path(req.uri())?;
-    let target = state.repo.resolve(&path).await?.ok_or(Error::NotFound)?;
+    let target = cx.view().resolve(&path).await?.ok_or(Error::NotFound)?;
     let pre = headers::preconditions(req.headers())?;
-    match state.repo.check_read(&path, Some(&target), &pre, true).await {
+    match cx.view().check_read(&path, Some(&target), &pre, true).await {
         Err(Error::NotModified) => {
             let mut r = empty(StatusCode::NOT_MODIFIED);
             validators(r.headers_mut(), &target);
@@ -30,20 +30,20 @@ pub async fn get(state: &State, req: Request, with_body: bool) -> DavResult {
         other => other?,
     }
     if target.is_collection {
-        return super::listing::listing(state, &target, with_body).await;
+        return super::listing::listing(cx, &target, with_body).await;
     }
     let ranges = requested_ranges(req.headers(), &target);
     let ctype = content_type(&target).to_owned();
     let mut resp = match ranges {
-        None => whole(state, &target, with_body).await?,
+        None => whole(cx, &target, with_body).await?,
         Some(r) if r.is_empty() => {
             let mut resp = empty(StatusCode::RANGE_NOT_SATISFIABLE);
             let v = format!("bytes */{}", target.size);
             resp.headers_mut().insert(header::CONTENT_RANGE, hv(&v));
             return Ok(resp);
         }
-        Some(r) if r.len() == 1 => single(state, &target, r[0].clone(), with_body).await?,
-        Some(r) => return multiple(state, &target, r, &ctype, with_body).await,
+        Some(r) if r.len() == 1 => single(cx, &target, r[0].clone(), with_body).await?,
+        Some(r) => return multiple(cx, &target, r, &ctype, with_body).await,
     };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, hv(&ctype));
@@ -60,24 +60,24 @@ fn validators(h: &mut HeaderMap, r: &Resource) {
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
 
-async fn content(state: &State, r: &Resource, range: Option<Range<u64>>, with_body: bool) -> Result<Body, Error> {
+async fn content(cx: &Ctx, r: &Resource, range: Option<Range<u64>>, with_body: bool) -> Result<Body, Error> {
     if !with_body {
         return Ok(Body::empty());
     }
-    Ok(Body::from_stream(state.repo.read_content(r, range).await?))
+    Ok(Body::from_stream(cx.view().read_content(r, range).await?))
 }
 
-async fn whole(state: &State, r: &Resource, with_body: bool) -> DavResult {
-    let mut resp = Response::new(content(state, r, None, with_body).await?);
+async fn whole(cx: &Ctx, r: &Resource, with_body: bool) -> DavResult {
+    let mut resp = Response::new(content(cx, r, None, with_body).await?);
     validators(resp.headers_mut(), r);
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(r.size));
     Ok(resp)
 }
 
-async fn single(state: &State, r: &Resource, range: Range<u64>, with_body: bool) -> DavResult {
+async fn single(cx: &Ctx, r: &Resource, range: Range<u64>, with_body: bool) -> DavResult {
     let len = range.end - range.start;
     let cr = format!("bytes {}-{}/{}", range.start, range.end - 1, r.size);
-    let mut resp = Response::new(content(state, r, Some(range), with_body).await?);
+    let mut resp = Response::new(content(cx, r, Some(range), with_body).await?);
     *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     validators(resp.headers_mut(), r);
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -86,7 +86,7 @@ async fn single(state: &State, r: &Resource, range: Range<u64>, with_body: bool)
 }
 
 /// A `multipart/byteranges` body, streamed part by part; its length is known up front.
-async fn multiple(state: &State, r: &Resource, ranges: Vec<Range<u64>>, ctype: &str, with_body: bool) -> DavResult {
+async fn multiple(cx: &Ctx, r: &Resource, ranges: Vec<Range<u64>>, ctype: &str, with_body: bool) -> DavResult {
     let boundary = format!("wharf-{}", &r.etag.trim_matches('"').chars().take(16).collect::<String>());
     let heads: Vec<String> = ranges
         .iter()
@@ -107,7 +107,7 @@ async fn multiple(state: &State, r: &Resource, ranges: Vec<Range<u64>>, ctype: &
         let mut parts: Vec<ByteStream> = Vec::new();
         for (head, g) in heads.into_iter().zip(ranges) {
             parts.push(Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(head)) })));
-            parts.push(state.repo.read_content(r, Some(g)).await?);
+            parts.push(cx.view().read_content(r, Some(g)).await?);
         }
         parts.push(Box::pin(futures_util::stream::once(async move { Ok(Bytes::from(tail)) })));
         Body::from_stream(futures_util::stream::iter(parts).flatten())

@@ -8,10 +8,10 @@ use axum::http::{header, HeaderValue, Response};
 use dav_model::Resource;
 
 use super::multistatus::escape;
-use super::{uri, DavResult, State};
+use super::{uri, Ctx, DavResult};
 
-pub async fn listing(state: &State, coll: &Resource, with_body: bool) -> DavResult {
-    let entries = state.repo.list(coll).await?;
+pub async fn listing(cx: &Ctx, coll: &Resource, with_body: bool) -> DavResult {
+    let entries = cx.view().list(coll).await?;
     let title = escape(&uri::href(&coll.path, true)).into_owned();
     let mut html = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1><ul>\n");
     if !coll.path.is_root() {

@@ -7,17 +7,17 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use dav_model::{ActiveLock, Depth, LockRequest, LockScope};
 
 use super::props::write_activelock;
-use super::{body, empty, headers, uri, DavError, DavResult, State};
+use super::{body, empty, headers, uri, Ctx, DavError, DavResult};
 use crate::xml::{self, parse_lockinfo};
 
-pub async fn lock(state: &State, req: Request) -> DavResult {
+pub async fn lock(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let pre = headers::preconditions(req.headers())?;
     let timeouts = headers::timeouts(req.headers())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
-    let body = body::read_xml(req.into_body(), state.max_xml_bytes).await?;
+    let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let Some(info) = parse_lockinfo(&body)? else {
-        let lock = state.repo.refresh_lock(&path, &pre, None, &timeouts).await?;
+        let lock = cx.view().refresh_lock(&path, &pre, &timeouts).await?;
         return Ok(answer(&lock, StatusCode::OK, false));
     };
     if depth == Depth::One {
@@ -33,7 +33,7 @@ pub async fn lock(state: &State, req: Request) -> DavResult {
         principal: None,
         timeouts,
     };
-    let (lock, created) = state.repo.lock(&path, request, &pre).await?;
+    let (lock, created) = cx.view().lock(&path, request, &pre).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(answer(&lock, status, true))
 }
@@ -55,9 +55,9 @@ fn answer(lock: &ActiveLock, status: StatusCode, with_token: bool) -> Response<B
     resp
 }
 
-pub async fn unlock(state: &State, req: Request) -> DavResult {
+pub async fn unlock(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let token = headers::lock_token(req.headers())?;
-    state.repo.unlock(&path, &token, None).await?;
+    cx.view().unlock(&path, &token).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -7,11 +7,14 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Response, StatusCode};
 use axum::Router;
+use dav_model::identity::{Authenticator, Principal, View};
 use dav_model::Repository;
 
 use crate::config::Settings;
 
+mod auth;
 mod body;
+mod digest;
 mod error;
 mod get;
 mod headers;
@@ -33,13 +36,38 @@ pub use error::DavError;
 #[derive(Clone)]
 pub struct State {
     pub repo: Arc<Repository>,
+    pub auth: Arc<Authenticator>,
     pub max_xml_bytes: usize,
     pub infinity_limit: u64,
+    /// Offer HTTP Digest besides Basic.
+    pub digest: bool,
+    /// Requests without credentials read the public area instead of getting a 401.
+    pub anonymous: bool,
 }
 
 impl State {
-    pub fn new(repo: Arc<Repository>, s: &Settings) -> State {
-        State { repo, max_xml_bytes: s.max_xml_bytes, infinity_limit: s.propfind_infinity_limit }
+    pub fn new(repo: Arc<Repository>, auth: Arc<Authenticator>, s: &Settings) -> State {
+        State {
+            repo,
+            auth,
+            max_xml_bytes: s.max_xml_bytes,
+            infinity_limit: s.propfind_infinity_limit,
+            digest: s.digest,
+            anonymous: s.anonymous,
+        }
+    }
+}
+
+/// One request's context: the shared state and the principal it runs as.
+pub struct Ctx {
+    pub state: State,
+    pub principal: Principal,
+}
+
+impl Ctx {
+    /// The tree as this request's principal sees it; every handler goes through this.
+    pub fn view(&self) -> View<'_> {
+        self.state.repo.view(&self.principal)
     }
 }
 
@@ -55,23 +83,39 @@ pub fn router(state: State) -> Router {
 async fn dispatch(state: State, req: Request) -> Response<Body> {
     let method = req.method().clone();
     let uri = req.uri().clone();
+    if method == axum::http::Method::OPTIONS {
+        // Answered before authentication, identically for every path (see options.rs).
+        return finish(options::options().unwrap_or_else(|e| e.into_response(&method)));
+    }
+    // Only the head is borrowed while authenticating: a body can't be shared across tasks.
+    let (head, body) = req.into_parts();
+    let principal = match auth::authenticate(&state, &head).await {
+        Ok(p) => p,
+        Err(challenge) => return finish(challenge),
+    };
+    let req = Request::from_parts(head, body);
+    let cx = Ctx { state, principal };
     let result = match method.as_str() {
-        "OPTIONS" => options::options(),
-        "GET" => get::get(&state, req, true).await,
-        "HEAD" => get::get(&state, req, false).await,
-        "PUT" => put::put(&state, req).await,
-        "DELETE" => tree::delete(&state, req).await,
-        "MKCOL" => tree::mkcol(&state, req).await,
-        "COPY" => tree::transfer(&state, req, false).await,
-        "MOVE" => tree::transfer(&state, req, true).await,
-        "PROPFIND" => propfind::propfind(&state, req).await,
-        "PROPPATCH" => proppatch::proppatch(&state, req).await,
-        "LOCK" => lock::lock(&state, req).await,
-        "UNLOCK" => lock::unlock(&state, req).await,
+        "GET" => get::get(&cx, req, true).await,
+        "HEAD" => get::get(&cx, req, false).await,
+        "PUT" => put::put(&cx, req).await,
+        "DELETE" => tree::delete(&cx, req).await,
+        "MKCOL" => tree::mkcol(&cx, req).await,
+        "COPY" => tree::transfer(&cx, req, false).await,
+        "MOVE" => tree::transfer(&cx, req, true).await,
+        "PROPFIND" => propfind::propfind(&cx, req).await,
+        "PROPPATCH" => proppatch::proppatch(&cx, req).await,
+        "LOCK" => lock::lock(&cx, req).await,
+        "UNLOCK" => lock::unlock(&cx, req).await,
         _ => Err(DavError::MethodNotAllowed),
     };
-    let mut resp = result.unwrap_or_else(|e| e.into_response(&method));
+    let resp = result.unwrap_or_else(|e| e.into_response(&method));
     tracing::debug!(%method, %uri, status = resp.status().as_u16(), "request");
+    finish(resp)
+}
+
+/// Headers every answer carries.
+fn finish(mut resp: Response<Body>) -> Response<Body> {
     resp.headers_mut().insert("DAV", HeaderValue::from_static("1, 2"));
     resp.headers_mut().insert("MS-Author-Via", HeaderValue::from_static("DAV"));
     resp

@@ -5,27 +5,28 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use bytes::Bytes;
-use dav_model::{Depth, Entry, Error, PropName, Quota, Repository};
+use dav_model::identity::View;
+use dav_model::{Depth, Entry, Error, PropName, Quota};
 use tokio::sync::mpsc;
 
 use super::multistatus::{Multistatus, Propstat};
 use super::props::{live_names, write_empty, write_live};
-use super::{body, headers, uri, DavResult, State};
+use super::{body, headers, uri, Ctx, DavResult};
 use crate::xml::{parse_propfind, PropfindRequest};
 
-pub async fn propfind(state: &State, req: Request) -> DavResult {
+pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
     let pre = headers::preconditions(req.headers())?;
-    let body = body::read_xml(req.into_body(), state.max_xml_bytes).await?;
+    let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let request = parse_propfind(&body)?;
-    let repo = state.repo.clone();
-    let target = repo.resolve(&path).await?.ok_or(Error::NotFound)?;
-    repo.check_read(&path, Some(&target), &pre, false).await?;
+    let view = cx.view();
+    let target = view.resolve(&path).await?.ok_or(Error::NotFound)?;
+    view.check_read(&path, Some(&target), &pre, false).await?;
     if depth == Depth::Infinity && target.is_collection {
-        let n = repo.count_below(&target, state.infinity_limit).await?;
-        if n > state.infinity_limit {
-            return Err(Error::InfiniteDepthTooLarge(state.infinity_limit).into());
+        let n = view.count_below(&target, cx.state.infinity_limit).await?;
+        if n > cx.state.infinity_limit {
+            return Err(Error::InfiniteDepthTooLarge(cx.state.infinity_limit).into());
         }
     }
     let wants_quota = match &request {
@@ -33,11 +34,13 @@ pub async fn propfind(state: &State, req: Request) -> DavResult {
         PropfindRequest::AllProp { include } => include.iter().any(|n| n.is_dav() && n.local.starts_with("quota-")),
         PropfindRequest::PropName => false,
     };
-    let quota = if wants_quota { Some(repo.quota().await?) } else { None };
-    let root = repo.entry(&target).await?;
+    let quota = if wants_quota { Some(view.quota().await?) } else { None };
+    let root = view.entry(&target).await?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    let (repo, principal) = (cx.state.repo.clone(), cx.principal.clone());
     tokio::spawn(async move {
-        let walk = Walk { repo: &repo, request: &request, quota, tx: &tx };
+        let view = repo.view(&principal);
+        let walk = Walk { view: &view, request: &request, quota, tx: &tx };
         if let Err(e) = walk.run(root, depth).await {
             tracing::error!(error = %e, "PROPFIND stream aborted");
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -58,7 +61,7 @@ struct Buffers {
 }
 
 struct Walk<'a> {
-    repo: &'a Repository,
+    view: &'a View<'a>,
     request: &'a PropfindRequest,
     quota: Option<Quota>,
     tx: &'a mpsc::Sender<std::io::Result<Bytes>>,
@@ -74,7 +77,7 @@ impl Walk<'_> {
         }
         self.write(&mut ms, &root, &mut bufs);
         while let Some((coll, deeper)) = stack.pop() {
-            for entry in self.repo.list(&coll).await? {
+            for entry in self.view.list(&coll).await? {
                 self.write(&mut ms, &entry, &mut bufs);
                 if let Some(chunk) = ms.ready_chunk() {
                     self.send(chunk).await?;

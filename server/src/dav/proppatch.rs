@@ -7,16 +7,16 @@ use dav_model::PatchResult;
 
 use super::multistatus::{Multistatus, Propstat};
 use super::props::write_empty;
-use super::{body, headers, uri, DavResult, State};
+use super::{body, headers, uri, Ctx, DavResult};
 use crate::xml::parse_proppatch;
 
-pub async fn proppatch(state: &State, req: Request) -> DavResult {
+pub async fn proppatch(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let pre = headers::preconditions(req.headers())?;
-    let body = body::read_xml(req.into_body(), state.max_xml_bytes).await?;
+    let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let ops = parse_proppatch(&body)?;
-    let results = state.repo.proppatch(&path, &ops, &pre, None).await?;
-    let target = state.repo.resolve(&path).await?;
+    let results = cx.view().proppatch(&path, &ops, &pre).await?;
+    let target = cx.view().resolve(&path).await?;
     let collection = target.is_some_and(|r| r.is_collection);
     let group = |want: PatchResult| {
         let mut s = String::new();

@@ -4,9 +4,9 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use dav_model::PutOptions;
 
-use super::{body, empty, headers, uri, DavError, DavResult, State};
+use super::{body, empty, headers, uri, Ctx, DavError, DavResult};
 
-pub async fn put(state: &State, req: Request) -> DavResult {
+pub async fn put(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let h = req.headers();
     if h.contains_key(header::CONTENT_RANGE) {
@@ -18,7 +18,7 @@ pub async fn put(state: &State, req: Request) -> DavResult {
         principal: None,
         pre: headers::preconditions(h)?,
     };
-    let outcome = state.repo.put(&path, body::content_stream(req.into_body()), opts).await?;
+    let outcome = cx.view().put(&path, body::content_stream(req.into_body()), opts).await?;
     let mut resp = empty(if outcome.created { StatusCode::CREATED } else { StatusCode::NO_CONTENT });
     if let Ok(v) = HeaderValue::from_str(&outcome.resource.etag) {
         resp.headers_mut().insert(header::ETAG, v);

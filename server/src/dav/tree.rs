@@ -4,20 +4,20 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use dav_model::{Depth, Transfer, TransferOutcome};
 
-use super::{body, empty, headers, uri, DavError, DavResult, State};
+use super::{body, empty, headers, uri, Ctx, DavError, DavResult};
 
-pub async fn mkcol(state: &State, req: Request) -> DavResult {
+pub async fn mkcol(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     if body::has_body(req.headers()) {
         // RFC 4918 9.3: we define no MKCOL body, so any body is unsupported.
         return Err(DavError::UnsupportedMediaType);
     }
     let pre = headers::preconditions(req.headers())?;
-    state.repo.mkcol(&path, &pre, None).await?;
+    cx.view().mkcol(&path, &pre).await?;
     Ok(empty(StatusCode::CREATED))
 }
 
-pub async fn delete(state: &State, req: Request) -> DavResult {
+pub async fn delete(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     if req.uri().path().contains('#') {
         return Err(DavError::BadRequest("fragment in request URI".into()));
@@ -27,11 +27,11 @@ pub async fn delete(state: &State, req: Request) -> DavResult {
         return Err(DavError::BadRequest("DELETE takes Depth infinity".into()));
     }
     let pre = headers::preconditions(req.headers())?;
-    state.repo.delete(&path, &pre, None).await?;
+    cx.view().delete(&path, &pre).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn transfer(state: &State, req: Request, moving: bool) -> DavResult {
+pub async fn transfer(cx: &Ctx, req: Request, moving: bool) -> DavResult {
     let h = req.headers();
     let src = uri::request_path(req.uri())?;
     let dest = h
@@ -44,8 +44,8 @@ pub async fn transfer(state: &State, req: Request, moving: bool) -> DavResult {
         return Err(DavError::BadRequest("MOVE takes Depth infinity".into()));
     }
     let pre = headers::preconditions(h)?;
-    let outcome = state
-        .repo
+    let outcome = cx
+        .view()
         .transfer(Transfer {
             src: &src,
             dst: &dst,
