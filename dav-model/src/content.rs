@@ -31,7 +31,7 @@ pub struct PutOutcome {
 
 impl Repository {
     /// Resolves a path for reading.
-    pub async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
+    pub(crate) async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
         if let Some(hit) = self.lookups.get(path) {
             return Ok(hit);
         }
@@ -43,7 +43,7 @@ impl Repository {
     }
 
     /// Replaces (or creates) the content at `path` with `body`.
-    pub async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
+    pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
         // Refuse early, before reading a byte, when the answer can't be a success.
         {
             let mut conn = self.read.acquire().await?;
@@ -136,7 +136,7 @@ impl Repository {
     }
 
     /// Streams the content of a file, or the byte range `range` of it.
-    pub async fn read_content(&self, resource: &Resource, range: Option<Range<u64>>) -> Result<ByteStream> {
+    pub(crate) async fn read_content(&self, resource: &Resource, range: Option<Range<u64>>) -> Result<ByteStream> {
         if resource.is_collection {
             return Err(Error::NotAllowed("a collection has no content".into()));
         }

@@ -81,7 +81,7 @@ impl Repository {
 
     /// Preconditions of a request that changes nothing: validators plus the `If` header.
     /// `get` selects the GET/HEAD outcomes (304); other methods (PROPFIND) get 412.
-    pub async fn check_read(
+    pub(crate) async fn check_read(
         &self,
         path: &DavPath,
         target: Option<&Resource>,

@@ -143,7 +143,12 @@ pub(crate) fn check_write(
 impl Repository {
     /// Creates a lock. A LOCK on an unmapped URL creates an empty resource there
     /// (RFC 4918 7.3), reported through the returned `bool`.
-    pub async fn lock(&self, path: &DavPath, req: LockRequest, pre: &Preconditions) -> Result<(ActiveLock, bool)> {
+    pub(crate) async fn lock(
+        &self,
+        path: &DavPath,
+        req: LockRequest,
+        pre: &Preconditions,
+    ) -> Result<(ActiveLock, bool)> {
         let mut tx = self.write.begin().await?;
         let target = resource::lookup(&mut tx, path).await?;
         let locks = locks_in_scope(&mut tx, path).await?;
@@ -207,7 +212,7 @@ impl Repository {
     }
 
     /// Refreshes the lock whose token the client submitted in its `If` header.
-    pub async fn refresh_lock(
+    pub(crate) async fn refresh_lock(
         &self,
         path: &DavPath,
         pre: &Preconditions,
@@ -257,13 +262,6 @@ impl Repository {
         sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut *tx).await?;
         self.commit(tx).await?;
         Ok(())
-    }
-
-    /// The active locks covering `path` (for lockdiscovery of a single resource).
-    pub async fn locks_on(&self, path: &DavPath) -> Result<Vec<ActiveLock>> {
-        let mut conn = self.read.acquire().await?;
-        let locks = locks_in_scope(&mut conn, path).await?;
-        Ok(locks.into_iter().filter(|l| l.covers(path)).collect())
     }
 
     /// Deletes expired lock rows; reads already ignore them, this only keeps the table small.

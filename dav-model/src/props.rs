@@ -107,7 +107,7 @@ pub(crate) async fn dead_props_of_members(
 
 impl Repository {
     /// Applies all of `ops` or none (RFC 4918 9.2): when one fails, the others report 424.
-    pub async fn proppatch(
+    pub(crate) async fn proppatch(
         &self,
         path: &DavPath,
         ops: &[PatchOp],

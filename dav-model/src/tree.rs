@@ -34,7 +34,7 @@ const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL \
     SELECT r.id FROM resources r JOIN sub ON r.parent_id = sub.id)";
 
 impl Repository {
-    pub async fn mkcol(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<Resource> {
+    pub(crate) async fn mkcol(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<Resource> {
         let mut tx = self.write.begin().await?;
         if resource::lookup(&mut tx, path).await?.is_some() {
             return Err(Error::AlreadyExists);
@@ -71,7 +71,7 @@ impl Repository {
             .ok_or_else(|| Error::Conflict("parent collection missing".into()))
     }
 
-    pub async fn delete(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<()> {
+    pub(crate) async fn delete(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<()> {
         if path.is_root() {
             return Err(Error::Forbidden("the root collection can't be deleted".into()));
         }
@@ -98,7 +98,7 @@ impl Repository {
     }
 
     /// COPY (`moving == false`) or MOVE of `src` to `dst`.
-    pub async fn transfer(&self, req: Transfer<'_>) -> Result<TransferOutcome> {
+    pub(crate) async fn transfer(&self, req: Transfer<'_>) -> Result<TransferOutcome> {
         let Transfer { src, dst, .. } = req;
         if src == dst {
             return Err(Error::Forbidden("source and destination are the same".into()));
@@ -166,7 +166,7 @@ impl Repository {
     }
 
     /// Members of a collection with their dead properties and locks: three queries.
-    pub async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
+    pub(crate) async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
         let mut conn = self.read.acquire().await?;
         let members = resource::members(&mut conn, parent).await?;
         let dead = crate::props::dead_props_of_members(&mut conn, parent.id).await?;
@@ -175,7 +175,7 @@ impl Repository {
     }
 
     /// A single resource as a listing entry.
-    pub async fn entry(&self, resource: &Resource) -> Result<Entry> {
+    pub(crate) async fn entry(&self, resource: &Resource) -> Result<Entry> {
         let mut conn = self.read.acquire().await?;
         let locks = locks_in_scope(&mut conn, &resource.path).await?;
         let dead = crate::props::dead_props_of(&mut conn, resource.id).await?;
@@ -184,7 +184,7 @@ impl Repository {
     }
 
     /// How many resources lie below `resource`, counting at most to `cap + 1`.
-    pub async fn count_below(&self, resource: &Resource, cap: u64) -> Result<u64> {
+    pub(crate) async fn count_below(&self, resource: &Resource, cap: u64) -> Result<u64> {
         let mut conn = self.read.acquire().await?;
         resource::count_descendants(&mut conn, resource.id, cap).await
     }

@@ -5,13 +5,22 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use dav_model::condition::{Condition, IfHeader, List, Preconditions, Tag, Term};
+use dav_model::identity::{Principal, View};
 use dav_model::{ByteStream, Config, DavPath, Depth, Error, LockRequest, LockScope, PutOptions, Repository, Transfer};
 use wharf_backends::{BlobStore, MemoryStore};
 
 struct Fixture {
     repo: Repository,
     store: Arc<MemoryStore>,
+    system: Principal,
     _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// The whole store, unrestricted (adapters get a user's view; the semantics are the same).
+    fn view(&self) -> View<'_> {
+        self.repo.view(&self.system)
+    }
 }
 
 async fn fixture() -> Fixture {
@@ -19,7 +28,7 @@ async fn fixture() -> Fixture {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Arc::new(MemoryStore::new());
     let repo = Repository::with_store(&url, store.clone(), Config::default()).await.unwrap();
-    Fixture { repo, store, _dir: dir }
+    Fixture { repo, store, system: Principal::system(), _dir: dir }
 }
 
 fn p(s: &str) -> DavPath {
@@ -31,7 +40,7 @@ fn body(s: &'static str) -> ByteStream {
 }
 
 async fn put(f: &Fixture, path: &str, content: &'static str) -> Result<bool, Error> {
-    Ok(f.repo.put(&p(path), body(content), PutOptions::default()).await?.created)
+    Ok(f.view().put(&p(path), body(content), PutOptions::default()).await?.created)
 }
 
 async fn blobs(f: &Fixture) -> usize {
@@ -46,13 +55,13 @@ fn copy<'a>(src: &'a DavPath, dst: &'a DavPath, pre: &'a Preconditions) -> Trans
 async fn deep_paths_resolve_in_one_lookup() {
     let f = fixture().await;
     let none = Preconditions::default();
-    f.repo.mkcol(&p("/a"), &none, None).await.unwrap();
-    f.repo.mkcol(&p("/a/b"), &none, None).await.unwrap();
+    f.view().mkcol(&p("/a"), &none).await.unwrap();
+    f.view().mkcol(&p("/a/b"), &none).await.unwrap();
     put(&f, "/a/b/c.txt", "hello").await.unwrap();
-    let r = f.repo.resolve(&p("/a/b/c.txt")).await.unwrap().unwrap();
+    let r = f.view().resolve(&p("/a/b/c.txt")).await.unwrap().unwrap();
     assert_eq!(r.size, 5);
-    assert!(f.repo.resolve(&p("/a/x/c.txt")).await.unwrap().is_none());
-    assert!(f.repo.resolve(&p("/")).await.unwrap().unwrap().is_collection);
+    assert!(f.view().resolve(&p("/a/x/c.txt")).await.unwrap().is_none());
+    assert!(f.view().resolve(&p("/")).await.unwrap().unwrap().is_collection);
 }
 
 #[tokio::test]
@@ -61,7 +70,7 @@ async fn identical_content_is_one_blob_and_copy_adds_none() {
     put(&f, "/one", "same").await.unwrap();
     put(&f, "/two", "same").await.unwrap();
     let none = Preconditions::default();
-    f.repo.transfer(copy(&p("/one"), &p("/three"), &none)).await.unwrap();
+    f.view().transfer(copy(&p("/one"), &p("/three"), &none)).await.unwrap();
     assert_eq!(blobs(&f).await, 1);
 }
 
@@ -70,10 +79,10 @@ async fn blob_is_reclaimed_only_when_its_last_reference_goes() {
     let f = fixture().await;
     let none = Preconditions::default();
     put(&f, "/one", "data").await.unwrap();
-    f.repo.transfer(copy(&p("/one"), &p("/two"), &none)).await.unwrap();
-    f.repo.delete(&p("/one"), &none, None).await.unwrap();
+    f.view().transfer(copy(&p("/one"), &p("/two"), &none)).await.unwrap();
+    f.view().delete(&p("/one"), &none).await.unwrap();
     assert_eq!(blobs(&f).await, 1);
-    f.repo.delete(&p("/two"), &none, None).await.unwrap();
+    f.view().delete(&p("/two"), &none).await.unwrap();
     assert_eq!(blobs(&f).await, 0);
 }
 
@@ -102,7 +111,7 @@ async fn locked_resource_refuses_writes_without_its_token() {
         principal: None,
         timeouts: vec![],
     };
-    let (lock, created) = f.repo.lock(&p("/f"), req, &Preconditions::default()).await.unwrap();
+    let (lock, created) = f.view().lock(&p("/f"), req, &Preconditions::default()).await.unwrap();
     assert!(!created);
     assert!(matches!(put(&f, "/f", "y").await, Err(Error::Locked(_))));
     let term = Term { negated: false, condition: Condition::Token(lock.token.clone()) };
@@ -111,28 +120,28 @@ async fn locked_resource_refuses_writes_without_its_token() {
         ..Default::default()
     };
     let opts = PutOptions { pre, ..Default::default() };
-    f.repo.put(&p("/f"), body("y"), opts).await.unwrap();
+    f.view().put(&p("/f"), body("y"), opts).await.unwrap();
 }
 
 #[tokio::test]
 async fn move_takes_the_subtree_and_leaves_nothing_behind() {
     let f = fixture().await;
     let none = Preconditions::default();
-    f.repo.mkcol(&p("/a"), &none, None).await.unwrap();
+    f.view().mkcol(&p("/a"), &none).await.unwrap();
     put(&f, "/a/f", "x").await.unwrap();
     let (a, b) = (p("/a"), p("/b"));
-    f.repo.transfer(Transfer { moving: true, ..copy(&a, &b, &none) }).await.unwrap();
-    assert!(f.repo.resolve(&p("/a/f")).await.unwrap().is_none());
-    assert_eq!(f.repo.resolve(&p("/b/f")).await.unwrap().unwrap().size, 1);
+    f.view().transfer(Transfer { moving: true, ..copy(&a, &b, &none) }).await.unwrap();
+    assert!(f.view().resolve(&p("/a/f")).await.unwrap().is_none());
+    assert_eq!(f.view().resolve(&p("/b/f")).await.unwrap().unwrap().size, 1);
 }
 
 #[tokio::test]
 async fn a_cached_lookup_never_outlives_a_write() {
     let f = fixture().await;
     let none = Preconditions::default();
-    assert!(f.repo.resolve(&p("/f")).await.unwrap().is_none());
+    assert!(f.view().resolve(&p("/f")).await.unwrap().is_none());
     put(&f, "/f", "x").await.unwrap();
-    assert_eq!(f.repo.resolve(&p("/f")).await.unwrap().unwrap().size, 1);
-    f.repo.delete(&p("/f"), &none, None).await.unwrap();
-    assert!(f.repo.resolve(&p("/f")).await.unwrap().is_none());
+    assert_eq!(f.view().resolve(&p("/f")).await.unwrap().unwrap().size, 1);
+    f.view().delete(&p("/f"), &none).await.unwrap();
+    assert!(f.view().resolve(&p("/f")).await.unwrap().is_none());
 }

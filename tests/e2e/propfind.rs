@@ -111,19 +111,21 @@ async fn depth_infinity_beyond_the_limit_is_403_propfind_finite_depth() {
 #[tokio::test]
 async fn depth_infinity_within_the_limit_is_answered() {
     let s = Server::start_with(&["--propfind-infinity-limit", "5"]);
+    assert_eq!(mkcol(&s, "/d").await, 201);
     for i in 0..3 {
-        assert_eq!(put(&s, &format!("/f{i}.txt"), "x").await, 201);
+        assert_eq!(put(&s, &format!("/d/f{i}.txt"), "x").await, 201);
     }
-    assert_eq!(propfind_ok(&s, "/", "infinity", ALLPROP).await.len(), 4);
+    assert_eq!(propfind_ok(&s, "/d/", "infinity", ALLPROP).await.len(), 4);
 }
 
 #[tokio::test]
 async fn depth_1_is_not_limited_by_the_infinity_limit() {
     let s = Server::start_with(&["--propfind-infinity-limit", "5"]);
+    assert_eq!(mkcol(&s, "/d").await, 201);
     for i in 0..6 {
-        assert_eq!(put(&s, &format!("/f{i}.txt"), "x").await, 201);
+        assert_eq!(put(&s, &format!("/d/f{i}.txt"), "x").await, 201);
     }
-    assert_eq!(propfind_ok(&s, "/", "1", ALLPROP).await.len(), 7);
+    assert_eq!(propfind_ok(&s, "/d/", "1", ALLPROP).await.len(), 7);
 }
 
 #[tokio::test]
@@ -138,9 +140,10 @@ async fn hrefs_are_percent_encoded() {
 #[tokio::test]
 async fn a_name_put_in_nfd_is_listed_in_nfc() {
     let s = Server::start();
-    assert_eq!(put(&s, "/cafe%CC%81.txt", "x").await, 201);
-    let rs = propfind_ok(&s, "/", "1", ALLPROP).await;
-    assert_eq!(hrefs(&rs), ["/", "/caf%C3%A9.txt"]);
+    assert_eq!(mkcol(&s, "/d").await, 201);
+    assert_eq!(put(&s, "/d/cafe%CC%81.txt", "x").await, 201);
+    let rs = propfind_ok(&s, "/d/", "1", ALLPROP).await;
+    assert_eq!(hrefs(&rs), ["/d/", "/d/caf%C3%A9.txt"]);
 }
 
 // --- allprop, propname, prop ----------------------------------------------------------

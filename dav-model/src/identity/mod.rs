@@ -18,7 +18,7 @@ mod view;
 pub use authenticator::{Authenticator, LoginOutcome, WATCH_PERIOD};
 pub use guard::{Guard, GuardConfig};
 pub use password::REALM;
-pub use principal::{home_of, share_path, Mount, Principal, Rights, HOMES, PUBLIC, SHARES};
+pub use principal::{home_of, share_path, Flags, Mount, Principal, Rights, HOMES, PUBLIC, SHARES};
 pub use users::{validate_name, ShareInfo, User, UserOptions, FIRST_ADMIN};
 pub use view::View;
 

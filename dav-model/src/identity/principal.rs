@@ -69,6 +69,15 @@ pub struct Mount {
     pub rights: Rights,
 }
 
+/// What a user's flags change in their view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    /// Every mount is capped to read.
+    pub read_only: bool,
+    /// Also sees the public area (what anonymous readers get) as `/public`, to publish there.
+    pub admin: bool,
+}
+
 /// An authenticated user (or the anonymous reader) and their view of the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -79,13 +88,18 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// A user's view: home as `/` with every right (read only if the user is), plus shares.
-    pub fn user(name: &str, read_only: bool, shares: &[(String, Rights)]) -> Result<Principal> {
-        let cap = |r: Rights| if read_only { r.read_only() } else { r };
+    /// A user's view: home as `/` with every right (read only if the user is), plus shares,
+    /// plus the public area for administrators.
+    pub fn user(name: &str, flags: Flags, shares: &[(String, Rights)]) -> Result<Principal> {
+        let cap = |r: Rights| if flags.read_only { r.read_only() } else { r };
         let mut mounts = vec![Mount { view: DavPath::root(), stored: home_of(name)?, rights: cap(Rights::ALL) }];
         for (share, rights) in shares {
             let view = DavPath::root().join(share)?;
             mounts.push(Mount { view, stored: share_path(share)?, rights: cap(*rights) });
+        }
+        if flags.admin {
+            let public = DavPath::root().join(PUBLIC)?;
+            mounts.push(Mount { view: public.clone(), stored: public, rights: cap(Rights::ALL) });
         }
         Ok(Principal::with_mounts(Some(name.to_owned()), mounts))
     }
@@ -150,7 +164,7 @@ mod tests {
 
     #[test]
     fn home_is_the_root_of_a_users_view() {
-        let alice = Principal::user("alice", false, &[]).unwrap();
+        let alice = Principal::user("alice", Flags::default(), &[]).unwrap();
         assert_eq!(alice.to_stored(&p("/docs/a.txt")).unwrap().0, p("/home/alice/docs/a.txt"));
         assert_eq!(alice.to_view(&p("/home/alice/docs")).unwrap(), p("/docs"));
         assert!(alice.to_view(&p("/home/bob/x")).is_none());
@@ -158,7 +172,8 @@ mod tests {
 
     #[test]
     fn a_share_appears_at_the_top_of_the_view_with_its_rights() {
-        let alice = Principal::user("alice", false, &[("team".into(), Rights::parse("rl").unwrap())]).unwrap();
+        let alice =
+            Principal::user("alice", Flags::default(), &[("team".into(), Rights::parse("rl").unwrap())]).unwrap();
         let (stored, rights) = alice.to_stored(&p("/team/plan.txt")).unwrap();
         assert_eq!(stored, p("/shares/team/plan.txt"));
         assert!(rights.contains(Rights::READ) && !rights.contains(Rights::WRITE));
@@ -167,9 +182,18 @@ mod tests {
 
     #[test]
     fn read_only_users_keep_only_read() {
-        let r = Principal::user("ro", true, &[("team".into(), Rights::ALL)]).unwrap();
+        let r =
+            Principal::user("ro", Flags { read_only: true, admin: false }, &[("team".into(), Rights::ALL)]).unwrap();
         assert_eq!(r.to_stored(&p("/x")).unwrap().1, Rights::READ);
         assert_eq!(r.to_stored(&p("/team/x")).unwrap().1, Rights::READ);
+    }
+
+    #[test]
+    fn administrators_see_the_public_area() {
+        let admin = Principal::user("root", Flags { read_only: false, admin: true }, &[]).unwrap();
+        assert_eq!(admin.to_stored(&p("/public/a.txt")).unwrap().0, p("/public/a.txt"));
+        let user = Principal::user("u", Flags::default(), &[]).unwrap();
+        assert_eq!(user.to_stored(&p("/public/a.txt")).unwrap().0, p("/home/u/public/a.txt"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use sqlx::SqliteConnection;
 
 use super::password::{digest_ha1, hash_password_async, random_password};
-use super::principal::{home_of, share_path, Principal, Rights, PUBLIC};
+use super::principal::{home_of, share_path, Flags, Principal, Rights, PUBLIC};
 use crate::path::DavPath;
 use crate::resource::{self, ROOT_ID};
 use crate::{now_ns, Error, Repository, Result};
@@ -192,11 +192,11 @@ impl Repository {
     /// The principal `name` logs in as: their home plus every share granted to them.
     pub async fn principal_for(&self, name: &str) -> Result<Principal> {
         let mut conn = self.read.acquire().await?;
-        let row: Option<(i64, bool)> = sqlx::query_as("SELECT id, read_only FROM users WHERE name = ?")
+        let row: Option<(i64, bool, bool)> = sqlx::query_as("SELECT id, read_only, admin FROM users WHERE name = ?")
             .bind(name)
             .fetch_optional(&mut *conn)
             .await?;
-        let (id, read_only) = row.ok_or(Error::NotFound)?;
+        let (id, read_only, admin) = row.ok_or(Error::NotFound)?;
         let grants: Vec<(String, String)> = sqlx::query_as(
             "SELECT s.name, g.rights FROM grants g JOIN shares s ON s.id = g.share_id WHERE g.user_id = ? ORDER BY s.name",
         )
@@ -205,7 +205,7 @@ impl Repository {
         .await?;
         let shares =
             grants.into_iter().map(|(share, r)| Ok((share, stored_rights(&r)?))).collect::<Result<Vec<_>>>()?;
-        Principal::user(name, read_only, &shares)
+        Principal::user(name, Flags { read_only, admin }, &shares)
     }
 
     /// Secrets of a user for a login, or `None` when there is no such user.

@@ -164,9 +164,18 @@ impl View<'_> {
         Ok(out)
     }
 
+    /// Counts what a Depth infinity listing would show, mounted shares included.
     pub async fn count_below(&self, resource: &Resource, cap: u64) -> Result<u64> {
         let stored = self.stored_resource(resource, Rights::READ)?;
-        self.repo.count_below(&stored, cap).await
+        let mut n = self.repo.count_below(&stored, cap).await?;
+        let below =
+            self.principal.mounts().iter().filter(|m| m.view != resource.path && m.view.starts_with(&resource.path));
+        for m in below {
+            if let Some(root) = self.repo.resolve(&m.stored).await? {
+                n = n.saturating_add(1).saturating_add(self.repo.count_below(&root, cap).await?);
+            }
+        }
+        Ok(n)
     }
 
     pub async fn quota(&self) -> Result<Quota> {
