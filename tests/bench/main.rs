@@ -41,24 +41,76 @@ struct Figures {
     get_big: f64,
 }
 
+/// The admin password the benchmark gives the Wharf instances it starts.
+const PASSWORD: &str = "bench-admin-password";
+
+/// A server under test: where its collection lives and how to talk to it.
+struct Target {
+    name: &'static str,
+    base: String,
+    client: Client,
+    /// `user:password` for curl, when the server needs credentials.
+    curl_user: Option<String>,
+}
+
+impl Target {
+    fn plain(name: &'static str, base: String) -> Target {
+        Target { name, base, client: client(None), curl_user: None }
+    }
+
+    /// Wharf as its admin, working in `/public/` (which anonymous readers see as `/`).
+    fn wharf(name: &'static str, url: &str) -> Target {
+        let base = format!("{url}public/");
+        Target { name, base, client: client(Some(PASSWORD)), curl_user: Some(format!("admin:{PASSWORD}")) }
+    }
+}
+
+fn client(admin_password: Option<&str>) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(p) = admin_password {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}"));
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
+    }
+    Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client")
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let sz = sizes();
     let tmp = tempfile::tempdir().expect("tmp");
-    let (mut wharf, wharf_url) = start_wharf(&tmp.path().join("wharf"), &[]);
+    let (mut wharf, wharf_url) = start_wharf(&tmp.path().join("wharf"), &["--anonymous"]);
     let (apache_port, apache_root) = (free_port(), tmp.path().join("apache"));
     start_apache(apache_port, &apache_root);
-    let apache_url = format!("http://127.0.0.1:{apache_port}/");
-    let w = rt.block_on(run("wharf", &wharf_url, &sz));
-    let a = rt.block_on(run("apache", &apache_url, &sz));
+    let apache = Target::plain("apache", format!("http://127.0.0.1:{apache_port}/"));
+    let w = rt.block_on(run(&Target::wharf("wharf", &wharf_url), &sz));
+    let a = rt.block_on(run(&apache, &sz));
     stop_apache(apache_port);
+    let auth = rt.block_on(auth_cost(&wharf_url, &sz));
     let _ = wharf.kill();
     let full_data = tmp.path().join("wharf-full");
     let (mut full, full_url) = start_wharf(&full_data, &["--durability", "full"]);
-    let f = rt.block_on(writes("wharf --durability full", &full_url, &sz));
+    let f = rt.block_on(writes(&Target::wharf("wharf --durability full", &full_url), &sz));
     let _ = full.kill();
     report(&sz, &w, &a);
     report_durability(&w, &f);
+    println!("\n| GET 4 KiB | req/s |\n|---|---:|");
+    println!("| anonymous (no authentication) | {:.0} |", auth.0);
+    println!("| authenticated (Basic, admin) | {:.0} |", auth.1);
+    println!("| authenticated / anonymous | {:.2}x |", auth.1 / auth.0);
+}
+
+/// GET 4 KiB of the same files without and with credentials, alternating three times so
+/// both see the same machine conditions; the best of each is kept.
+async fn auth_cost(url: &str, sz: &Sizes) -> (f64, f64) {
+    let (anon, admin) = (client(None), client(Some(PASSWORD)));
+    let (mut a, mut b) = (0f64, 0f64);
+    for _ in 0..3 {
+        a = a.max(get_small(&anon, &format!("{url}bench/"), sz.members, sz.gets).await);
+        b = b.max(get_small(&admin, &format!("{url}public/bench/"), sz.members, sz.gets).await);
+    }
+    eprintln!("GET 4 KiB anonymous {a:.0} req/s, authenticated {b:.0} req/s");
+    (a, b)
 }
 
 fn report(sz: &Sizes, w: &Figures, a: &Figures) {
@@ -85,31 +137,31 @@ fn report_durability(process: &Figures, full: &Figures) {
     println!("| full | {:.0} req/s | {:.0} MB/s |", full.put_small, full.put_big);
 }
 
-async fn writes(name: &str, base: &str, sz: &Sizes) -> Figures {
-    let client = Client::new();
+async fn writes(t: &Target, sz: &Sizes) -> Figures {
+    let (name, base, client) = (t.name, &t.base, &t.client);
     let coll = format!("{base}bench/");
-    send(&client, "MKCOL", &coll).await;
-    let mut f = Figures { put_small: put_small(&client, &coll, sz.members.min(2_000)).await, ..Default::default() };
-    f.put_big = put_big(&client, &format!("{base}big.bin"), sz.big).await;
+    send(client, "MKCOL", &coll).await;
+    let mut f = Figures { put_small: put_small(client, &coll, sz.members.min(2_000)).await, ..Default::default() };
+    f.put_big = put_big(client, &format!("{base}big.bin"), sz.big).await;
     eprintln!("{name}: PUT 4 KiB {:.0} req/s, PUT big {:.0} MB/s", f.put_small, f.put_big);
     f
 }
 
-async fn run(name: &str, base: &str, sz: &Sizes) -> Figures {
-    let client = Client::builder().pool_max_idle_per_host(64).build().expect("client");
+async fn run(t: &Target, sz: &Sizes) -> Figures {
+    let (name, base, client) = (t.name, &t.base, &t.client);
     let mut f = Figures::default();
     let coll = format!("{base}bench/");
-    send(&client, "MKCOL", &coll).await;
-    f.put_small = put_small(&client, &coll, sz.members).await;
+    send(client, "MKCOL", &coll).await;
+    f.put_small = put_small(client, &coll, sz.members).await;
     eprintln!("{name}: PUT 4 KiB {:.0} req/s", f.put_small);
-    (f.propfind, f.propfind_bytes) = propfind(&client, &coll, sz.propfinds).await;
+    (f.propfind, f.propfind_bytes) = propfind(client, &coll, sz.propfinds).await;
     eprintln!("{name}: PROPFIND {:.1} req/s ({} bytes)", f.propfind, f.propfind_bytes);
-    f.get_small = get_small(&client, &coll, sz.members, sz.gets).await;
+    f.get_small = get_small(client, &coll, sz.members, sz.gets).await;
     eprintln!("{name}: GET 4 KiB {:.0} req/s", f.get_small);
     let big = format!("{base}big.bin");
-    f.put_big = put_big(&client, &big, sz.big).await;
+    f.put_big = put_big(client, &big, sz.big).await;
     eprintln!("{name}: PUT big {:.0} MB/s", f.put_big);
-    f.get_big = get_big(&client, &big).await;
+    f.get_big = get_big(t.curl_user.as_deref(), &big).await;
     eprintln!("{name}: GET big {:.0} MB/s", f.get_big);
     f
 }
@@ -200,10 +252,14 @@ async fn put_big(client: &Client, url: &str, size: u64) -> f64 {
 
 /// Large downloads are timed with curl, a lean client, so the figure is the server's rather
 /// than the benchmark's own HTTP stack; the median of three runs is reported.
-async fn get_big(_client: &Client, url: &str) -> f64 {
+async fn get_big(user: Option<&str>, url: &str) -> f64 {
     let mut runs: Vec<f64> = (0..3)
         .map(|_| {
-            let out = Command::new("curl")
+            let mut curl = Command::new("curl");
+            if let Some(u) = user {
+                curl.args(["-u", u]);
+            }
+            let out = curl
                 .args(["-s", "-o", "/dev/null", "-w", "%{speed_download}", url])
                 .output()
                 .expect("run curl (install it from Debian's packages)");
@@ -226,6 +282,7 @@ fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
         .arg(data)
         .args(args)
         .env("WHARF_LOG", "warn")
+        .env("WHARF_ADMIN_PASSWORD", PASSWORD)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start wharf");
