@@ -15,9 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
 use tokio::task::JoinHandle;
-use tokio_util::io::ReaderStream;
 
 use crate::tempfile_path::TempPath;
 use crate::{invalid_input, BlobId, BlobStore, ByteStream, Durability, Error, Result, Staged, StagedInner};
@@ -27,9 +25,9 @@ use crate::{invalid_input, BlobId, BlobStore, ByteStream, Durability, Error, Res
 /// Two such buffers exist per upload (one filling, one being written), which bounds memory.
 const WRITE_BUF: usize = 1 << 20;
 
-/// Large enough that reading a file costs few blocking-pool hops, small enough that a slow
-/// client does not pin much memory per download.
-const READ_CHUNK: usize = 256 * 1024;
+/// Blobs (or ranges) up to this size are read whole in the call that opens them: one
+/// blocking-pool hop per small GET. Larger ones are streamed by `stream_file`.
+const SMALL_READ: usize = 256 * 1024;
 
 /// Makes temp names unique within this process; the pid and clock make them unique across
 /// processes, and `create_new` catches whatever is left.
@@ -163,10 +161,7 @@ impl BlobStore for LocalStore {
         let path = self.blob_path(id);
         match blocking(move || open_blob(&path, range)).await {
             Ok(Opened::Small(bytes)) => Ok(Box::pin(futures_util::stream::once(async move { Ok(bytes) }))),
-            Ok(Opened::Large(file, len)) => {
-                let file = tokio::fs::File::from_std(file).take(len);
-                Ok(Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)))
-            }
+            Ok(Opened::Large(file, len)) => Ok(stream_file(file, len)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(id.clone())),
             Err(e) => Err(e.into()),
         }
@@ -280,6 +275,40 @@ impl PipelinedWriter {
 }
 
 /// Runs filesystem work off the async workers; a panicked task surfaces as an I/O error.
+/// Chunk size of large reads: big enough that per-chunk hand-offs don't matter.
+const STREAM_CHUNK: usize = 1 << 20;
+
+/// Streams `len` bytes of `file` from one blocking task that reads straight into fresh
+/// chunks. tokio's `File` would hop to the blocking pool for every read and copy each
+/// buffer once more; this way a byte is copied once, from the page cache into its chunk.
+/// The channel's small bound keeps memory per download to a few chunks, and a departed
+/// client ends the task at its next send.
+fn stream_file(file: File, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(2);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut left = len;
+        let mut file = file;
+        while left > 0 {
+            let want = left.min(STREAM_CHUNK as u64);
+            let mut chunk = Vec::with_capacity(want as usize);
+            let got = match (&mut file).take(want).read_to_end(&mut chunk) {
+                Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected")),
+                other => other,
+            };
+            let item = got.map(|n| {
+                left -= n as u64;
+                bytes::Bytes::from(chunk)
+            });
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+}
+
 enum Opened {
     Small(bytes::Bytes),
     Large(File, u64),
@@ -300,7 +329,7 @@ fn open_blob(path: &Path, range: Option<Range<u64>>) -> io::Result<Opened> {
         file.seek(io::SeekFrom::Start(start))?;
     }
     let len = end - start;
-    if len > READ_CHUNK as u64 {
+    if len > SMALL_READ as u64 {
         return Ok(Opened::Large(file, len));
     }
     let mut buf = vec![0; len as usize];

@@ -31,13 +31,26 @@ pub struct PutOutcome {
 
 impl Repository {
     /// Resolves a path for reading.
+    /// Resolves a path for reading, through the lookup cache. A miss resolves the parent
+    /// the same way (usually a hit: siblings share it) and then needs one indexed query.
     pub(crate) async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
         if let Some(hit) = self.lookups.get(path) {
             return Ok(hit);
         }
         let generation = self.lookups.generation();
-        let mut conn = self.read.acquire().await?;
-        let found = resource::lookup(&mut conn, path).await?;
+        let found = match (path.parent(), path.name()) {
+            (Some(parent), Some(name)) => match Box::pin(self.resolve(&parent)).await? {
+                Some(p) if p.is_collection => {
+                    let mut conn = self.read.acquire().await?;
+                    resource::child(&mut conn, &p, name).await?
+                }
+                _ => None,
+            },
+            _ => {
+                let mut conn = self.read.acquire().await?;
+                resource::lookup(&mut conn, path).await?
+            }
+        };
         self.lookups.insert(path, generation, found.clone());
         Ok(found)
     }

@@ -81,7 +81,14 @@ pub(crate) async fn lookup(conn: &mut SqliteConnection, path: &DavPath) -> Resul
     Ok(row.map(|r| Resource::from_row(&r, path.clone())))
 }
 
-/// A JSON array of strings, for `json_each`.
+/// The member `name` of collection `parent`: one lookup in the (parent, name) index.
+pub(crate) async fn child(conn: &mut SqliteConnection, parent: &Resource, name: &str) -> Result<Option<Resource>> {
+    let sql = format!("SELECT {COLUMNS} FROM resources WHERE parent_id = ? AND name = ?");
+    let row = sqlx::query(&sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
+    Ok(row.map(|r| Resource::from_row(&r, parent.path.child_normalized(name.to_owned()))))
+}
+
+/// A JSON array of strings, for `json_extract`.
 fn json_array(items: &[String]) -> String {
     let mut s = String::from("[");
     for (n, item) in items.iter().enumerate() {

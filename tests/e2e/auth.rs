@@ -236,3 +236,96 @@ async fn digest_challenge_is_offered_only_when_enabled() {
     let r = send(&digest, None, "GET", "/", "").await;
     assert!(r.headers().get_all("www-authenticate").iter().any(|v| v.to_str().unwrap_or("").starts_with("Digest")));
 }
+
+/// Starts `wharf serve` on `data` without WHARF_ADMIN_PASSWORD; returns the child and the
+/// lines it printed up to and including the banner.
+#[allow(clippy::zombie_processes)] // the caller kills and waits for the child it gets
+fn serve_without_password(data: &Path) -> (std::process::Child, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env_remove("WHARF_ADMIN_PASSWORD")
+        .env("WHARF_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start wharf");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).expect("read") > 0, "no banner: {lines:?}");
+        let done = line.contains("http://");
+        lines.push(line.trim().to_owned());
+        if done {
+            return (child, lines);
+        }
+    }
+}
+
+#[tokio::test]
+async fn first_start_prints_a_generated_admin_password_once_and_it_works() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let (mut first, lines) = serve_without_password(&data);
+    let password = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("wharf: created user admin with password "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("generated password line")
+        .to_owned();
+    let url = lines.last().and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://"))).expect("url");
+    let ok = Client::new()
+        .request(Method::from_bytes(b"PROPFIND").expect("m"), url)
+        .header("Authorization", basic("admin", &password))
+        .send()
+        .await
+        .expect("PROPFIND");
+    assert_eq!(ok.status(), StatusCode::MULTI_STATUS);
+    first.kill().expect("kill");
+    first.wait().expect("wait");
+    let (mut second, lines) = serve_without_password(&data);
+    assert!(lines.iter().all(|l| !l.contains("password")), "printed again: {lines:?}");
+    second.kill().expect("kill");
+    second.wait().expect("wait");
+}
+
+#[tokio::test]
+async fn logins_failures_and_lockouts_are_logged_without_passwords() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let log = tmp.path().join("wharf.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--lockout-after", "2", "--data"])
+        .arg(tmp.path().join("data"))
+        .env("WHARF_ADMIN_PASSWORD", "Correct-Horse-7")
+        .env("WHARF_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start wharf");
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut banner)
+        .expect("banner");
+    let url = banner.split_whitespace().find(|w| w.starts_with("http://")).expect("url").to_owned();
+    let propfind = |password: &'static str| {
+        let url = url.clone();
+        async move {
+            let m = Method::from_bytes(b"PROPFIND").expect("m");
+            let r = Client::new().request(m, url).header("Authorization", basic("admin", password)).send().await;
+            r.expect("PROPFIND").status()
+        }
+    };
+    assert_eq!(propfind("Correct-Horse-7").await, StatusCode::MULTI_STATUS);
+    assert_eq!(propfind("Wrong-Guess-1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(propfind("Wrong-Guess-2").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(propfind("Wrong-Guess-3").await, StatusCode::TOO_MANY_REQUESTS);
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let text = std::fs::read_to_string(&log).expect("read log");
+    assert!(text.contains("login failed"), "{text}");
+    assert!(text.contains("locked out"), "{text}");
+    assert!(text.lines().any(|l| l.contains("login") && l.contains("admin") && !l.contains("failed")), "{text}");
+    for secret in ["Correct-Horse-7", "Wrong-Guess-1", "Wrong-Guess-2", "Wrong-Guess-3"] {
+        assert!(!text.contains(secret), "the log holds a password: {text}");
+    }
+}

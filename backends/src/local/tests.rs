@@ -197,9 +197,9 @@ async fn body_exactly_at_limit_is_accepted() {
 #[tokio::test]
 async fn range_reads_only_that_range() {
     let (_dir, store) = fresh(Durability::Process).await;
-    let data = pattern(READ_CHUNK * 3 + 500);
+    let data = pattern(SMALL_READ * 3 + 500);
     let (id, _) = store.put(one(&data), None).await.unwrap();
-    let (start, end) = (READ_CHUNK as u64 - 10, 2 * READ_CHUNK as u64 + 20);
+    let (start, end) = (SMALL_READ as u64 - 10, 2 * SMALL_READ as u64 + 20);
     assert_eq!(read_all(&store, &id, Some(start..end)).await, &data[start as usize..end as usize]);
     assert!(read_all(&store, &id, Some(7..7)).await.is_empty());
     let len = data.len() as u64;
@@ -211,11 +211,21 @@ async fn range_reads_only_that_range() {
 #[tokio::test]
 async fn reads_come_in_large_chunks() {
     let (_dir, store) = fresh(Durability::Process).await;
-    let data = pattern(READ_CHUNK * 2);
+    let data = pattern(STREAM_CHUNK * 2 + 10);
     let (id, _) = store.put(one(&data), None).await.unwrap();
     let mut stream = store.open(&id, None).await.unwrap();
     let first = stream.next().await.unwrap().unwrap();
-    assert_eq!(first.len(), READ_CHUNK);
+    assert_eq!(first.len(), STREAM_CHUNK);
+}
+
+#[tokio::test]
+async fn a_small_blob_comes_in_one_chunk() {
+    let (_dir, store) = fresh(Durability::Process).await;
+    let data = pattern(SMALL_READ);
+    let (id, _) = store.put(one(&data), None).await.unwrap();
+    let chunks: Vec<_> = store.open(&id, None).await.unwrap().collect().await;
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0].as_ref().unwrap().len(), SMALL_READ);
 }
 
 #[tokio::test]
