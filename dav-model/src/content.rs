@@ -20,6 +20,13 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     pub principal: Option<String>,
     pub pre: Preconditions,
+    /// The modification time the client wants the new content to have (nanoseconds since
+    /// the epoch, see [`crate::times::parse_unix_seconds`]), instead of now.
+    pub modified_ns: Option<i64>,
+    /// The body length the client announced besides the transfer (Finder's
+    /// `X-Expected-Entity-Length` with a chunked body): a body of another length was cut
+    /// or padded on the way, so it is refused and the previous content kept.
+    pub expected_len: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,12 +71,17 @@ impl Repository {
         }
         let staged = self.blobs.stage(body, self.config.max_upload_bytes).await?;
         let size = staged.size;
+        if let Some(expected) = opts.expected_len.filter(|&n| n != size) {
+            // Dropping `staged` discards it: nothing was committed yet.
+            return Err(Error::BadRequest(format!("body of {size} bytes where {expected} were announced")));
+        }
         let _adopting = self.gc_guard.read().await;
         let blob = if size == 0 { None } else { Some(self.blobs.commit(staged).await?) };
         let mut tx = self.write.begin().await?;
         let (parent_id, old) = self.check_put(&mut tx, path, &opts).await?;
         self.check_quota(&mut tx, size, old.as_ref().map_or(0, |r| r.size)).await?;
         let now = now_ns();
+        let modified = opts.modified_ns.unwrap_or(now);
         let etag = content_etag(blob.as_ref());
         let id = match &old {
             Some(r) => {
@@ -80,7 +92,7 @@ impl Repository {
                 .bind(blob.as_ref().map(BlobId::as_str))
                 .bind(size as i64)
                 .bind(&etag)
-                .bind(now)
+                .bind(modified)
                 .bind(&opts.content_type)
                 .bind(r.id)
                 .execute(&mut *tx)
@@ -180,7 +192,7 @@ async fn insert_file(
     .bind(&opts.content_type)
     .bind(content_etag(blob))
     .bind(now)
-    .bind(now)
+    .bind(opts.modified_ns.unwrap_or(now))
     .execute(&mut *conn)
     .await?;
     Ok(r.last_insert_rowid())

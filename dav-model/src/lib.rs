@@ -16,6 +16,7 @@ pub mod path;
 pub mod props;
 mod repo;
 pub mod resource;
+pub mod times;
 mod tree;
 
 pub use content::{PutOptions, PutOutcome};

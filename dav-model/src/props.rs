@@ -23,10 +23,16 @@ impl PropName {
 /// self-contained: it declares every namespace prefix it uses (including its own) and
 /// carries `xml:lang` when one was in scope, so it can be written verbatim into any
 /// response whatever prefixes the response itself uses.
+///
+/// `text` is the value as plain text (references resolved, not trimmed) when the element
+/// held only text, so the model can interpret the properties that mean something to it
+/// (times, see [`crate::times`]). It is only filled on the way in, by the adapter that
+/// parsed a PROPPATCH; properties loaded from the store have `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadProp {
     pub name: PropName,
     pub xml: String,
+    pub text: Option<String>,
 }
 
 /// Live properties Wharf computes. All are protected except `displayname`, whose
@@ -45,7 +51,8 @@ pub const LIVE: &[&str] = &[
     "quota-used-bytes",
 ];
 
-/// True for live properties a client may not set or remove.
+/// True for live properties a client may not set or remove. (`getlastmodified` and
+/// `creationdate` may still be *set*, as times: see [`crate::times`].)
 pub fn is_protected(name: &PropName) -> bool {
     name.is_dav() && name.local != "displayname" && LIVE.contains(&name.local.as_str())
 }
@@ -65,6 +72,9 @@ pub enum PatchResult {
     Protected,
     /// Not applied because another instruction failed (424).
     FailedDependency,
+    /// A value the model must interpret but could not, such as a time property that
+    /// holds no date (409).
+    Invalid,
 }
 
 use std::collections::HashMap;
@@ -74,6 +84,7 @@ use sqlx::SqliteConnection;
 use crate::condition::Preconditions;
 use crate::lock::{check_write, locks_in_scope, WriteScope};
 use crate::path::DavPath;
+use crate::times::{time_prop, TimeField};
 use crate::{resource, Error, Repository, Result};
 
 /// Dead properties of one resource.
@@ -83,7 +94,7 @@ pub(crate) async fn dead_props_of(conn: &mut SqliteConnection, id: i64) -> Resul
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
-    Ok(rows.into_iter().map(|(ns, local, xml)| DeadProp { name: PropName { ns, local }, xml }).collect())
+    Ok(rows.into_iter().map(|(ns, local, xml)| DeadProp { name: PropName { ns, local }, xml, text: None }).collect())
 }
 
 /// Dead properties of every member of collection `parent`, in one query.
@@ -100,13 +111,14 @@ pub(crate) async fn dead_props_of_members(
     .await?;
     let mut out: HashMap<i64, Vec<DeadProp>> = HashMap::new();
     for (id, ns, local, xml) in rows {
-        out.entry(id).or_default().push(DeadProp { name: PropName { ns, local }, xml });
+        out.entry(id).or_default().push(DeadProp { name: PropName { ns, local }, xml, text: None });
     }
     Ok(out)
 }
 
 impl Repository {
     /// Applies all of `ops` or none (RFC 4918 9.2): when one fails, the others report 424.
+    /// Time properties (see [`crate::times`]) also set the resource's times.
     pub(crate) async fn proppatch(
         &self,
         path: &DavPath,
@@ -119,18 +131,11 @@ impl Repository {
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, Some(&target), pre, &locks).await?;
         check_write(&locks, &WriteScope { path, subtree: false, membership_changes: false }, pre, principal)?;
-        let name_of = |op: &PatchOp| match op {
-            PatchOp::Set(p) => p.name.clone(),
-            PatchOp::Remove(n) => n.clone(),
-        };
-        if ops.iter().any(|op| is_protected(&name_of(op))) {
-            return Ok(ops
-                .iter()
-                .map(|op| {
-                    let n = name_of(op);
-                    let r = if is_protected(&n) { PatchResult::Protected } else { PatchResult::FailedDependency };
-                    (n, r)
-                })
+        let (failures, times) = judge(ops);
+        if failures.iter().any(Option::is_some) {
+            let results = ops.iter().zip(failures);
+            return Ok(results
+                .map(|(op, f)| (op_name(op).clone(), f.unwrap_or(PatchResult::FailedDependency)))
                 .collect());
         }
         for op in ops {
@@ -139,13 +144,77 @@ impl Repository {
         if target.is_collection {
             self.touch(&mut tx, target.id, crate::now_ns()).await?;
         }
+        times.apply(&mut tx, target.id).await?;
         self.commit(tx).await?;
-        Ok(ops.iter().map(|op| (name_of(op), PatchResult::Ok)).collect())
+        Ok(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect())
     }
+}
+
+fn op_name(op: &PatchOp) -> &PropName {
+    match op {
+        PatchOp::Set(p) => &p.name,
+        PatchOp::Remove(n) => n,
+    }
+}
+
+/// The times a PROPPATCH sets; the last instruction setting one wins (document order).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Times {
+    modified_ns: Option<i64>,
+    created_ns: Option<i64>,
+}
+
+impl Times {
+    /// Sets the times. A file's ETag stays (it is derived from content); a collection's
+    /// was just renewed by `touch`, which this keeps.
+    async fn apply(&self, conn: &mut SqliteConnection, id: i64) -> Result<()> {
+        if *self == Times::default() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE resources SET modified_ns = COALESCE(?, modified_ns), created_ns = COALESCE(?, created_ns) \
+             WHERE id = ?",
+        )
+        .bind(self.modified_ns)
+        .bind(self.created_ns)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Judges every instruction before any is applied: `Some(result)` for one that fails on
+/// its own (protected, or a time that doesn't parse), and the times the others set.
+fn judge(ops: &[PatchOp]) -> (Vec<Option<PatchResult>>, Times) {
+    let mut times = Times::default();
+    let failures = ops
+        .iter()
+        .map(|op| match op {
+            PatchOp::Set(p) => match time_prop(&p.name) {
+                Some(t) => match p.text.as_deref().and_then(|v| t.parse(v)) {
+                    Some(ns) => {
+                        match t.field {
+                            TimeField::Modified => times.modified_ns = Some(ns),
+                            TimeField::Created => times.created_ns = Some(ns),
+                            TimeField::Accessed => {}
+                        }
+                        None
+                    }
+                    None => Some(PatchResult::Invalid),
+                },
+                None => is_protected(&p.name).then_some(PatchResult::Protected),
+            },
+            PatchOp::Remove(n) => is_protected(n).then_some(PatchResult::Protected),
+        })
+        .collect();
+    (failures, times)
 }
 
 async fn apply(conn: &mut SqliteConnection, id: i64, op: &PatchOp) -> Result<()> {
     match op {
+        // The DAV: time properties are live: their value shows in the resource's times.
+        PatchOp::Set(p) if time_prop(&p.name).is_some_and(|t| !t.dead) => {}
         PatchOp::Set(p) => {
             sqlx::query(
                 "INSERT INTO dead_props (resource_id, namespace, name, xml) VALUES (?, ?, ?, ?) \
@@ -168,4 +237,42 @@ async fn apply(conn: &mut SqliteConnection, id: i64, op: &PatchOp) -> Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::times::MS_NS;
+
+    fn set(ns: &str, local: &str, text: Option<&str>) -> PatchOp {
+        let name = PropName::new(ns, local);
+        PatchOp::Set(DeadProp { name, xml: String::new(), text: text.map(str::to_owned) })
+    }
+
+    #[test]
+    fn later_time_properties_win_and_others_are_plain() {
+        let ops = [
+            set(MS_NS, "Win32LastModifiedTime", Some("Thu, 01 Jan 1970 00:00:10 GMT")),
+            set("DAV:", "getlastmodified", Some(" Thu, 01 Jan 1970 00:00:20 GMT ")),
+            set("DAV:", "creationdate", Some("1970-01-01T00:00:05Z")),
+            set(MS_NS, "Win32FileAttributes", Some("00000020")),
+        ];
+        let (failures, times) = judge(&ops);
+        assert!(failures.iter().all(Option::is_none), "{failures:?}");
+        assert_eq!(times, Times { modified_ns: Some(20_000_000_000), created_ns: Some(5_000_000_000) });
+    }
+
+    #[test]
+    fn unparsable_times_and_protected_properties_fail() {
+        let ops = [
+            set(MS_NS, "Win32LastAccessTime", Some("soon")),
+            set(MS_NS, "Win32CreationTime", None),
+            set("DAV:", "getetag", Some("\"x\"")),
+            PatchOp::Remove(PropName::dav("getlastmodified")),
+            set("urn:x", "color", Some("red")),
+        ];
+        let (failures, _) = judge(&ops);
+        use PatchResult::*;
+        assert_eq!(failures, [Some(Invalid), Some(Invalid), Some(Protected), Some(Protected), None]);
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use dav_model::condition::{Condition, IfHeader, List, Preconditions, Tag, Term};
-use dav_model::identity::{Principal, View};
+use dav_model::identity::{Flags, Principal, Rights, View};
 use dav_model::{ByteStream, Config, DavPath, Depth, Error, LockRequest, LockScope, PutOptions, Repository, Transfer};
 use wharf_backends::{BlobStore, MemoryStore};
 
@@ -144,4 +144,37 @@ async fn a_cached_lookup_never_outlives_a_write() {
     assert_eq!(f.view().resolve(&p("/f")).await.unwrap().unwrap().size, 1);
     f.view().delete(&p("/f"), &none).await.unwrap();
     assert!(f.view().resolve(&p("/f")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_write_only_share_takes_uploads_but_is_neither_listed_nor_readable() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    for d in ["/home", "/home/u", "/shares", "/shares/drop"] {
+        f.view().mkcol(&p(d), &none).await.unwrap();
+    }
+    let u = Principal::user("u", Flags::default(), &[("drop".into(), Rights::WRITE)]).unwrap();
+    let v = f.repo.view(&u);
+    let root = v.resolve(&p("/")).await.unwrap().unwrap();
+    assert!(v.list(&root).await.unwrap().is_empty());
+    v.put(&p("/drop/f"), body("x"), PutOptions::default()).await.unwrap();
+    assert!(matches!(v.resolve(&p("/drop/f")).await, Err(Error::Forbidden(_))));
+    assert_eq!(f.view().resolve(&p("/shares/drop/f")).await.unwrap().unwrap().size, 1);
+}
+
+#[tokio::test]
+async fn replacing_by_copy_needs_the_delete_right_at_the_destination() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    for d in ["/home", "/home/u", "/shares", "/shares/team"] {
+        f.view().mkcol(&p(d), &none).await.unwrap();
+    }
+    put(&f, "/shares/team/old", "old").await.unwrap();
+    let u = Principal::user("u", Flags::default(), &[("team".into(), Rights::parse("rw").unwrap())]).unwrap();
+    let v = f.repo.view(&u);
+    v.put(&p("/mine"), body("new"), PutOptions::default()).await.unwrap();
+    let (src, dst) = (p("/mine"), p("/team/old"));
+    assert!(matches!(v.transfer(copy(&src, &dst, &none)).await, Err(Error::Forbidden(_))));
+    let fresh = p("/team/fresh");
+    v.transfer(copy(&src, &fresh, &none)).await.unwrap();
 }

@@ -2,6 +2,13 @@
 //! temporary data directory and talks HTTP to it.
 
 mod auth;
+mod client_times;
+mod clients_common;
+mod clients_davfs2;
+mod clients_finder;
+mod clients_gvfs_kio;
+mod clients_rclone_cyberduck_winscp;
+mod clients_windows;
 mod content;
 mod copymove;
 mod durability;

@@ -147,8 +147,12 @@ impl View<'_> {
     /// Members of a collection, plus the mount points (shares) that sit directly in it.
     pub async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
         let stored = self.stored_resource(parent, Rights::READ)?;
-        let mounts: Vec<_> =
-            self.principal.mounts().iter().filter(|m| m.view.parent().as_ref() == Some(&parent.path)).collect();
+        let mounts: Vec<_> = self
+            .principal
+            .mounts()
+            .iter()
+            .filter(|m| m.view.parent().as_ref() == Some(&parent.path) && m.rights.contains(Rights::READ))
+            .collect();
         let mut out = Vec::new();
         for e in self.repo.list(&stored).await? {
             let e = self.out_entry(e)?;
@@ -218,11 +222,10 @@ impl View<'_> {
             self.stored(req.src, Rights::READ)?
         };
         self.not_a_mount_point(req.dst)?;
-        let mut need = Rights::WRITE;
-        if req.overwrite && self.resolve(req.dst).await.ok().flatten().is_some() {
-            need = need.with(Rights::DELETE);
+        let mut dst = self.stored(req.dst, Rights::WRITE)?;
+        if req.overwrite && self.repo.resolve(&dst).await?.is_some() {
+            dst = self.stored(req.dst, Rights::WRITE.with(Rights::DELETE))?;
         }
-        let dst = self.stored(req.dst, need)?;
         let pre = self.pre(req.pre);
         let stored = Transfer { src: &src, dst: &dst, pre: &pre, principal: self.user(), ..req };
         self.repo.transfer(stored).await.map_err(|e| self.err(e))
@@ -240,11 +243,10 @@ impl View<'_> {
 
     /// LOCK needs the lock right; locking an unmapped URL creates a resource, so also write.
     pub async fn lock(&self, path: &DavPath, mut req: LockRequest, pre: &Preconditions) -> Result<(ActiveLock, bool)> {
-        let mut need = Rights::LOCK;
-        if self.resolve(path).await?.is_none() {
-            need = need.with(Rights::WRITE);
+        let mut stored = self.stored(path, Rights::LOCK)?;
+        if self.repo.resolve(&stored).await?.is_none() {
+            stored = self.stored(path, Rights::LOCK.with(Rights::WRITE))?;
         }
-        let stored = self.stored(path, need)?;
         req.principal = self.user().map(str::to_owned);
         let (lock, created) = self.repo.lock(&stored, req, &self.pre(pre)).await.map_err(|e| self.err(e))?;
         Ok((self.out_lock(lock), created))

@@ -23,8 +23,12 @@ pub async fn proppatch(cx: &Ctx, req: Request) -> DavResult {
         results.iter().filter(|(_, r)| *r == want).for_each(|(n, _)| write_empty(&mut s, n));
         s
     };
-    let (ok, protected, failed) =
-        (group(PatchResult::Ok), group(PatchResult::Protected), group(PatchResult::FailedDependency));
+    let (ok, protected, invalid, failed) = (
+        group(PatchResult::Ok),
+        group(PatchResult::Protected),
+        group(PatchResult::Invalid),
+        group(PatchResult::FailedDependency),
+    );
     let mut stats = Vec::new();
     if !ok.is_empty() {
         stats.push(Propstat { status: StatusCode::OK, props: &ok, error: None });
@@ -32,6 +36,11 @@ pub async fn proppatch(cx: &Ctx, req: Request) -> DavResult {
     if !protected.is_empty() {
         let error = Some("cannot-modify-protected-property");
         stats.push(Propstat { status: StatusCode::FORBIDDEN, props: &protected, error });
+    }
+    if !invalid.is_empty() {
+        // A value the model could not interpret (a time that is no date): 409, as RFC 4918
+        // 9.2.1 suggests for "semantics of the property" violations.
+        stats.push(Propstat { status: StatusCode::CONFLICT, props: &invalid, error: None });
     }
     if !failed.is_empty() {
         stats.push(Propstat { status: StatusCode::FAILED_DEPENDENCY, props: &failed, error: None });

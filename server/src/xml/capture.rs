@@ -222,6 +222,13 @@ impl<'a> Doc<'a> {
 /// scope (keeping the client's prefixes) and carries the inherited `xml:lang`.
 /// Comments and PIs are dropped; CDATA becomes escaped text.
 pub(crate) fn capture(doc: &mut Doc<'_>, elem: &Elem<'_>) -> Result<String, XmlError> {
+    capture_value(doc, elem).map(|(xml, _)| xml)
+}
+
+/// [`capture`], plus the element's plain text (references resolved, untrimmed) when it
+/// holds no child element: the value the model interprets for properties that mean
+/// something to it, such as the times clients set.
+pub(crate) fn capture_value(doc: &mut Doc<'_>, elem: &Elem<'_>) -> Result<(String, Option<String>), XmlError> {
     let name = elem.tag.name();
     let qname = utf8(name.as_ref())?;
     let mut head = String::new();
@@ -232,7 +239,7 @@ pub(crate) fn capture(doc: &mut Doc<'_>, elem: &Elem<'_>) -> Result<String, XmlE
         push_attr_value(&mut head, lang);
     }
     push_attributes(&mut head, &elem.tag, false)?;
-    let mut body = Body { out: String::new(), open: Vec::new(), tag_open: false };
+    let mut body = Body { out: String::new(), open: Vec::new(), tag_open: false, text: Some(String::new()) };
     let mut unprefixed = !qname.contains(':');
     loop {
         match doc.next()? {
@@ -245,11 +252,12 @@ pub(crate) fn capture(doc: &mut Doc<'_>, elem: &Elem<'_>) -> Result<String, XmlE
     // Without this, unprefixed names in no namespace would fall into whatever default
     // namespace the document it is pasted into declares.
     let undeclare = if unprefixed && !has_default { " xmlns=\"\"" } else { "" };
-    Ok(if body.out.is_empty() {
+    let xml = if body.out.is_empty() {
         format!("<{qname}{undeclare}{head}/>")
     } else {
         format!("<{qname}{undeclare}{head}>{}</{qname}>", body.out)
-    })
+    };
+    Ok((xml, body.text))
 }
 
 /// Serialises the content of the element whose start was just read (text escaped,
@@ -272,12 +280,15 @@ struct Body {
     open: Vec<String>,
     /// The last start tag still lacks its `>`: it becomes `/>` if the element is empty.
     tag_open: bool,
+    /// The text read so far, while no child element has been seen.
+    text: Option<String>,
 }
 
 impl Body {
     /// Writes a descendant's start tag; returns whether its name is unprefixed.
     fn start(&mut self, tag: &BytesStart<'_>) -> Result<bool, XmlError> {
         self.close_tag();
+        self.text = None;
         let qname = utf8(tag.name().as_ref())?.to_owned();
         self.out.push('<');
         self.out.push_str(&qname);
@@ -292,6 +303,9 @@ impl Body {
         if !text.is_empty() {
             self.close_tag();
             push_escaped(&mut self.out, text, false);
+            if let Some(t) = &mut self.text {
+                t.push_str(text);
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use std::fmt;
 pub use dav_model::props::PatchOp;
 use dav_model::props::{DeadProp, PropName};
 
-use super::capture::{capture, capture_content, is_blank, Doc};
+use super::capture::{capture_content, capture_value, is_blank, Doc};
 
 /// Why a body was refused. Both map to 400 Bad Request; `Forbidden` is kept apart so it
 /// can be logged as a probable attack rather than a client bug.
@@ -126,8 +126,8 @@ fn instruction(doc: &mut Doc<'_>, set: bool, ops: &mut Vec<PatchOp>) -> Result<(
         }
         while let Some(prop) = doc.next_child()? {
             ops.push(if set {
-                let xml = capture(doc, &prop)?;
-                PatchOp::Set(DeadProp { name: prop.name, xml })
+                let (xml, text) = capture_value(doc, &prop)?;
+                PatchOp::Set(DeadProp { name: prop.name, xml, text })
             } else {
                 doc.skip()?;
                 PatchOp::Remove(prop.name)
@@ -373,6 +373,23 @@ mod tests {
              a<!-- gone --><![CDATA[<b>&]]><?pi gone?>c</x:v></D:prop></D:set></D:propertyupdate>",
         );
         assert_eq!(expanded(&prop.xml), "<{urn:x}v>a<b>&c</{urn:x}v>");
+    }
+
+    #[test]
+    fn text_only_values_carry_their_text() {
+        let props = set_ops(
+            "<D:propertyupdate xmlns:D='DAV:'><D:set><D:prop xmlns:Z='urn:schemas-microsoft-com:'>\
+             <Z:Win32LastModifiedTime> Thu, 26 Nov 2026 05:56:29 GMT</Z:Win32LastModifiedTime>\
+             <Z:a>x&amp;<![CDATA[<y>]]></Z:a><Z:empty/><Z:nested>a<Z:b>c</Z:b></Z:nested>\
+             </D:prop></D:set></D:propertyupdate>",
+        );
+        let texts: Vec<Option<&str>> = props.iter().map(|p| p.text.as_deref()).collect();
+        assert_eq!(texts, [Some(" Thu, 26 Nov 2026 05:56:29 GMT"), Some("x&<y>"), Some(""), None]);
+        assert!(
+            props[0].xml.ends_with("> Thu, 26 Nov 2026 05:56:29 GMT</Z:Win32LastModifiedTime>"),
+            "{}",
+            props[0].xml
+        );
     }
 
     #[test]
