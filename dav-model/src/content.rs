@@ -101,7 +101,7 @@ impl Repository {
             }
             None => {
                 let id = insert_file(&mut tx, parent_id, path, blob.as_ref(), size, &opts, now).await?;
-                self.touch(&mut tx, parent_id, now).await?;
+                resource::touch(&mut tx, parent_id, now).await?;
                 id
             }
         };
@@ -146,17 +146,6 @@ impl Repository {
         if (used.max(0) as u64).saturating_sub(removing).saturating_add(adding) > limit {
             return Err(Error::InsufficientStorage);
         }
-        Ok(())
-    }
-
-    /// Marks a collection as changed (new ETag) after its membership changed.
-    pub(crate) async fn touch(&self, conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ?")
-            .bind(now)
-            .bind(resource::collection_etag(id, now))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
         Ok(())
     }
 

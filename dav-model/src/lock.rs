@@ -37,7 +37,8 @@ impl ActiveLock {
 
     /// Seconds left before expiry, for the lockdiscovery `timeout` element.
     pub fn seconds_left(&self) -> Option<u64> {
-        self.expires_ns.map(|e| ((e - now_ns()).max(0) / 1_000_000_000) as u64)
+        // Rounded up, so a lock just granted for 600 s reads Second-600, not 599.
+        self.expires_ns.map(|e| ((e - now_ns()).max(0) as u64).div_ceil(1_000_000_000))
     }
 }
 

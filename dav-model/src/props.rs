@@ -142,7 +142,7 @@ impl Repository {
             apply(&mut tx, target.id, op).await?;
         }
         if target.is_collection {
-            self.touch(&mut tx, target.id, crate::now_ns()).await?;
+            resource::touch(&mut tx, target.id, crate::now_ns()).await?;
         }
         times.apply(&mut tx, target.id).await?;
         self.commit(tx).await?;

@@ -153,6 +153,35 @@ pub(crate) async fn count_descendants(conn: &mut SqliteConnection, id: i64, cap:
     Ok(n.max(0) as u64)
 }
 
+/// Marks a collection as changed (new modification time and ETag) after its membership
+/// or properties changed.
+pub(crate) async fn touch(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ?")
+        .bind(now)
+        .bind(collection_etag(id, now))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Inserts an empty collection `name` into `parent` and touches both; returns its id.
+pub(crate) async fn insert_collection(conn: &mut SqliteConnection, parent: i64, name: &str, now: i64) -> Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO resources (parent_id, name, is_collection, etag, created_ns, modified_ns) VALUES (?, ?, 1, '', ?, ?)",
+    )
+    .bind(parent)
+    .bind(name)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .last_insert_rowid();
+    touch(conn, id, now).await?;
+    touch(conn, parent, now).await?;
+    Ok(id)
+}
+
 /// A strong ETag for file content: derived from the content hash, so identical bytes
 /// give identical tags (the RFC 9110 meaning of a strong validator).
 pub(crate) fn content_etag(blob: Option<&BlobId>) -> String {

@@ -43,20 +43,7 @@ impl Repository {
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, None, pre, &locks).await?;
         check_write(&locks, &WriteScope { path, subtree: false, membership_changes: true }, pre, principal)?;
-        let now = now_ns();
-        let id = sqlx::query(
-            "INSERT INTO resources (parent_id, name, is_collection, etag, created_ns, modified_ns) \
-             VALUES (?, ?, 1, '', ?, ?)",
-        )
-        .bind(parent.id)
-        .bind(path.name().unwrap_or_default())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        self.touch(&mut tx, id, now).await?;
-        self.touch(&mut tx, parent.id, now).await?;
+        resource::insert_collection(&mut tx, parent.id, path.name().unwrap_or_default(), now_ns()).await?;
         let created = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
         self.commit(tx).await?;
         Ok(created)
@@ -83,7 +70,7 @@ impl Repository {
         check_write(&locks, &scope, pre, principal)?;
         remove_subtree(&mut tx, &target).await?;
         if let Some(parent) = self.parent_id(&mut tx, path).await? {
-            self.touch(&mut tx, parent, now_ns()).await?;
+            resource::touch(&mut tx, parent, now_ns()).await?;
         }
         self.commit(tx).await?;
         self.collect_garbage().await?;
@@ -134,7 +121,7 @@ impl Repository {
             self.relink(&mut tx, &source, parent.id, dst).await?;
             drop_subtree_locks(&mut tx, src).await?;
             if let Some(old_parent) = self.parent_id(&mut tx, src).await? {
-                self.touch(&mut tx, old_parent, now).await?;
+                resource::touch(&mut tx, old_parent, now).await?;
             }
         } else {
             if req.depth == Depth::One {
@@ -146,7 +133,7 @@ impl Repository {
             }
             copy_subtree(&mut tx, &source, parent.id, dst, req.depth == Depth::Infinity, now).await?;
         }
-        self.touch(&mut tx, parent.id, now).await?;
+        resource::touch(&mut tx, parent.id, now).await?;
         self.commit(tx).await?;
         if existing.is_some() {
             self.collect_garbage().await?;

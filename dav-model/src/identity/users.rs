@@ -401,37 +401,10 @@ pub(crate) async fn ensure_collection(conn: &mut SqliteConnection, path: &DavPat
                 let at = path.segments()[..=depth].join("/");
                 return Err(Error::Conflict(format!("/{at} exists and is not a collection")));
             }
-            None => insert_collection(conn, id, name, now).await?,
+            None => resource::insert_collection(conn, id, name, now).await?,
         };
     }
     Ok(id)
-}
-
-async fn insert_collection(conn: &mut SqliteConnection, parent: i64, name: &str, now: i64) -> Result<i64> {
-    let id = sqlx::query(
-        "INSERT INTO resources (parent_id, name, is_collection, etag, created_ns, modified_ns) VALUES (?, ?, 1, '', ?, ?)",
-    )
-    .bind(parent)
-    .bind(name)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
-    touch(conn, id, now).await?;
-    touch(conn, parent, now).await?;
-    Ok(id)
-}
-
-/// New modification time and ETag for a collection whose membership changed.
-async fn touch(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ?")
-        .bind(now)
-        .bind(resource::collection_etag(id, now))
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// Removes the subtree at `path` (with its properties and locks), if there is one.
@@ -442,7 +415,7 @@ async fn remove_collection(conn: &mut SqliteConnection, path: &DavPath) -> Resul
     crate::tree::remove_subtree(conn, &target).await?;
     if let Some(parent) = path.parent() {
         if let Some(p) = resource::lookup(conn, &parent).await? {
-            touch(conn, p.id, now_ns()).await?;
+            resource::touch(conn, p.id, now_ns()).await?;
         }
     }
     Ok(())
