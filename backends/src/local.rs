@@ -306,7 +306,8 @@ fn stream_file(file: File, len: u64) -> ByteStream {
             }
         }
     });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }))
+    let mut rx = rx;
+    Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 enum Opened {

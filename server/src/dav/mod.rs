@@ -74,10 +74,25 @@ impl Ctx {
 pub type DavResult = Result<Response<Body>, DavError>;
 
 pub fn router(state: State) -> Router {
-    Router::new().fallback(move |req: Request| {
-        let state = state.clone();
-        async move { dispatch(state, req).await }
-    })
+    Router::new()
+        .fallback(move |req: Request| {
+            let state = state.clone();
+            async move { dispatch(state, req).await }
+        })
+        .layer(compression())
+}
+
+/// gzip for XML and HTML answers when the client accepts it: a PROPFIND listing shrinks
+/// about tenfold. File contents are left alone — most are compressed already, and
+/// compressing them would break byte ranges and cost CPU on every download.
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{Predicate, SizeAbove};
+    let markup =
+        |_: axum::http::StatusCode, _: axum::http::Version, h: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+            let ct = h.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+            ct.starts_with("application/xml") || ct.starts_with("text/html")
+        };
+    tower_http::compression::CompressionLayer::new().gzip(true).compress_when(SizeAbove::new(1024).and(markup))
 }
 
 async fn dispatch(state: State, req: Request) -> Response<Body> {

@@ -46,7 +46,10 @@ pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    // poll_fn over the receiver, not unfold: layers such as compression may poll again
+    // after the end, which unfold answers with a panic.
+    let mut rx = rx;
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::MULTI_STATUS;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
