@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 install_missing() {
-    local missing=()
-    for pkg in "$@"; do
-        command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    local missing=() item
+    for item in "$@"; do # NAME, or COMMAND:PACKAGE when the package's command differs
+        command -v "${item%%:*}" >/dev/null 2>&1 || missing+=("${item#*:}")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=""
@@ -17,10 +17,11 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-install_missing litmus curl openssl
+install_missing litmus curl openssl rclone cadaver /usr/sbin/mount.davfs:davfs2
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
 cargo build -p wharf --quiet
 tests/litmus.sh target/debug/wharf
+tests/clients/run.sh target/debug/wharf
