@@ -64,10 +64,16 @@ impl Repository {
 
     /// Replaces (or creates) the content at `path` with `body`.
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
-        // Refuse early, before reading a byte, when the answer can't be a success.
+        // Refuse early, before reading a byte, when the answer can't be a success. The
+        // paths come from the lookup cache; the transaction below checks again for real.
         {
+            let parent = match path.parent() {
+                Some(p) => self.resolve(&p).await?,
+                None => None,
+            };
+            let target = self.resolve(path).await?;
             let mut conn = self.read.acquire().await?;
-            self.check_put(&mut conn, path, &opts).await?;
+            self.check_put(&mut conn, path, parent, target, &opts).await?;
         }
         let staged = self.blobs.stage(body, self.config.max_upload_bytes).await?;
         let size = staged.size;
@@ -78,7 +84,15 @@ impl Repository {
         let _adopting = self.gc_guard.read().await;
         let blob = if size == 0 { None } else { Some(self.blobs.commit(staged).await?) };
         let mut tx = self.write.begin().await?;
-        let (parent_id, old) = self.check_put(&mut tx, path, &opts).await?;
+        let parent = match path.parent() {
+            Some(p) => resource::lookup(&mut tx, &p).await?,
+            None => None,
+        };
+        let old = match (&parent, path.name()) {
+            (Some(p), Some(name)) if p.is_collection => resource::child(&mut tx, p, name).await?,
+            _ => None,
+        };
+        let (parent_id, old) = self.check_put(&mut tx, path, parent, old, &opts).await?;
         self.check_quota(&mut tx, size, old.as_ref().map_or(0, |r| r.size)).await?;
         let now = now_ns();
         let modified = opts.modified_ns.unwrap_or(now);
@@ -118,17 +132,20 @@ impl Repository {
 
     /// Parent must be a collection, target must not be one, conditions and locks must allow.
     /// Returns the parent's id and the existing resource, if any.
+    /// `parent` and `target` are the looked-up parent collection and resource at `path`.
     async fn check_put(
         &self,
         conn: &mut SqliteConnection,
         path: &DavPath,
+        parent: Option<Resource>,
+        target: Option<Resource>,
         opts: &PutOptions,
     ) -> Result<(i64, Option<Resource>)> {
-        let parent_path = path.parent().ok_or_else(|| Error::NotAllowed("PUT on the root collection".into()))?;
-        let parent = resource::lookup(conn, &parent_path).await?;
+        if path.is_root() {
+            return Err(Error::NotAllowed("PUT on the root collection".into()));
+        }
         let parent =
             parent.filter(|p| p.is_collection).ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
-        let target = resource::lookup(conn, path).await?;
         if target.as_ref().is_some_and(|t| t.is_collection) {
             return Err(Error::NotAllowed("PUT on a collection".into()));
         }
