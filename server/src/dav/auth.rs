@@ -62,6 +62,9 @@ fn basic_credentials(b64: &str) -> Option<(String, String)> {
     let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (user, password) = text.split_once(':')?;
+    // Windows sends `DOMAIN\user` when the user typed it so; Wharf names hold no
+    // backslash, so the part after the last one is the user.
+    let user = user.rsplit('\\').next().unwrap_or(user);
     Some((user.to_owned(), password.to_owned()))
 }
 
@@ -95,6 +98,12 @@ mod tests {
     fn basic_credentials_split_at_the_first_colon() {
         let b64 = base64::engine::general_purpose::STANDARD.encode("alice:pa:ss");
         assert_eq!(basic_credentials(&b64), Some(("alice".into(), "pa:ss".into())));
+    }
+
+    #[test]
+    fn a_windows_domain_prefix_is_dropped_from_the_user_name() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode("WORKGROUP\\alice:pw");
+        assert_eq!(basic_credentials(&b64), Some(("alice".into(), "pw".into())));
     }
 
     #[test]
