@@ -17,7 +17,7 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-install_missing litmus curl openssl rclone cadaver /usr/sbin/mount.davfs:davfs2
+install_missing litmus curl openssl rclone cadaver unzip /usr/sbin/mount.davfs:davfs2
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -2,6 +2,7 @@
 //! temporary data directory and talks HTTP to it.
 
 mod auth;
+mod browser;
 mod client_times;
 mod clients_common;
 mod clients_davfs2;

@@ -30,7 +30,7 @@ pub async fn get(cx: &Ctx, req: Request, with_body: bool) -> DavResult {
         other => other?,
     }
     if target.is_collection {
-        return super::listing::listing(cx, &target, with_body).await;
+        return super::listing::listing(cx, req.uri(), &target, with_body).await;
     }
     let ranges = requested_ranges(req.headers(), &target);
     let ctype = content_type(&target).to_owned();
@@ -47,6 +47,7 @@ pub async fn get(cx: &Ctx, req: Request, with_body: bool) -> DavResult {
     };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, hv(&ctype));
+    super::browser::file_headers(req.uri(), &target, &ctype, h);
     Ok(resp)
 }
 

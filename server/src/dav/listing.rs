@@ -1,33 +1,51 @@
-//! A plain HTML index for GET on a collection, so a browser can at least browse and
-//! download. The full file-browser page is a later front end's job.
+//! GET and HEAD on a collection: the browser front end's page (whatever the `Accept`
+//! header says: an HTML index is the one useful answer), or with `?download=zip` the
+//! folder as a zip. Members come from the principal's `View`; the HTML lives in
+//! `browser::page`.
 
-use std::fmt::Write;
+use std::cmp::Ordering;
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Response};
-use dav_model::Resource;
+use axum::http::{header, HeaderValue, Response, Uri};
+use dav_model::{Entry, Resource};
 
-use super::multistatus::escape;
-use super::{uri, Ctx, DavResult};
+use super::browser::{self, Query, Sort};
+use super::{Ctx, DavResult};
 
-pub async fn listing(cx: &Ctx, coll: &Resource, with_body: bool) -> DavResult {
-    let entries = cx.view().list(coll).await?;
-    let title = escape(&uri::href(&coll.path, true)).into_owned();
-    let mut html = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head><body><h1>{title}</h1><ul>\n");
-    if !coll.path.is_root() {
-        html.push_str("<li><a href=\"../\">../</a></li>\n");
+pub async fn listing(cx: &Ctx, uri: &Uri, coll: &Resource, with_body: bool) -> DavResult {
+    let q = Query::parse(uri);
+    if q.zip {
+        return browser::download::zip(cx, coll, with_body).await;
     }
-    for e in &entries {
-        let r = &e.resource;
-        let href = escape(&uri::href(&r.path, r.is_collection)).into_owned();
-        let slash = if r.is_collection { "/" } else { "" };
-        let _ = writeln!(html, "<li><a href=\"{href}\">{}{slash}</a></li>", escape(r.name()));
-    }
-    html.push_str("</ul></body></html>\n");
+    let mut members = cx.view().list(coll).await?;
+    sort(&mut members, q.sort, q.desc);
+    let html = browser::page::render(&coll.path, &members, q.sort, q.desc);
     let len = html.len();
     let mut resp = Response::new(if with_body { Body::from(html) } else { Body::empty() });
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    // The page shows the tree as it is now; always ask again.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    browser::secure(h);
     Ok(resp)
+}
+
+/// Folders first, then by the column. Names (case-insensitively, then exactly) order the
+/// ties, so the result is stable; `desc` reverses the column, never the folders-first.
+fn sort(members: &mut [Entry], by: Sort, desc: bool) {
+    members.sort_by_cached_key(|e| (e.resource.name().to_lowercase(), e.resource.name().to_owned()));
+    if by == Sort::Name && desc {
+        members.reverse();
+    }
+    members.sort_by(|a, b| {
+        let (a, b) = (&a.resource, &b.resource);
+        let column = match by {
+            Sort::Name => Ordering::Equal,
+            Sort::Size => a.size.cmp(&b.size),
+            Sort::Modified => a.modified_ns.cmp(&b.modified_ns),
+        };
+        let column = if desc { column.reverse() } else { column };
+        b.is_collection.cmp(&a.is_collection).then(column)
+    });
 }

@@ -14,6 +14,7 @@ use crate::config::Settings;
 
 mod auth;
 mod body;
+mod browser;
 mod digest;
 mod error;
 mod get;
@@ -101,6 +102,15 @@ async fn dispatch(state: State, req: Request) -> Response<Body> {
     if method == axum::http::Method::OPTIONS {
         // Answered before authentication, identically for every path (see options.rs).
         return finish(options::options().unwrap_or_else(|e| e.into_response(&method)));
+    }
+    // The page's assets are public and the same for everyone (see browser/assets.rs).
+    if let Some(resp) = browser::assets::serve(&method, &browser::Query::parse(&uri)) {
+        return finish(resp);
+    }
+    // Before authentication: a forged request learns nothing, not even whether it would log in.
+    if let Some(why) = browser::csrf::refusal(&method, req.headers(), &uri) {
+        tracing::debug!(%method, %uri, why, "refused as cross-site");
+        return finish(empty(StatusCode::FORBIDDEN));
     }
     // Only the head is borrowed while authenticating: a body can't be shared across tasks.
     let (head, body) = req.into_parts();
