@@ -61,7 +61,9 @@
 
   async function dav(method, url, headers) {
     try {
-      const r = await fetch(url, { method, headers: Object.assign({}, MARKER, headers || {}), credentials: 'same-origin' });
+      // Resolved against the origin, not the document: a page opened as
+      // http://user:pw@host/ keeps the credentials in its base URL, and fetch refuses those.
+      const r = await fetch(new URL(url, location.origin + location.pathname), { method, headers: Object.assign({}, MARKER, headers || {}), credentials: 'same-origin' });
       return r.status;
     } catch (e) {
       return 0;
