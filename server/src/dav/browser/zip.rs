@@ -223,7 +223,7 @@ fn extras(zip64: &[u8], mtime: i64) -> BytesMut {
 /// MS-DOS time and date (UTC), clamped to the years DOS can express (1980–2107).
 fn dos_time(secs: i64) -> (u16, u16) {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil(days);
+    let (y, m, d) = crate::dav::time::civil_from_days(days);
     if y < 1980 {
         return (0, (1 << 5) | 1);
     }
@@ -231,19 +231,6 @@ fn dos_time(secs: i64) -> (u16, u16) {
     let time = ((rem / 3600) << 11) | ((rem % 3600 / 60) << 5) | (rem % 60 / 2);
     let date = ((y - 1980) << 9) | (i64::from(m) << 5) | i64::from(d);
     (time as u16, date as u16)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
