@@ -31,17 +31,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-password="browser-$RANDOM-$RANDOM"
-NO_COLOR=1 WHARF_LOG=wharf::dav=debug WHARF_ADMIN_PASSWORD="$password" \
-    "$bin" serve --data "$work/data" --listen 127.0.0.1:0 >"$work/banner" 2>"$work/server.log" &
-pid=$!
-for _ in $(seq 100); do grep -q http "$work/banner" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[^ ]*' "$work/banner" || true) # ends with '/'
-if [ -z "$url" ]; then
-    echo "browser: the server did not start"
-    cat "$work/server.log"
-    exit 1
-fi
+# shellcheck source=../serve.sh
+source "$(dirname "$0")/../serve.sh"
+start_wharf "$bin" "$work" browser || exit 1
 
 mkdir -p "$root/target/browser-artifacts"
 WHARF_URL="$url" WHARF_PASSWORD="$password" WHARF_WORK="$work" \
