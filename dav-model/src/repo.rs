@@ -111,12 +111,6 @@ impl Repository {
         self.write.close().await;
     }
 
-    /// Checks the database file for corruption (`PRAGMA integrity_check`).
-    pub async fn integrity_check(&self) -> Result<String> {
-        let (res,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&self.write).await?;
-        Ok(res)
-    }
-
     /// Deletes blobs no resource references any more. Runs under the exclusive GC guard,
     /// so no upload is between committing its blob and committing its row.
     pub async fn collect_garbage(&self) -> Result<u64> {
