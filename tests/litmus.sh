@@ -6,7 +6,7 @@ bin=${1:-target/debug/wharf}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 password="litmus-$RANDOM-$RANDOM"
-WHARF_ADMIN_PASSWORD="$password" "$bin" serve --data "$work/data" --listen 127.0.0.1:0 >"$work/banner" 2>"$work/log" &
+WHARF_ADMIN_PASSWORD="$password" "$bin" serve --data "$work/data" --listen 127.0.0.1:0 --ftp-listen off >"$work/banner" 2>"$work/log" &
 pid=$!
 for _ in $(seq 100); do grep -q http "$work/banner" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[^ ]*' "$work/banner")

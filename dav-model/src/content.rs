@@ -27,6 +27,10 @@ pub struct PutOptions {
     /// `X-Expected-Entity-Length` with a chunked body): a body of another length was cut
     /// or padded on the way, so it is refused and the previous content kept.
     pub expected_len: Option<u64>,
+    /// Keep the first N bytes of the current content and write the body after them (FTP's
+    /// REST before STOR, and APPE). The result still replaces the old content atomically;
+    /// if the file changed between reading that prefix and committing, the write is refused.
+    pub resume_at: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,15 +70,20 @@ impl Repository {
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
         // Refuse early, before reading a byte, when the answer can't be a success. The
         // paths come from the lookup cache; the transaction below checks again for real.
-        {
+        let current = {
             let parent = match path.parent() {
                 Some(p) => self.resolve(&p).await?,
                 None => None,
             };
             let target = self.resolve(path).await?;
             let mut conn = self.read.acquire().await?;
-            self.check_put(&mut conn, path, parent, target, &opts).await?;
-        }
+            self.check_put(&mut conn, path, parent, target.clone(), &opts).await?;
+            target
+        };
+        let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
+            Some(at) => self.resumed_body(current, at, body).await?,
+            None => (body, None),
+        };
         let staged = self.blobs.stage(body, self.config.max_upload_bytes).await?;
         let size = staged.size;
         if let Some(expected) = opts.expected_len.filter(|&n| n != size) {
@@ -93,6 +102,9 @@ impl Repository {
             _ => None,
         };
         let (parent_id, old) = self.check_put(&mut tx, path, parent, old, &opts).await?;
+        if prefix_of.is_some() && old.as_ref().map(|r| &r.etag) != prefix_of.as_ref() {
+            return Err(Error::Conflict("the file changed while the rest of it was written".into()));
+        }
         self.check_quota(&mut tx, size, old.as_ref().map_or(0, |r| r.size)).await?;
         let now = now_ns();
         let modified = opts.modified_ns.unwrap_or(now);
@@ -128,6 +140,23 @@ impl Repository {
             self.collect_garbage().await?;
         }
         Ok(PutOutcome { created: old.is_none(), resource: Resource::from_row(&row, path.clone()) })
+    }
+
+    /// The body of a resumed write: the current content's first `at` bytes, then `body`.
+    /// Also returns the ETag those bytes were read under.
+    async fn resumed_body(
+        &self,
+        current: Option<Resource>,
+        at: u64,
+        body: ByteStream,
+    ) -> Result<(ByteStream, Option<String>)> {
+        use futures_util::StreamExt;
+        let Some(current) = current else { return Err(Error::RangeNotSatisfiable { size: 0 }) };
+        if at > current.size {
+            return Err(Error::RangeNotSatisfiable { size: current.size });
+        }
+        let prefix = self.read_content(&current, Some(0..at)).await?;
+        Ok((Box::pin(prefix.chain(body)), Some(current.etag)))
     }
 
     /// Parent must be a collection, target must not be one, conditions and locks must allow.

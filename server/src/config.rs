@@ -2,6 +2,7 @@
 //! `WHARF_*` environment variable, then the TOML file given by `--config`, then default.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -54,6 +55,18 @@ pub struct ServeArgs {
     /// How long a lockout lasts, in seconds.
     #[arg(long, env = "WHARF_LOCKOUT_SECONDS")]
     pub lockout_seconds: Option<u64>,
+    /// Address for FTP (default 127.0.0.1:2121), or `off`.
+    #[arg(long, env = "WHARF_FTP_LISTEN")]
+    pub ftp_listen: Option<String>,
+    /// Ports for passive-mode data connections, as `FIRST-LAST`.
+    #[arg(long, env = "WHARF_FTP_PASSIVE_PORTS")]
+    pub ftp_passive_ports: Option<String>,
+    /// Address announced in PASV replies (IPv4 or DNS name), for NAT and containers.
+    #[arg(long, env = "WHARF_FTP_PASSIVE_HOST")]
+    pub ftp_passive_host: Option<String>,
+    /// Refuse FTP logins and transfers without TLS (needs --tls-cert).
+    #[arg(long, env = "WHARF_FTPS_REQUIRED", num_args = 0..=1, default_missing_value = "true")]
+    pub ftps_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -72,6 +85,10 @@ struct FileConfig {
     anonymous: Option<bool>,
     lockout_after: Option<u32>,
     lockout_seconds: Option<u64>,
+    ftp_listen: Option<String>,
+    ftp_passive_ports: Option<String>,
+    ftp_passive_host: Option<String>,
+    ftps_required: Option<bool>,
 }
 
 /// The merged settings the server runs with.
@@ -89,6 +106,11 @@ pub struct Settings {
     pub anonymous: bool,
     pub lockout_after: u32,
     pub lockout_seconds: u64,
+    /// `None` when FTP is off.
+    pub ftp_listen: Option<SocketAddr>,
+    pub ftp_passive_ports: RangeInclusive<u16>,
+    pub ftp_passive_host: Option<String>,
+    pub ftps_required: bool,
 }
 
 impl Settings {
@@ -119,7 +141,19 @@ impl Settings {
             anonymous: args.anonymous.or(file.anonymous).unwrap_or(false),
             lockout_after: args.lockout_after.or(file.lockout_after).unwrap_or(5),
             lockout_seconds: args.lockout_seconds.or(file.lockout_seconds).unwrap_or(300),
+            ftp_listen: parse_ftp_listen(args.ftp_listen.or(file.ftp_listen).as_deref())?,
+            ftp_passive_ports: parse_port_range(args.ftp_passive_ports.or(file.ftp_passive_ports).as_deref())?,
+            ftp_passive_host: args.ftp_passive_host.or(file.ftp_passive_host).filter(|h| !h.is_empty()),
+            ftps_required: args.ftps_required.or(file.ftps_required).unwrap_or(false),
         })
+        .and_then(Settings::check)
+    }
+
+    fn check(self) -> Result<Settings, String> {
+        if self.ftps_required && self.tls.is_none() {
+            return Err("--ftps-required needs a certificate (--tls-cert and --tls-key)".into());
+        }
+        Ok(self)
     }
 
     pub fn model_config(&self) -> dav_model::Config {
@@ -130,6 +164,27 @@ impl Settings {
             ..dav_model::Config::default()
         }
     }
+}
+
+fn parse_ftp_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    match value.map(str::trim) {
+        None => Ok(Some(SocketAddr::from(([127, 0, 0, 1], 2121)))),
+        Some("off" | "none" | "false" | "") => Ok(None),
+        Some(addr) => addr.parse().map(Some).map_err(|_| format!("--ftp-listen: `{addr}` is not ADDRESS:PORT or `off`")),
+    }
+}
+
+/// Passive ports: the IANA dynamic range unless configured (`50000-50100`, say).
+fn parse_port_range(value: Option<&str>) -> Result<RangeInclusive<u16>, String> {
+    let Some(value) = value else { return Ok(49152..=65535) };
+    let bad = || format!("--ftp-passive-ports: `{value}` is not FIRST-LAST (ports 1-65535, FIRST <= LAST)");
+    let (first, last) = value.trim().split_once('-').ok_or_else(bad)?;
+    let first: u16 = first.trim().parse().map_err(|_| bad())?;
+    let last: u16 = last.trim().parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(bad());
+    }
+    Ok(first..=last)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -151,6 +206,27 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.max_xml_bytes, 5);
         assert_eq!(s.propfind_infinity_limit, 100_000);
+    }
+
+    #[test]
+    fn ftp_listens_on_2121_unless_turned_off() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.ftp_listen, Some(SocketAddr::from(([127, 0, 0, 1], 2121))));
+        let off = ServeArgs { ftp_listen: Some("off".into()), ..Default::default() };
+        assert_eq!(Settings::resolve(off).unwrap().ftp_listen, None);
+    }
+
+    #[test]
+    fn passive_port_range_is_first_dash_last() {
+        assert_eq!(parse_port_range(Some("50000-50100")).unwrap(), 50000..=50100);
+        assert!(parse_port_range(Some("50100-50000")).is_err());
+        assert!(parse_port_range(Some("50000")).is_err());
+    }
+
+    #[test]
+    fn ftps_required_without_a_certificate_is_an_error() {
+        let args = ServeArgs { ftps_required: Some(true), ..Default::default() };
+        assert!(Settings::resolve(args).is_err());
     }
 
     #[test]

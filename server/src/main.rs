@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 mod admin;
 mod config;
 mod dav;
+mod ftp;
 mod http_server;
 mod if_header;
 mod listener;

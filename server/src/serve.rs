@@ -19,18 +19,60 @@ pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot open the repository in {}: {e}", settings.data.display()))?;
     let repo = Arc::new(repo);
     let auth = start_identity(&repo, &settings).await?;
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let listener = bind(settings.listen, "HTTP").await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let ftp_listener = match settings.ftp_listen {
+        Some(a) => Some(bind(a, "FTP").await?),
+        None => None,
+    };
     spawn_lock_reaper(repo.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let ftp = ftp_listener.map(|l| {
+        let options = ftp_options(&settings, tls.as_ref());
+        if let Ok(a) = l.local_addr() {
+            println!("wharf: serving FTP on ftp://{a}/");
+        }
+        tokio::spawn(crate::ftp::run(l, repo.clone(), auth.clone(), options, wait(stopped.clone())))
+    });
     let app = crate::dav::router(crate::dav::State::new(repo.clone(), auth, &settings));
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("wharf: serving {} on {scheme}://{addr}/", settings.data.display());
     tracing::info!(%addr, data = %settings.data.display(), tls = tls.is_some(), "listening");
-    crate::http_server::run(listener, tls, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    crate::http_server::run(listener, tls, app, wait(stopped)).await.map_err(|e| e.to_string())?;
+    if let Some(ftp) = ftp {
+        let _ = ftp.await;
+    }
     repo.close().await;
     Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+}
+
+/// Completes once the shutdown signal has been seen.
+async fn wait(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+/// FTPS uses the HTTPS certificate, offering the `ftp` ALPN protocol instead of HTTP's.
+fn ftp_options(settings: &Settings, tls: Option<&Arc<rustls::ServerConfig>>) -> crate::ftp::FtpOptions {
+    let tls = tls.map(|t| {
+        let mut config = (**t).clone();
+        config.alpn_protocols = vec![b"ftp".to_vec()];
+        Arc::new(config)
+    });
+    crate::ftp::FtpOptions {
+        passive_ports: settings.ftp_passive_ports.clone(),
+        passive_host: settings.ftp_passive_host.clone(),
+        tls,
+        tls_required: settings.ftps_required,
+        anonymous: settings.anonymous,
+    }
 }
 
 /// Creates the first admin if there is no user, and starts the authenticator, whose watch

@@ -278,7 +278,7 @@ fn free_port() -> u16 {
 fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(args)
         .env("WHARF_LOG", "warn")

@@ -243,7 +243,7 @@ async fn digest_challenge_is_offered_only_when_enabled() {
 fn serve_without_password(data: &Path) -> (std::process::Child, Vec<String>) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env_remove("WHARF_ADMIN_PASSWORD")
         .env("WHARF_LOG", "warn")
@@ -295,7 +295,7 @@ async fn logins_failures_and_lockouts_are_logged_without_passwords() {
     let tmp = tempfile::tempdir().expect("tmp");
     let log = tmp.path().join("wharf.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--lockout-after", "2", "--data"])
+        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--lockout-after", "2", "--data"])
         .arg(tmp.path().join("data"))
         .env("WHARF_ADMIN_PASSWORD", "Correct-Horse-7")
         .env("WHARF_LOG", "info")

@@ -27,6 +27,8 @@ fn admin_client() -> Client {
 pub struct Server {
     child: Option<Child>,
     pub base: String,
+    /// `host:port` of the FTP side.
+    pub ftp: String,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     args: Vec<String>,
@@ -51,8 +53,8 @@ impl Server {
     /// Starts a server on `data` (which may hold a previous run's state).
     pub fn start_in(data: &Path, args: &[&str]) -> Server {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, base) = spawn(data, &args);
-        Server { child: Some(child), base, data: data.to_owned(), _tmp: None, args, client: admin_client() }
+        let (child, base, ftp) = spawn(data, &args);
+        Server { child: Some(child), base, ftp, data: data.to_owned(), _tmp: None, args, client: admin_client() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -75,9 +77,10 @@ impl Server {
     /// Stops the server (SIGKILL) and starts it again on the same data directory.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base) = spawn(&self.data, &self.args);
+        let (child, base, ftp) = spawn(&self.data, &self.args);
         self.child = Some(child);
         self.base = base;
+        self.ftp = ftp;
     }
 
     pub fn pid(&self) -> u32 {
@@ -91,14 +94,18 @@ impl Drop for Server {
     }
 }
 
-/// Runs the binary with `--listen 127.0.0.1:0` and reads the URL it prints.
-fn spawn(data: &Path, args: &[String]) -> (Child, String) {
+/// Runs the binary on free loopback ports (`--listen` and `--ftp-listen` `127.0.0.1:0`, unless
+/// `args` names its own FTP address) and reads the addresses it prints.
+fn spawn(data: &Path, args: &[String]) -> (Child, String, String) {
+    let ftp_given = args.iter().any(|a| a.starts_with("--ftp-listen"));
+    let ftp_default = if ftp_given { &[][..] } else { &["--ftp-listen", "127.0.0.1:0"][..] };
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .arg("serve")
         .arg("--data")
         .arg(data)
         .arg("--listen")
         .arg("127.0.0.1:0")
+        .args(ftp_default)
         .args(args)
         .env("WHARF_LOG", "warn")
         .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -108,14 +115,18 @@ fn spawn(data: &Path, args: &[String]) -> (Child, String) {
         .expect("start wharf");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
+    let mut ftp = String::new();
     let base = loop {
         line.clear();
         assert!(stdout.read_line(&mut line).expect("read banner") > 0, "wharf exited before its banner");
+        if let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("ftp://")) {
+            ftp = addr.trim_end_matches('/').to_owned();
+        }
         if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")) {
             break url.to_owned();
         }
     };
-    (child, base)
+    (child, base, ftp)
 }
 
 /// The text of a response body.
