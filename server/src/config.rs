@@ -170,7 +170,9 @@ fn parse_ftp_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
     match value.map(str::trim) {
         None => Ok(Some(SocketAddr::from(([127, 0, 0, 1], 2121)))),
         Some("off" | "none" | "false" | "") => Ok(None),
-        Some(addr) => addr.parse().map(Some).map_err(|_| format!("--ftp-listen: `{addr}` is not ADDRESS:PORT or `off`")),
+        Some(addr) => {
+            addr.parse().map(Some).map_err(|_| format!("--ftp-listen: `{addr}` is not ADDRESS:PORT or `off`"))
+        }
     }
 }
 

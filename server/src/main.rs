@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the tree over WebDAV.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Manage users (works while `wharf serve` runs on the same data directory).
     User(admin::UserCommand),
     /// Manage shares and who may use them.
@@ -47,7 +47,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
+            Command::Serve(args) => serve::serve(*args).await,
             Command::User(cmd) => admin::user(cmd).await,
             Command::Share(cmd) => admin::share(cmd).await,
         }

@@ -2,34 +2,13 @@
 //! isolation between users, read-only users, lock ownership, lockout, anonymous and
 //! Digest access.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 
-use crate::harness::{basic, get, put, Server, ADMIN_PASSWORD};
-
-/// Runs `wharf ARGS --data DIR`, feeding `stdin`; panics unless it succeeds.
-fn cli(data: &Path, args: &[&str], stdin: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("run wharf");
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
-    assert!(child.wait().expect("wait").success(), "wharf {args:?} failed");
-}
-
-fn add_user(s: &Server, name: &str, password: &str, extra: &[&str]) {
-    let mut args = vec!["user", "add", name, "--password-stdin"];
-    args.extend_from_slice(extra);
-    cli(&s.data, &args, &format!("{password}\n"));
-}
+use crate::harness::{add_user, basic, cli, get, put, Server, ADMIN_PASSWORD};
 
 /// A request as `user` (None: no credentials at all).
 async fn send(s: &Server, who: Option<(&str, &str)>, method: &str, path: &str, body: &str) -> reqwest::Response {

@@ -1,6 +1,6 @@
 //! Starting and stopping the real server, and a small HTTP client vocabulary.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -83,6 +83,22 @@ impl Server {
         self.ftp = ftp;
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the process to exit; true if it did.
+    pub fn terminate(&mut self, limit: std::time::Duration) -> bool {
+        let Some(child) = self.child.as_mut() else { return true };
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
@@ -127,6 +143,26 @@ fn spawn(data: &Path, args: &[String]) -> (Child, String, String) {
         }
     };
     (child, base, ftp)
+}
+
+/// Runs `wharf ARGS --data DIR`, feeding `stdin`; panics unless it succeeds.
+pub fn cli(data: &Path, args: &[&str], stdin: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run wharf");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+    assert!(child.wait().expect("wait").success(), "wharf {args:?} failed");
+}
+
+pub fn add_user(s: &Server, name: &str, password: &str, extra: &[&str]) {
+    let mut args = vec!["user", "add", name, "--password-stdin"];
+    args.extend_from_slice(extra);
+    cli(&s.data, &args, &format!("{password}\n"));
 }
 
 /// The text of a response body.

@@ -13,6 +13,7 @@ mod clients_windows;
 mod content;
 mod copymove;
 mod durability;
+mod ftp;
 mod harness;
 mod https;
 mod locks;

@@ -18,12 +18,9 @@ pub fn reply(e: dav_model::Error) -> FtpError {
         E::InsufficientStorage => ErrorKind::InsufficientStorageSpaceError,
         E::TooLarge(_) => ErrorKind::ExceededStorageAllocationError,
         E::Aborted(_) => ErrorKind::ConnectionClosed,
-        E::NotModified
-        | E::InfiniteDepthTooLarge(_)
-        | E::Db(_)
-        | E::Migrate(_)
-        | E::Blob(_)
-        | E::Internal(_) => ErrorKind::LocalError,
+        E::NotModified | E::InfiniteDepthTooLarge(_) | E::Db(_) | E::Migrate(_) | E::Blob(_) | E::Internal(_) => {
+            ErrorKind::LocalError
+        }
     };
     if kind == ErrorKind::LocalError {
         tracing::error!(error = %e, "FTP request failed");

@@ -23,7 +23,8 @@ pub fn resolve(cwd: &DavPath, raw: &Path) -> Result<DavPath, FtpError> {
                 segments.pop();
             }
             Component::Normal(name) => {
-                let name = name.to_str().ok_or_else(|| kind(ErrorKind::FileNameNotAllowedError, "name is not UTF-8"))?;
+                let name =
+                    name.to_str().ok_or_else(|| kind(ErrorKind::FileNameNotAllowedError, "name is not UTF-8"))?;
                 segments.push(name.to_owned());
             }
         }

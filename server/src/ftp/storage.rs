@@ -15,9 +15,7 @@ use dav_model::{DavPath, Depth, PutOptions, Repository, Resource, Transfer};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::io::{ReaderStream, StreamReader};
-use unftp_core::storage::{
-    ErrorKind, Fileinfo, Metadata, Permissions, Result, StorageBackend, FEATURE_RESTART,
-};
+use unftp_core::storage::{ErrorKind, Fileinfo, Metadata, Permissions, Result, StorageBackend, FEATURE_RESTART};
 
 use super::auth::FtpUser;
 use super::error::{kind, reply};
@@ -118,7 +116,11 @@ impl StorageBackend<FtpUser> for DavStorage {
         Ok(Meta::of(&self.existing(user, path.as_ref()).await?))
     }
 
-    async fn list<P: AsRef<Path> + Send + Debug>(&self, user: &FtpUser, path: P) -> Result<Vec<Fileinfo<PathBuf, Meta>>> {
+    async fn list<P: AsRef<Path> + Send + Debug>(
+        &self,
+        user: &FtpUser,
+        path: P,
+    ) -> Result<Vec<Fileinfo<PathBuf, Meta>>> {
         let dir = self.existing(user, path.as_ref()).await?;
         if !dir.is_collection {
             // `LIST file` lists that one file, as ls does.
@@ -146,7 +148,13 @@ impl StorageBackend<FtpUser> for DavStorage {
     }
 
     /// RETR: copies the blob store's large chunks straight to the data connection.
-    async fn get_into<'a, P, W: ?Sized>(&self, user: &FtpUser, path: P, start_pos: u64, output: &'a mut W) -> Result<u64>
+    async fn get_into<'a, P, W: ?Sized>(
+        &self,
+        user: &FtpUser,
+        path: P,
+        start_pos: u64,
+        output: &'a mut W,
+    ) -> Result<u64>
     where
         W: AsyncWrite + Unpin + Sync + Send,
         P: AsRef<Path> + Send + Debug,
@@ -260,7 +268,10 @@ struct SyncStream(Mutex<dav_model::ByteStream>);
 impl futures_util::Stream for SyncStream {
     type Item = std::io::Result<bytes::Bytes>;
 
-    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
         match self.get_mut().0.get_mut() {
             Ok(stream) => stream.as_mut().poll_next(cx),
             Err(_) => std::task::Poll::Ready(None),
