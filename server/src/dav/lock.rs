@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use dav_model::{ActiveLock, Depth, LockRequest, LockScope};
 
 use super::props::write_activelock;
+use super::quirks::Quirks;
 use super::{body, empty, headers, uri, Ctx, DavError, DavResult};
 use crate::xml::{self, parse_lockinfo};
 
@@ -15,10 +16,11 @@ pub async fn lock(cx: &Ctx, req: Request) -> DavResult {
     let pre = headers::preconditions(req.headers())?;
     let timeouts = headers::timeouts(req.headers())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
+    let lockroot = !Quirks::of(req.headers()).no_lockroot;
     let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let Some(info) = parse_lockinfo(&body)? else {
         let lock = cx.view().refresh_lock(&path, &pre, &timeouts).await?;
-        return Ok(answer(&lock, StatusCode::OK, false));
+        return Ok(answer(&lock, StatusCode::OK, false, lockroot));
     };
     if depth == Depth::One {
         return Err(DavError::BadRequest("LOCK takes Depth 0 or infinity".into()));
@@ -35,13 +37,13 @@ pub async fn lock(cx: &Ctx, req: Request) -> DavResult {
     };
     let (lock, created) = cx.view().lock(&path, request, &pre).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(answer(&lock, status, true))
+    Ok(answer(&lock, status, true, lockroot))
 }
 
-fn answer(lock: &ActiveLock, status: StatusCode, with_token: bool) -> Response<Body> {
+fn answer(lock: &ActiveLock, status: StatusCode, with_token: bool, lockroot: bool) -> Response<Body> {
     let mut xml =
         String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>");
-    write_activelock(&mut xml, lock);
+    write_activelock(&mut xml, lock, lockroot);
     xml.push_str("</D:lockdiscovery></D:prop>");
     let mut resp = Response::new(Body::from(xml));
     *resp.status_mut() = status;

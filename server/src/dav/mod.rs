@@ -27,6 +27,7 @@ mod propfind;
 mod proppatch;
 mod props;
 mod put;
+mod quirks;
 mod time;
 mod tree;
 mod uri;

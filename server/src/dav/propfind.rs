@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::multistatus::{Multistatus, Propstat};
 use super::props::{live_names, write_empty, write_live};
+use super::quirks::{compact_keeps_dead, Quirks, COMPACT_LIVE};
 use super::{body, headers, uri, Ctx, DavResult};
 use crate::xml::{parse_propfind, PropfindRequest};
 
@@ -18,6 +19,7 @@ pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
     let pre = headers::preconditions(req.headers())?;
+    let quirks = Quirks::of(req.headers());
     let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let request = parse_propfind(&body)?;
     let view = cx.view();
@@ -40,7 +42,7 @@ pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
     let (repo, principal) = (cx.state.repo.clone(), cx.principal.clone());
     tokio::spawn(async move {
         let view = repo.view(&principal);
-        let walk = Walk { view: &view, request: &request, quota, tx: &tx };
+        let walk = Walk { view: &view, request: &request, quota, quirks, tx: &tx };
         if let Err(e) = walk.run(root, depth).await {
             tracing::error!(error = %e, "PROPFIND stream aborted");
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -67,6 +69,7 @@ struct Walk<'a> {
     view: &'a View<'a>,
     request: &'a PropfindRequest,
     quota: Option<Quota>,
+    quirks: Quirks,
     tx: &'a mpsc::Sender<std::io::Result<Bytes>>,
 }
 
@@ -113,15 +116,18 @@ impl Walk<'_> {
                 }
             }
             PropfindRequest::AllProp { include } => {
-                for n in live_names(entry, true) {
-                    write_live(found, n, entry, self.quota);
+                let compact = self.quirks.compact_allprop;
+                let live = || live_names(entry, true).filter(move |n| !compact || COMPACT_LIVE.contains(n));
+                let dead =
+                    || entry.dead.iter().filter(move |d| !compact || compact_keeps_dead(&d.name.ns, &d.name.local));
+                for n in live() {
+                    write_live(found, n, entry, self.quota, self.lockroot());
                 }
-                for d in &entry.dead {
+                for d in dead() {
                     found.push_str(&d.xml);
                 }
                 for n in include {
-                    let shown = (n.is_dav() && live_names(entry, true).any(|l| l == n.local))
-                        || entry.dead.iter().any(|d| &d.name == n);
+                    let shown = (n.is_dav() && live().any(|l| l == n.local)) || dead().any(|d| &d.name == n);
                     if !shown {
                         self.write_named(entry, n, found, missing);
                     }
@@ -143,10 +149,14 @@ impl Walk<'_> {
         ms.response(&href, &stats);
     }
 
+    fn lockroot(&self) -> bool {
+        !self.quirks.no_lockroot
+    }
+
     fn write_named(&self, entry: &Entry, n: &PropName, found: &mut String, missing: &mut String) {
         if let Some(d) = entry.dead.iter().find(|d| &d.name == n) {
             found.push_str(&d.xml);
-        } else if !(n.is_dav() && write_live(found, &n.local, entry, self.quota)) {
+        } else if !(n.is_dav() && write_live(found, &n.local, entry, self.quota, self.lockroot())) {
             write_empty(missing, n);
         }
     }

@@ -40,11 +40,15 @@ fn has_dead(entry: &Entry, name: &PropName) -> bool {
 
 /// Appends `<D:local>value</D:local>` for a live property; false if it doesn't apply.
 /// Values are written straight into `out`: this runs for every member of every listing.
-pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Quota>) -> bool {
+pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Quota>, lockroot: bool) -> bool {
     if !applies(local, entry) {
         return false;
     }
     let r = &entry.resource;
+    if local == "resourcetype" && !r.is_collection {
+        out.push_str("<D:resourcetype/>");
+        return true;
+    }
     out.push_str("<D:");
     out.push_str(local);
     out.push('>');
@@ -56,7 +60,7 @@ pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Qu
         "getetag" => out.push_str(&escape(&r.etag)),
         "getlastmodified" => write_http_date(out, r.modified_ns),
         "resourcetype" if r.is_collection => out.push_str("<D:collection/>"),
-        "lockdiscovery" => lockdiscovery(out, &entry.locks),
+        "lockdiscovery" => lockdiscovery(out, &entry.locks, lockroot),
         "supportedlock" => out.push_str(SUPPORTED_LOCK),
         "quota-available-bytes" => push_num(out, quota.map_or(0, |q| q.available)),
         "quota-used-bytes" => push_num(out, quota.map_or(0, |q| q.used)),
@@ -85,13 +89,14 @@ const SUPPORTED_LOCK: &str =
     "<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>\
 <D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
 
-fn lockdiscovery(out: &mut String, locks: &[ActiveLock]) {
+fn lockdiscovery(out: &mut String, locks: &[ActiveLock], lockroot: bool) {
     for l in locks {
-        write_activelock(out, l);
+        write_activelock(out, l, lockroot);
     }
 }
 
-pub fn write_activelock(s: &mut String, l: &ActiveLock) {
+/// One `activelock`; `lockroot` false leaves `DAV:lockroot` out (see `quirks.rs`).
+pub fn write_activelock(s: &mut String, l: &ActiveLock, lockroot: bool) {
     let scope = match l.scope {
         LockScope::Exclusive => "exclusive",
         LockScope::Shared => "shared",
@@ -110,12 +115,11 @@ pub fn write_activelock(s: &mut String, l: &ActiveLock) {
         }
         None => s.push_str("<D:timeout>Infinite</D:timeout>"),
     }
-    let _ = write!(
-        s,
-        "<D:locktoken><D:href>{}</D:href></D:locktoken><D:lockroot><D:href>{}</D:href></D:lockroot></D:activelock>",
-        escape(&l.token),
-        escape(&super::uri::href(&l.root, false))
-    );
+    let _ = write!(s, "<D:locktoken><D:href>{}</D:href></D:locktoken>", escape(&l.token));
+    if lockroot {
+        let _ = write!(s, "<D:lockroot><D:href>{}</D:href></D:lockroot>", escape(&super::uri::href(&l.root, false)));
+    }
+    s.push_str("</D:activelock>");
 }
 
 /// An empty element naming `name`, declaring its namespace locally when it isn't DAV:.
