@@ -34,7 +34,9 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        // libunftp logs through the `log` crate (bridged by the `tracing-log` feature); its
+        // info level is one line per command, so by default only its warnings show.
+        .with_env_filter(EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new("info,libunftp=warn")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

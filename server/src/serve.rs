@@ -60,10 +60,16 @@ async fn wait(mut stopped: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// FTPS uses the HTTPS certificate, offering the `ftp` ALPN protocol instead of HTTP's.
+///
+/// No TLS 1.3 session tickets: rustls sends them right after the handshake, and on an upload
+/// the client never reads them. A socket closed with unread data sends a reset instead of a
+/// FIN, and the reset can overtake the end of the upload (its `close_notify`), so a complete
+/// upload looked cut short and was refused (426) — for about half of curl's TLS 1.3 uploads.
 fn ftp_options(settings: &Settings, tls: Option<&Arc<rustls::ServerConfig>>) -> crate::ftp::FtpOptions {
     let tls = tls.map(|t| {
         let mut config = (**t).clone();
         config.alpn_protocols = vec![b"ftp".to_vec()];
+        config.send_tls13_tickets = 0;
         Arc::new(config)
     });
     crate::ftp::FtpOptions {
