@@ -251,3 +251,20 @@ async fn sigterm_stops_ftp_and_webdav_together() {
     assert!(std::net::TcpStream::connect(&s.ftp).is_err(), "FTP still accepts");
     assert!(reqwest::get(s.url("/")).await.is_err(), "HTTP still accepts");
 }
+
+#[tokio::test]
+async fn site_utime_sets_the_modification_time_webdav_shows() {
+    let s = Server::start();
+    assert_eq!(put(&s, "/a file.txt", "x").await, 201);
+    assert_eq!(put(&s, "/b.txt", "y").await, 201);
+    let out = admin_ftp(
+        &s,
+        "say(f.sendcmd('SITE UTIME 20200102030405 a file.txt')[:3])\n\
+         say(f.sendcmd('SITE UTIME b.txt 20000101000000 20210304050607 20000101000000 UTC')[:3])\n\
+         say(code('SITE UTIME 20200102030405 missing.txt'))\n\
+         say(code('SITE UTIME yesterday b.txt'))\n\
+         say(f.sendcmd('MDTM b.txt'))",
+    );
+    assert_eq!(out, "200\n200\n550\n501\n213 20210304050607\n");
+    assert_eq!(live_prop(&s, "/a%20file.txt", "getlastmodified").await, "Thu, 02 Jan 2020 03:04:05 GMT");
+}

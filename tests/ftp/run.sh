@@ -202,6 +202,8 @@ make_tree() {
             head -c $((RANDOM % 9000 + 1)) /dev/urandom >"$src/${d}file $i.bin"
         done
     done
+    # A past time on every file: mirror -R keeps it with SITE UTIME, mirror brings it back.
+    find "$src" -type f -exec touch -d '2021-03-04 05:06:07 UTC' {} +
 }
 make_tree
 
@@ -412,6 +414,9 @@ lftp_mirror_down() {
     diff -r "$src" "$work/lftp-down" || fail "the mirrored-down tree differs"
     (cd "$work/lftp-down" && find . -mindepth 1 -type d -printf '%P\n' | LC_ALL=C sort) >"$work/down.dirs"
     tree_dirs | diff - "$work/down.dirs" || fail "directories differ (< original, > mirrored down)"
+    (cd "$work/lftp-down" && TZ=UTC find . -type f -printf '%P %TY-%Tm-%Td %TH:%TM:%.2TS\n' | LC_ALL=C sort) >"$work/down.times"
+    grep -v ' 2021-03-04 05:06:07$' "$work/down.times" && fail "modification times not kept (above)"
+    [ -s "$work/down.times" ]
 }
 
 lftp_find() {
@@ -454,7 +459,7 @@ lftp_mv_rm() {
 }
 
 check "lftp mirror -R: $(tree_files | wc -l) files (unicode, odd names, spaces, empty, 4.5 MB), 3 levels; verified through WebDAV" lftp_mirror_up
-check "lftp mirror back down; diff -r with the original" lftp_mirror_down
+check "lftp mirror back down; diff -r with the original; modification times kept both ways (SITE UTIME, MLSD)" lftp_mirror_down
 check "lftp find lists every file and directory by name" lftp_find
 check "lftp get -c resumes a partial download (REST 1234567)" lftp_get_c
 check "lftp reput resumes a partial upload (REST 1500000); WebDAV GET has every byte" lftp_reput

@@ -8,6 +8,7 @@
 mod auth;
 mod error;
 mod path;
+mod site;
 mod storage;
 
 use std::future::Future;
@@ -94,6 +95,7 @@ fn session(
     )
     .authenticator(logins.clone())
     .greeting("Wharf FTP ready")
+    .site_command("UTIME", site::Utime)
     .passive_ports(options.passive_ports.clone());
     if let Some(host) = &options.passive_host {
         builder = builder.passive_host(host.as_str());

@@ -247,6 +247,21 @@ impl StorageBackend<FtpUser> for DavStorage {
 }
 
 impl DavStorage {
+    /// SITE UTIME: the model's PROPPATCH of `getlastmodified`.
+    pub async fn set_modified(&self, user: &FtpUser, raw: &str, modified_ns: i64) -> Result<()> {
+        let path = self.path(Path::new(raw))?;
+        let view = self.view(user);
+        if view.resolve(&path).await.map_err(reply)?.is_none() {
+            return Err(reply(dav_model::Error::NotFound));
+        }
+        let patch = [super::site::modified_patch(modified_ns)];
+        let results = view.proppatch(&path, &patch, &Preconditions::default()).await.map_err(reply)?;
+        match results.iter().all(|(_, r)| *r == dav_model::PatchResult::Ok) {
+            true => Ok(()),
+            false => Err(kind(ErrorKind::PermissionDenied, "the time was not accepted")),
+        }
+    }
+
     /// The content of the file at `raw` from byte `start` on (REST before RETR).
     async fn content(&self, user: &FtpUser, raw: &Path, start: u64) -> Result<dav_model::ByteStream> {
         let r = self.existing(user, raw).await?;
