@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use wharf_backends::{BlobId, ByteStream};
 
@@ -109,30 +110,30 @@ impl Repository {
         let now = now_ns();
         let modified = opts.modified_ns.unwrap_or(now);
         let etag = content_etag(blob.as_ref());
-        let id = match &old {
+        // RETURNING hands back the row as written: no SELECT after it.
+        let row = match &old {
             Some(r) => {
-                sqlx::query(
+                let sql = format!(
                     "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
-                     content_type = COALESCE(?, content_type) WHERE id = ?",
-                )
-                .bind(blob.as_ref().map(BlobId::as_str))
-                .bind(size as i64)
-                .bind(&etag)
-                .bind(modified)
-                .bind(&opts.content_type)
-                .bind(r.id)
-                .execute(&mut *tx)
-                .await?;
-                r.id
+                     content_type = COALESCE(?, content_type) WHERE id = ? RETURNING {}",
+                    resource::COLUMNS
+                );
+                sqlx::query(&sql)
+                    .bind(blob.as_ref().map(BlobId::as_str))
+                    .bind(size as i64)
+                    .bind(&etag)
+                    .bind(modified)
+                    .bind(&opts.content_type)
+                    .bind(r.id)
+                    .fetch_one(&mut *tx)
+                    .await?
             }
             None => {
-                let id = insert_file(&mut tx, parent_id, path, blob.as_ref(), size, &opts, now).await?;
+                let row = insert_file(&mut tx, parent_id, path, blob.as_ref(), size, &opts, now).await?;
                 resource::touch(&mut tx, parent_id, now).await?;
-                id
+                row
             }
         };
-        let sql = format!("SELECT {} FROM resources WHERE id = ?", resource::COLUMNS);
-        let row = sqlx::query(&sql).bind(id).fetch_one(&mut *tx).await?;
         self.commit(tx).await?;
         drop(_adopting);
         let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
@@ -215,11 +216,13 @@ async fn insert_file(
     size: u64,
     opts: &PutOptions,
     now: i64,
-) -> Result<i64> {
-    let r = sqlx::query(
+) -> Result<SqliteRow> {
+    let sql = format!(
         "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
-         VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
-    )
+         VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) RETURNING {}",
+        resource::COLUMNS
+    );
+    let row = sqlx::query(&sql)
     .bind(parent_id)
     .bind(path.name().unwrap_or_default())
     .bind(blob.map(BlobId::as_str))
@@ -228,7 +231,7 @@ async fn insert_file(
     .bind(content_etag(blob))
     .bind(now)
     .bind(opts.modified_ns.unwrap_or(now))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(r.last_insert_rowid())
+    Ok(row)
 }
