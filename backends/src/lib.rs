@@ -83,7 +83,11 @@ pub struct Staged {
 }
 
 pub(crate) enum StagedInner {
+    /// A local store's temp file, renamed into place by commit.
     File(Option<tempfile_path::TempPath>),
+    /// A local store's small body, written and renamed into place by commit in one go.
+    Buffered(Bytes),
+    /// A memory store's bytes.
     Memory(Bytes),
 }
 
@@ -107,7 +111,8 @@ pub(crate) mod tempfile_path {
 
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Streams `body` to temporary storage while hashing it. `limit` caps the size.
+    /// Takes in `body` while hashing it: into temporary storage, or (a small body) into
+    /// memory. `limit` caps the size.
     async fn stage(&self, body: ByteStream, limit: Option<u64>) -> Result<Staged>;
     /// Makes staged bytes readable under their id. Idempotent: identical content already
     /// present is kept once.

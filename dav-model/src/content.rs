@@ -223,15 +223,15 @@ async fn insert_file(
         resource::COLUMNS
     );
     let row = sqlx::query(&sql)
-    .bind(parent_id)
-    .bind(path.name().unwrap_or_default())
-    .bind(blob.map(BlobId::as_str))
-    .bind(size as i64)
-    .bind(&opts.content_type)
-    .bind(content_etag(blob))
-    .bind(now)
-    .bind(opts.modified_ns.unwrap_or(now))
-    .fetch_one(&mut *conn)
-    .await?;
+        .bind(parent_id)
+        .bind(path.name().unwrap_or_default())
+        .bind(blob.map(BlobId::as_str))
+        .bind(size as i64)
+        .bind(&opts.content_type)
+        .bind(content_etag(blob))
+        .bind(now)
+        .bind(opts.modified_ns.unwrap_or(now))
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(row)
 }

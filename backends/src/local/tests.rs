@@ -57,6 +57,9 @@ async fn open_creates_layout() {
     LocalStore::open(&root, Durability::Process).await.unwrap();
     assert!(root.join("blobs").is_dir());
     assert!(root.join("tmp").is_dir());
+    let fan_out = std::fs::read_dir(root.join("blobs")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir());
+    assert_eq!(fan_out.count(), 256);
+    assert!(root.join("blobs/00").is_dir() && root.join("blobs/ff").is_dir());
 }
 
 #[tokio::test]
@@ -66,8 +69,9 @@ async fn committed_blob_lands_in_fan_out_path() {
     assert_eq!(id.as_str(), blake3::hash(b"hello world").to_hex().as_str());
     assert_eq!(size, 11);
     let s = id.as_str();
-    let path = dir.path().join("blobs").join(&s[..2]).join(&s[2..4]).join(s);
+    let path = dir.path().join("blobs").join(&s[..2]).join(s);
     assert_eq!(std::fs::read(path).unwrap(), b"hello world");
+    assert_eq!(files_in(&dir.path().join("blobs")).len(), 1);
     assert!(files_in(&dir.path().join("tmp")).is_empty());
 }
 
@@ -80,6 +84,19 @@ async fn large_body_round_trips_byte_for_byte() {
     assert_eq!(id.as_str(), blake3::hash(&data).to_hex().as_str());
     assert_eq!(read_all(&store, &id, None).await, data);
     assert_eq!(files_in(&dir.path().join("blobs")).len(), 1);
+}
+
+#[tokio::test]
+async fn bodies_around_the_buffer_size_round_trip() {
+    let (dir, store) = fresh(Durability::Process).await;
+    for len in [1, 65_521, 65_522, WRITE_BUF - 1, WRITE_BUF, WRITE_BUF + 1, 2 * WRITE_BUF] {
+        let data = pattern(len);
+        let (id, size) = store.put(body(odd_chunks(&data)), None).await.unwrap();
+        assert_eq!(size, len as u64);
+        assert_eq!(id.as_str(), blake3::hash(&data).to_hex().as_str(), "{len} bytes");
+        assert_eq!(read_all(&store, &id, None).await, data, "{len} bytes");
+    }
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
 }
 
 #[tokio::test]
@@ -102,10 +119,13 @@ async fn empty_body_is_a_valid_blob() {
 #[tokio::test]
 async fn full_durability_round_trips() {
     let (dir, store) = fresh(Durability::Full).await;
-    let data = pattern(WRITE_BUF + 1);
-    let (id, _) = store.put(body(odd_chunks(&data)), None).await.unwrap();
-    assert_eq!(read_all(&store, &id, None).await, data);
+    for len in [10, WRITE_BUF + 1] {
+        let data = pattern(len);
+        let (id, _) = store.put(body(odd_chunks(&data)), None).await.unwrap();
+        assert_eq!(read_all(&store, &id, None).await, data);
+    }
     assert!(files_in(&dir.path().join("tmp")).is_empty());
+    assert_eq!(files_in(&dir.path().join("blobs")).len(), 2);
 }
 
 #[tokio::test]
@@ -120,8 +140,13 @@ async fn identical_content_is_stored_once() {
 
 #[tokio::test]
 async fn concurrent_commits_of_same_content_agree() {
+    for len in [WRITE_BUF / 2, WRITE_BUF + 3] {
+        concurrent_commits_of(pattern(len)).await;
+    }
+}
+
+async fn concurrent_commits_of(data: Vec<u8>) {
     let (dir, store) = fresh(Durability::Process).await;
-    let data = pattern(WRITE_BUF / 2);
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
@@ -142,22 +167,94 @@ async fn concurrent_commits_of_same_content_agree() {
 #[tokio::test]
 async fn staged_blob_is_invisible_until_committed() {
     let (dir, store) = fresh(Durability::Process).await;
-    let staged = store.stage(one(b"pending"), None).await.unwrap();
-    assert_eq!(files_in(&dir.path().join("tmp")).len(), 1);
-    assert!(matches!(store.open(&staged.id, None).await, Err(Error::NotFound(_))));
-    let id = store.commit(staged).await.unwrap();
-    assert_eq!(read_all(&store, &id, None).await, b"pending");
-    assert!(files_in(&dir.path().join("tmp")).is_empty());
+    // A small body waits in memory, a large one in a temp file.
+    for (data, temp_files) in [(b"pending".to_vec(), 0), (pattern(WRITE_BUF + 5), 1)] {
+        let staged = store.stage(one(&data), None).await.unwrap();
+        assert_eq!(files_in(&dir.path().join("tmp")).len(), temp_files);
+        assert!(matches!(store.open(&staged.id, None).await, Err(Error::NotFound(_))));
+        let id = store.commit(staged).await.unwrap();
+        assert_eq!(read_all(&store, &id, None).await, data);
+        assert!(files_in(&dir.path().join("tmp")).is_empty());
+    }
 }
 
 #[tokio::test]
 async fn dropping_staged_blob_leaves_no_file() {
     let (dir, store) = fresh(Durability::Process).await;
-    let staged = store.stage(one(b"abandoned"), None).await.unwrap();
+    let small = store.stage(one(b"abandoned"), None).await.unwrap();
+    let large = store.stage(one(&pattern(WRITE_BUF + 5)), None).await.unwrap();
     assert_eq!(files_in(&dir.path().join("tmp")).len(), 1);
-    drop(staged);
+    drop((small, large));
     assert!(files_in(&dir.path().join("tmp")).is_empty());
     assert!(files_in(&dir.path().join("blobs")).is_empty());
+}
+
+/// A body fed by hand, to make the store wait for the network.
+fn channel() -> (tokio::sync::mpsc::Sender<io::Result<Bytes>>, ByteStream) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    (tx, Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
+}
+
+async fn eventually(mut cond: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("condition never met");
+}
+
+#[tokio::test]
+async fn a_body_that_keeps_us_waiting_gets_its_temp_file_meanwhile() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let tmp = dir.path().join("tmp");
+    let (tx, stream) = channel();
+    let staging = tokio::spawn({
+        let store = store.clone();
+        async move { store.stage(stream, None).await }
+    });
+    let data = pattern(2 * WRITE_BUF + 10);
+    let (first, rest) = data.split_at(100);
+    tx.send(Ok(Bytes::copy_from_slice(first))).await.unwrap();
+    eventually(|| files_in(&tmp).len() == 1).await;
+    // Past the first buffer, and waiting again: still the one temp file.
+    let (second, third) = rest.split_at(WRITE_BUF);
+    tx.send(Ok(Bytes::copy_from_slice(second))).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(files_in(&tmp).len(), 1);
+    tx.send(Ok(Bytes::copy_from_slice(third))).await.unwrap();
+    drop(tx);
+    let staged = staging.await.unwrap().unwrap();
+    let id = store.commit(staged).await.unwrap();
+    assert_eq!(read_all(&store, &id, None).await, data);
+    assert!(files_in(&tmp).is_empty());
+}
+
+#[tokio::test]
+async fn a_body_cut_while_we_wait_leaves_nothing() {
+    let (dir, store) = fresh(Durability::Process).await;
+    let tmp = dir.path().join("tmp");
+    let (tx, stream) = channel();
+    let staging = tokio::spawn({
+        let store = store.clone();
+        async move { store.stage(stream, None).await }
+    });
+    tx.send(Ok(Bytes::from_static(b"never finished"))).await.unwrap();
+    eventually(|| files_in(&tmp).len() == 1).await;
+    tx.send(Err(io::Error::from(io::ErrorKind::ConnectionReset))).await.unwrap();
+    assert!(matches!(staging.await.unwrap(), Err(Error::Body(_))));
+    assert!(files_in(&tmp).is_empty());
+    assert!(files_in(&dir.path().join("blobs")).is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_fan_out_directory_is_made_again() {
+    let (dir, store) = fresh(Durability::Full).await;
+    let staged = store.stage(one(b"homeless"), None).await.unwrap();
+    std::fs::remove_dir(dir.path().join("blobs").join(fan_out(&staged.id))).unwrap();
+    let id = store.commit(staged).await.unwrap();
+    assert_eq!(read_all(&store, &id, None).await, b"homeless");
 }
 
 #[tokio::test]
@@ -254,10 +351,14 @@ async fn list_returns_committed_ids() {
     // Strays a sweep must never treat as blobs.
     let blobs = dir.path().join("blobs");
     std::fs::write(blobs.join("README"), b"x").unwrap();
-    let misplaced = blobs.join("00").join("00");
-    std::fs::create_dir_all(&misplaced).unwrap();
-    std::fs::write(misplaced.join(a.as_str()), b"x").unwrap();
-    std::fs::write(misplaced.join("not-an-id"), b"x").unwrap();
+    let wrong = if fan_out(&a) == "00" { "01" } else { "00" };
+    std::fs::write(blobs.join(wrong).join(a.as_str()), b"x").unwrap();
+    std::fs::write(blobs.join(wrong).join("not-an-id"), b"x").unwrap();
+    // The pre-release two-level layout is not read either.
+    let old = BlobId(blake3::hash(b"old layout").to_hex().to_string());
+    let old_dir = blobs.join(fan_out(&old)).join(&old.as_str()[2..4]);
+    std::fs::create_dir_all(&old_dir).unwrap();
+    std::fs::write(old_dir.join(old.as_str()), b"old layout").unwrap();
 
     let mut expected = vec![a, b];
     expected.sort();
@@ -270,7 +371,7 @@ async fn open_cleans_leftover_temp_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path(), Durability::Process).await.unwrap();
     let (id, _) = store.put(one(b"kept"), None).await.unwrap();
-    let staged = store.stage(one(b"interrupted"), None).await.unwrap();
+    let staged = store.stage(one(&pattern(WRITE_BUF + 5)), None).await.unwrap();
     // Simulate a crash: the guard never runs.
     std::mem::forget(staged);
     std::fs::write(dir.path().join("tmp").join("stray.tmp"), b"x").unwrap();
