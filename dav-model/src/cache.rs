@@ -1,7 +1,12 @@
-//! A cache of path lookups for the read path (GET, HEAD, PROPFIND). Every committed write
-//! bumps one generation counter, which invalidates all entries at once: nothing has to
-//! work out which paths a MOVE of a large collection touched, and a read never sees an
-//! answer older than the last write that finished before it began.
+//! A cache of path lookups for the read path (GET, HEAD, PROPFIND, and the early checks of
+//! writes). A write that knows exactly which rows it changed (a PUT: the file and its
+//! parent; a PROPPATCH: its target) drops just those paths; every other write empties the
+//! cache, so nothing has to work out which paths a MOVE of a large collection touched.
+//!
+//! A generation counter, bumped by every invalidation, keeps lookups that raced a write
+//! out: a lookup reads the generation before it queries, and its answer is only inserted
+//! if no invalidation happened meanwhile. Insertions and invalidations hold the same lock,
+//! so an answer computed before a write can never land after that write's invalidation.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +21,7 @@ const CAPACITY: usize = 16_384;
 #[derive(Default)]
 pub(crate) struct LookupCache {
     generation: AtomicU64,
-    entries: Mutex<HashMap<DavPath, (u64, Option<Resource>)>>,
+    entries: Mutex<HashMap<DavPath, Option<Resource>>>,
 }
 
 impl LookupCache {
@@ -25,27 +30,76 @@ impl LookupCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The cached lookup of `path` (which may be "no such resource"), if still current.
+    /// The cached lookup of `path` (which may be "no such resource").
     pub fn get(&self, path: &DavPath) -> Option<Option<Resource>> {
-        let current = self.generation();
-        let entries = self.entries.lock().ok()?;
-        entries.get(path).filter(|(g, _)| *g == current).map(|(_, r)| r.clone())
+        self.entries.lock().ok()?.get(path).cloned()
     }
 
+    /// Caches what a lookup that started at `generation` found, unless a write committed
+    /// since.
     pub fn insert(&self, path: &DavPath, generation: u64, value: Option<Resource>) {
+        let Ok(mut entries) = self.entries.lock() else { return };
         if generation != self.generation() {
             return;
         }
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(path.clone(), value);
+    }
+
+    /// After a write that may have changed any row.
+    pub fn invalidate(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
-            entries.insert(path.clone(), (generation, value));
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            entries.clear();
         }
     }
 
-    /// Called after every committed write.
-    pub fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// After a write that changed only the rows at `paths`.
+    pub fn invalidate_paths(&self, paths: &[&DavPath]) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            for p in paths {
+                entries.remove(*p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(s: &str) -> DavPath {
+        DavPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn scoped_invalidation_keeps_other_paths() {
+        let cache = LookupCache::default();
+        let g = cache.generation();
+        cache.insert(&path("/a"), g, None);
+        cache.insert(&path("/b"), g, None);
+        cache.invalidate_paths(&[&path("/a")]);
+        assert!(cache.get(&path("/a")).is_none());
+        assert!(matches!(cache.get(&path("/b")), Some(None)));
+    }
+
+    #[test]
+    fn a_lookup_that_raced_a_write_is_not_cached() {
+        let cache = LookupCache::default();
+        let started = cache.generation();
+        cache.invalidate_paths(&[&path("/elsewhere")]);
+        cache.insert(&path("/a"), started, None);
+        assert!(cache.get(&path("/a")).is_none());
+    }
+
+    #[test]
+    fn full_invalidation_empties_the_cache() {
+        let cache = LookupCache::default();
+        cache.insert(&path("/a"), cache.generation(), None);
+        cache.invalidate();
+        assert!(cache.get(&path("/a")).is_none());
     }
 }

@@ -134,7 +134,9 @@ impl Repository {
                 row
             }
         };
-        self.commit(tx).await?;
+        // Only this file's row and its parent's (touched) changed.
+        let parent = path.parent().unwrap_or_default();
+        self.commit_touching(tx, &[path, &parent]).await?;
         drop(_adopting);
         let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
         if released.is_some() {

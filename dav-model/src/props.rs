@@ -145,7 +145,8 @@ impl Repository {
             resource::touch(&mut tx, target.id, crate::now_ns()).await?;
         }
         times.apply(&mut tx, target.id).await?;
-        self.commit(tx).await?;
+        // Dead properties aren't cached; of the rows, only the target's changed.
+        self.commit_touching(tx, &[path]).await?;
         Ok(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect())
     }
 }

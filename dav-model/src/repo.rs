@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use wharf_backends::{BlobId, BlobStore, Durability, LocalStore};
 
+use crate::path::DavPath;
 use crate::Result;
 
 /// Limits and policies of the model. Adapters fill it from the server's configuration.
@@ -99,6 +100,18 @@ impl Repository {
     pub(crate) async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
         tx.commit().await?;
         self.lookups.invalidate();
+        Ok(())
+    }
+
+    /// Commits a write transaction that changed only the rows at `paths` (inserted, updated
+    /// or deleted), so lookups of every other path stay cached.
+    pub(crate) async fn commit_touching(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        paths: &[&DavPath],
+    ) -> Result<()> {
+        tx.commit().await?;
+        self.lookups.invalidate_paths(paths);
         Ok(())
     }
 
