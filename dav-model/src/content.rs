@@ -104,7 +104,8 @@ impl Repository {
         };
         let (parent_id, old) = self.check_put(&mut tx, path, parent, old, &opts).await?;
         if prefix_of.is_some() && old.as_ref().map(|r| &r.etag) != prefix_of.as_ref() {
-            return Err(Error::Conflict("the file changed while the rest of it was written".into()));
+            // The kept prefix is no longer the file's: a retry would succeed.
+            return Err(Error::PreconditionFailed);
         }
         self.check_quota(&mut tx, size, old.as_ref().map_or(0, |r| r.size)).await?;
         let now = now_ns();

@@ -268,3 +268,21 @@ async fn site_utime_sets_the_modification_time_webdav_shows() {
     assert_eq!(out, "200\n200\n550\n501\n213 20210304050607\n");
     assert_eq!(live_prop(&s, "/a%20file.txt", "getlastmodified").await, "Thu, 02 Jan 2020 03:04:05 GMT");
 }
+
+/// Resuming keeps the bytes already there, so it needs the read right as well as write.
+#[tokio::test]
+async fn resumed_upload_needs_the_read_right() {
+    let s = Server::start();
+    add_user(&s, "dora", "dora-secret-1", &[]);
+    crate::harness::cli(&s.data, &["share", "add", "drop"], "");
+    crate::harness::cli(&s.data, &["share", "grant", "drop", "dora", "w"], "");
+    let out = ftp(
+        &s,
+        "dora",
+        "dora-secret-1",
+        "stor('drop/box.txt', b'first')\n\
+         try:\n    f.storbinary('STOR drop/box.txt', io.BytesIO(b'more'), rest=5)\n    say('resumed')\n\
+         except ftplib.Error as e:\n    say(str(e)[:3])",
+    );
+    assert_eq!(out, "550\n");
+}

@@ -191,8 +191,10 @@ impl View<'_> {
         self.repo.read_content(&stored, range).await
     }
 
+    /// A resumed write (`resume_at`) keeps the current bytes, so it also needs read.
     pub async fn put(&self, path: &DavPath, body: ByteStream, mut opts: PutOptions) -> Result<PutOutcome> {
-        let stored = self.stored(path, Rights::WRITE)?;
+        let need = if opts.resume_at.unwrap_or(0) > 0 { Rights::WRITE.with(Rights::READ) } else { Rights::WRITE };
+        let stored = self.stored(path, need)?;
         opts.pre = self.pre(&opts.pre);
         opts.principal = self.user().map(str::to_owned);
         let mut outcome = self.repo.put(&stored, body, opts).await.map_err(|e| self.err(e))?;

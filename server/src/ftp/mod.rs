@@ -40,8 +40,9 @@ pub struct FtpOptions {
     pub anonymous: bool,
 }
 
-/// Serves FTP on `listener` until `shutdown` completes. Sessions still open then end with
-/// the process.
+/// Serves FTP on `listener` until `shutdown` completes. Sessions still open are then cut
+/// when the process exits, after the HTTP side's graceful stop; an upload cut that way
+/// leaves the previous content, like any interrupted STOR.
 pub async fn run(
     listener: TcpListener,
     repo: Arc<Repository>,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use dav_model::condition::Preconditions;
+use dav_model::condition::{EtagMatch, Preconditions};
 use dav_model::identity::View;
 use dav_model::{DavPath, Depth, PutOptions, Repository, Resource, Transfer};
 use futures_util::StreamExt;
@@ -58,7 +58,7 @@ impl DavStorage {
     }
 }
 
-/// What FTP shows of a resource: the live properties, and whether this user may write it.
+/// What FTP shows of a resource: the live properties WebDAV shows too.
 #[derive(Debug, Clone)]
 pub struct Meta {
     size: u64,
@@ -190,7 +190,7 @@ impl StorageBackend<FtpUser> for DavStorage {
         if r.is_collection {
             return Err(kind(ErrorKind::PermanentFileNotAvailable, "a directory: use RMD"));
         }
-        self.view(user).delete(&r.path, &Preconditions::default()).await.map_err(reply)
+        self.view(user).delete(&r.path, &unchanged(&r)).await.map_err(reply)
     }
 
     async fn mkd<P: AsRef<Path> + Send + Debug>(&self, user: &FtpUser, path: P) -> Result<()> {
@@ -202,9 +202,10 @@ impl StorageBackend<FtpUser> for DavStorage {
         let src = self.path(from.as_ref())?;
         let dst = self.path(to.as_ref())?;
         let view = self.view(user);
-        // Like rename(2): a file replaces a file, but nothing replaces a directory.
-        let replaces_dir = view.resolve(&dst).await.map_err(reply)?.is_some_and(|r| r.is_collection);
-        if replaces_dir {
+        // Like rename(2): a file replaces a file, but nothing replaces a directory. Only an
+        // existing file is replaced, so a directory made at the target meanwhile is kept.
+        let existing = view.resolve(&dst).await.map_err(reply)?;
+        if existing.as_ref().is_some_and(|r| r.is_collection) {
             return Err(kind(ErrorKind::PermanentFileNotAvailable, "the target is a directory"));
         }
         let pre = Preconditions::default();
@@ -213,7 +214,7 @@ impl StorageBackend<FtpUser> for DavStorage {
             dst: &dst,
             moving: true,
             depth: Depth::Infinity,
-            overwrite: true,
+            overwrite: existing.is_some(),
             pre: &pre,
             principal: None,
         };
@@ -231,7 +232,9 @@ impl StorageBackend<FtpUser> for DavStorage {
         if !view.list(&r).await.map_err(reply)?.is_empty() {
             return Err(kind(ErrorKind::PermanentDirectoryNotEmpty, "directory not empty"));
         }
-        view.delete(&r.path, &Preconditions::default()).await.map_err(reply)
+        // A member added since the listing changes the directory's ETag: then nothing is
+        // deleted (450), instead of the new member with it.
+        view.delete(&r.path, &unchanged(&r)).await.map_err(reply)
     }
 
     async fn cwd<P: AsRef<Path> + Send + Debug>(&self, user: &FtpUser, path: P) -> Result<()> {
@@ -274,6 +277,12 @@ impl DavStorage {
         let range = (start > 0).then_some(start..r.size);
         self.view(user).read_content(&r, range).await.map_err(reply)
     }
+}
+
+/// A condition that the resource is still the one looked up (its ETag), so that an
+/// FTP command checked against one resource never acts on another put there meanwhile.
+fn unchanged(r: &Resource) -> Preconditions {
+    Preconditions { if_match: Some(EtagMatch::Tags(vec![r.etag.clone()])), ..Preconditions::default() }
 }
 
 /// libunftp wants a `Sync` reader; the model's byte streams are only `Send`. The stream is
