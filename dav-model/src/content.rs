@@ -91,8 +91,37 @@ impl Repository {
             // Dropping `staged` discards it: nothing was committed yet.
             return Err(Error::BadRequest(format!("body of {size} bytes where {expected} were announced")));
         }
-        let _adopting = self.gc_guard.read().await;
+        let adopting = self.gc_guard.read().await;
         let blob = if size == 0 { None } else { Some(self.blobs.commit(staged).await?) };
+        let new = NewContent { blob: blob.as_ref(), size, prefix_of: prefix_of.as_ref() };
+        let written = self.write_row(path, &new, &opts).await;
+        drop(adopting);
+        let (row, old) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                // Refused after the blob was committed (quota, a lock taken meanwhile...):
+                // don't leave it for the next start-up's sweep.
+                if let Some(b) = &blob {
+                    self.forget_unadopted(b).await;
+                }
+                return Err(e);
+            }
+        };
+        let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
+        if released.is_some() {
+            self.collect_garbage().await?;
+        }
+        Ok(PutOutcome { created: old.is_none(), resource: Resource::from_row(&row, path.clone()) })
+    }
+
+    /// The transaction of a PUT: checks again, then points the row at the new content.
+    /// Returns the row as written and the resource it replaced.
+    async fn write_row(
+        &self,
+        path: &DavPath,
+        new: &NewContent<'_>,
+        opts: &PutOptions,
+    ) -> Result<(SqliteRow, Option<Resource>)> {
         let mut tx = self.write.begin().await?;
         let parent = match path.parent() {
             Some(p) => resource::lookup(&mut tx, &p).await?,
@@ -102,35 +131,18 @@ impl Repository {
             (Some(p), Some(name)) if p.is_collection => resource::child(&mut tx, p, name).await?,
             _ => None,
         };
-        let (parent_id, old) = self.check_put(&mut tx, path, parent, old, &opts).await?;
-        if prefix_of.is_some() && old.as_ref().map(|r| &r.etag) != prefix_of.as_ref() {
+        let (parent_id, old) = self.check_put(&mut tx, path, parent, old, opts).await?;
+        if new.prefix_of.is_some() && old.as_ref().map(|r| &r.etag) != new.prefix_of {
             // The kept prefix is no longer the file's: a retry would succeed.
             return Err(Error::PreconditionFailed);
         }
-        self.check_quota(&mut tx, size, old.as_ref().map_or(0, |r| r.size)).await?;
+        self.check_quota(&mut tx, new.size, old.as_ref().map_or(0, |r| r.size)).await?;
         let now = now_ns();
-        let modified = opts.modified_ns.unwrap_or(now);
-        let etag = content_etag(blob.as_ref());
         // RETURNING hands back the row as written: no SELECT after it.
         let row = match &old {
-            Some(r) => {
-                let sql = format!(
-                    "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
-                     content_type = COALESCE(?, content_type) WHERE id = ? RETURNING {}",
-                    resource::COLUMNS
-                );
-                sqlx::query(&sql)
-                    .bind(blob.as_ref().map(BlobId::as_str))
-                    .bind(size as i64)
-                    .bind(&etag)
-                    .bind(modified)
-                    .bind(&opts.content_type)
-                    .bind(r.id)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
+            Some(r) => update_file(&mut tx, r.id, new, opts, now).await?,
             None => {
-                let row = insert_file(&mut tx, parent_id, path, blob.as_ref(), size, &opts, now).await?;
+                let row = insert_file(&mut tx, parent_id, path, new, opts, now).await?;
                 resource::touch(&mut tx, parent_id, now).await?;
                 row
             }
@@ -138,12 +150,23 @@ impl Repository {
         // Only this file's row and its parent's (touched) changed.
         let parent = path.parent().unwrap_or_default();
         self.commit_touching(tx, &[path, &parent]).await?;
-        drop(_adopting);
-        let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
-        if released.is_some() {
-            self.collect_garbage().await?;
+        Ok((row, old))
+    }
+
+    /// Deletes a just-committed blob that no row took, unless another upload of the same
+    /// bytes adopted it meanwhile. Best effort: the start-up sweep catches what this misses.
+    async fn forget_unadopted(&self, blob: &BlobId) {
+        let _exclusive = self.gc_guard.write().await;
+        let adopted: std::result::Result<Option<(i64,)>, _> =
+            sqlx::query_as("SELECT refcount FROM blobs WHERE id = ? AND refcount > 0")
+                .bind(blob.as_str())
+                .fetch_optional(&self.write)
+                .await;
+        if let Ok(None) = adopted {
+            if let Err(e) = self.blobs.delete(blob).await {
+                tracing::warn!(%e, "could not delete an unadopted blob");
+            }
         }
-        Ok(PutOutcome { created: old.is_none(), resource: Resource::from_row(&row, path.clone()) })
     }
 
     /// The body of a resumed write: the current content's first `at` bytes, then `body`.
@@ -211,12 +234,42 @@ impl Repository {
     }
 }
 
+/// What a PUT writes: the committed blob (none for zero bytes), its size, and for a resumed
+/// write the ETag its kept prefix was read under.
+struct NewContent<'a> {
+    blob: Option<&'a BlobId>,
+    size: u64,
+    prefix_of: Option<&'a String>,
+}
+
+async fn update_file(
+    conn: &mut SqliteConnection,
+    id: i64,
+    new: &NewContent<'_>,
+    opts: &PutOptions,
+    now: i64,
+) -> Result<SqliteRow> {
+    let sql = format!(
+        "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
+         content_type = COALESCE(?, content_type) WHERE id = ? RETURNING {}",
+        resource::COLUMNS
+    );
+    Ok(sqlx::query(&sql)
+        .bind(new.blob.map(BlobId::as_str))
+        .bind(new.size as i64)
+        .bind(content_etag(new.blob))
+        .bind(opts.modified_ns.unwrap_or(now))
+        .bind(&opts.content_type)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 async fn insert_file(
     conn: &mut SqliteConnection,
     parent_id: i64,
     path: &DavPath,
-    blob: Option<&BlobId>,
-    size: u64,
+    new: &NewContent<'_>,
     opts: &PutOptions,
     now: i64,
 ) -> Result<SqliteRow> {
@@ -225,16 +278,15 @@ async fn insert_file(
          VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) RETURNING {}",
         resource::COLUMNS
     );
-    let row = sqlx::query(&sql)
+    Ok(sqlx::query(&sql)
         .bind(parent_id)
         .bind(path.name().unwrap_or_default())
-        .bind(blob.map(BlobId::as_str))
-        .bind(size as i64)
+        .bind(new.blob.map(BlobId::as_str))
+        .bind(new.size as i64)
         .bind(&opts.content_type)
-        .bind(content_etag(blob))
+        .bind(content_etag(new.blob))
         .bind(now)
         .bind(opts.modified_ns.unwrap_or(now))
         .fetch_one(&mut *conn)
-        .await?;
-    Ok(row)
+        .await?)
 }

@@ -384,3 +384,11 @@ async fn nul_in_a_name_is_400() {
     let s = Server::start();
     assert_eq!(put(&s, "/a%00b.txt", "x").await, 400);
 }
+
+#[tokio::test]
+async fn a_put_refused_over_quota_leaves_no_blob_behind() {
+    let s = Server::start_with(&["--quota-bytes", "1000"]);
+    assert_eq!(put(&s, "/small.bin", vec![1u8; 500]).await, 201);
+    assert_eq!(put(&s, "/big.bin", vec![2u8; 5000]).await, 507);
+    assert_eq!(crate::harness::blob_count(&s.data), 1, "the refused body's blob is still on disk");
+}
