@@ -37,33 +37,14 @@ start_wharf "$bin" "$work" clients || exit 1
 
 # --- the harness ---------------------------------------------------------------------------
 
-passed=0 failed=0 skipped=0
+log="$work/server.log"
+source "$(dirname "$0")/../checks.sh"
+skipped=0
 
-# check NAME FUNCTION [ARG...]: runs FUNCTION in a subshell with errexit (so any failing
-# command fails the check) and reports it. On failure shows the function's output and the
-# requests the server saw meanwhile.
-check() {
-    local name=$1 rc mark
-    shift
-    mark=$(wc -l <"$work/server.log")
-    set +e
-    (set -e; "$@") >"$work/check.out" 2>&1
-    rc=$?
-    set -e
-    if [ "$rc" -eq 0 ]; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "not ok - $name"
-        failed=$((failed + 1))
-        tail -n 40 "$work/check.out" | sed 's/^/#   /'
-        echo "#   server requests during the check:"
-        tail -n "+$((mark + 1))" "$work/server.log" | sed -n 's/^.*request /#     /p' | tail -n 25
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "#   the server is no longer running; the end of its log:"
-            { grep -v ' request ' "$work/server.log" || true; } | tail -n 20 | sed 's/^/#     /'
-        fi
-    fi
+# Under a failed check: the requests the server saw meanwhile.
+show_log() {
+    echo "#   server requests during the check:"
+    tail -n "+$(($1 + 1))" "$log" | sed -n 's/^.*request /#     /p' | tail -n 25
 }
 
 skip() { # skip NAME REASON
@@ -71,55 +52,11 @@ skip() { # skip NAME REASON
     skipped=$((skipped + 1))
 }
 
-fail() { # fail MESSAGE: ends the current check
-    echo "FAILED: $*" >&2
-    exit 1
-}
-
-# urlenc PATH: percent-encodes every byte of PATH except '/' and unreserved characters.
-urlenc() {
-    local LC_ALL=C s=$1 out="" c i
-    for ((i = 0; i < ${#s}; i++)); do
-        c=${s:i:1}
-        case $c in
-            [a-zA-Z0-9/._~-]) out+=$c ;;
-            *) printf -v c '%%%02X' "'$c"; out+=$c ;;
-        esac
-    done
-    printf '%s' "$out"
-}
-
-# dav METHOD PATH [CURL-ARG...]: sends one request as admin, prints the status code; the
-# body goes to $work/body.
-dav() {
-    local method=$1 path=$2
-    shift 2
-    curl -sS -g --max-time 120 -u "admin:$password" -X "$method" -o "$work/body" -w '%{http_code}' "$@" \
-        "$url$(urlenc "${path#/}")"
-}
-
-expect_status() { # expect_status WANT METHOD PATH [CURL-ARG...]
-    local want=$1 got
-    shift
-    got=$(dav "$@")
-    [ "$got" = "$want" ] || fail "$1 $2 answered $got, want $want: $(head -c 600 "$work/body")"
-}
-
 exists() { expect_status 200 GET "$1"; }
-missing() { expect_status 404 GET "$1"; }
-
-same_bytes() { # same_bytes PATH LOCAL-FILE: GET PATH returns exactly the bytes of LOCAL-FILE
-    expect_status 200 GET "$1"
-    cmp "$work/body" "$2" || fail "GET $1 differs from $2"
-}
 
 propfind0() { # propfind0 PATH PROP-XML: PROPFIND Depth 0 into $work/body, must be 207
     expect_status 207 PROPFIND "$1" -H 'Depth: 0' -H 'Content-Type: application/xml' \
         --data-binary "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>$2</D:prop></D:propfind>"
-}
-
-prop_value() { # prop_value NAME: the text of the first <...:NAME> element in $work/body
-    { grep -o "<[A-Za-z0-9]*:\?$1[^>]*>[^<]*<" "$work/body" || true; } | sed -n '1{s/^<[^>]*>//; s/<$//; p}'
 }
 
 # --- rclone --------------------------------------------------------------------------------

@@ -64,38 +64,9 @@ serve() {
 
 # --- the harness ---------------------------------------------------------------------------
 
-passed=0 failed=0 known=0
-
-# check NAME FUNCTION [ARG...]: runs FUNCTION in a subshell with errexit (so any failing
-# command fails the check) and reports it. On failure shows the function's output and what
-# the server logged meanwhile.
-check() {
-    local name=$1 rc mark
-    shift
-    mark=$(wc -l <"$log")
-    set +e
-    (set -e; "$@") >"$work/check.out" 2>&1
-    rc=$?
-    set -e
-    if [ "$rc" -eq 0 ]; then
-        echo "ok - $name"
-        passed=$((passed + 1))
-    else
-        echo "not ok - $name"
-        failed=$((failed + 1))
-        tail -n 40 "$work/check.out" | sed 's/^/#   /'
-        if [ "$(wc -l <"$log")" -gt "$mark" ]; then
-            echo "#   the server's log during the check:"
-            tail -n "+$((mark + 1))" "$log" | tail -n 15 | cut -c1-300 | sed 's/^/#     /'
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then echo "#   the server is no longer running"; fi
-    fi
-}
-
-fail() { # fail MESSAGE: ends the current check
-    echo "FAILED: $*" >&2
-    exit 1
-}
+dav_timeout=60
+source "$here/../checks.sh"
+known=0
 
 # py_checks MODE ARG...: runs ftp_clients.py (which prints its own ok/not ok lines) against
 # the current server and counts its checks.
@@ -118,49 +89,9 @@ py_checks() {
     fi
 }
 
-# urlenc PATH: percent-encodes every byte of PATH except '/' and unreserved characters.
-urlenc() {
-    local LC_ALL=C s=$1 out="" c i
-    for ((i = 0; i < ${#s}; i++)); do
-        c=${s:i:1}
-        case $c in
-            [a-zA-Z0-9/._~-]) out+=$c ;;
-            *) printf -v c '%%%02X' "'$c"; out+=$c ;;
-        esac
-    done
-    printf '%s' "$out"
-}
-
-# dav METHOD PATH [CURL-ARG...]: one WebDAV request as admin to the current server, prints
-# the status code; the body goes to $work/body. This is how FTP's effects are verified.
-dav() {
-    local method=$1 path=$2
-    shift 2
-    curl -sS -g -k --max-time 60 -u "admin:$password" -X "$method" -o "$work/body" -w '%{http_code}' "$@" \
-        "$url$(urlenc "${path#/}")"
-}
-
-expect_status() { # expect_status WANT METHOD PATH [CURL-ARG...]
-    local want=$1 got
-    shift
-    got=$(dav "$@")
-    [ "$got" = "$want" ] || fail "$1 $2 answered $got, want $want: $(head -c 300 "$work/body")"
-}
-
-missing() { expect_status 404 GET "$1"; }
-
-same_bytes() { # same_bytes PATH LOCAL-FILE: WebDAV GET PATH returns exactly LOCAL-FILE's bytes
-    expect_status 200 GET "$1"
-    cmp "$work/body" "$2" || fail "GET $1 differs from $2"
-}
-
 is_collection() {
     expect_status 207 PROPFIND "$1" -H 'Depth: 0'
     grep -q '<D:collection/>' "$work/body" || fail "$1 is not a collection: $(head -c 300 "$work/body")"
-}
-
-prop_value() { # prop_value NAME: the text of the first <...:NAME> element in $work/body
-    { grep -o "<[A-Za-z0-9]*:\?$1[^>]*>[^<]*<" "$work/body" || true; } | sed -n '1{s/^<[^>]*>//; s/<$//; p}'
 }
 
 said() { # said FILE PATTERN: an extended regex matches a line of FILE (a client's trace)
