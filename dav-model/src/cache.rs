@@ -1,7 +1,7 @@
 //! A cache of path lookups for the read path (GET, HEAD, PROPFIND, and the early checks of
 //! writes). A write that knows exactly which rows it changed (a PUT: the file and its
-//! parent; a PROPPATCH: its target) drops just those paths; every other write empties the
-//! cache, so nothing has to work out which paths a MOVE of a large collection touched.
+//! parent; a PROPPATCH: its target) stores those rows as written; every other write empties
+//! the cache, so nothing has to work out which paths a MOVE of a large collection touched.
 //!
 //! A generation counter, bumped by every invalidation, keeps lookups that raced a write
 //! out: a lookup reads the generation before it queries, and its answer is only inserted
@@ -56,13 +56,16 @@ impl LookupCache {
         }
     }
 
-    /// After a write that changed only the rows at `paths`.
-    pub fn invalidate_paths(&self, paths: &[&DavPath]) {
+    /// After a write that produced exactly these rows (the resource now at each path, or
+    /// none). Only for a writer that still holds the write connection: no later write can
+    /// have committed yet, so what it stores can't be older than the database.
+    pub fn refresh(&self, rows: Vec<(DavPath, Option<Resource>)>) {
         if let Ok(mut entries) = self.entries.lock() {
             self.generation.fetch_add(1, Ordering::AcqRel);
-            for p in paths {
-                entries.remove(*p);
+            if entries.len() + rows.len() > CAPACITY {
+                entries.clear();
             }
+            entries.extend(rows);
         }
     }
 }
@@ -76,13 +79,12 @@ mod tests {
     }
 
     #[test]
-    fn scoped_invalidation_keeps_other_paths() {
+    fn a_refresh_keeps_other_paths() {
         let cache = LookupCache::default();
         let g = cache.generation();
         cache.insert(&path("/a"), g, None);
         cache.insert(&path("/b"), g, None);
-        cache.invalidate_paths(&[&path("/a")]);
-        assert!(cache.get(&path("/a")).is_none());
+        cache.refresh(vec![(path("/a"), None)]);
         assert!(matches!(cache.get(&path("/b")), Some(None)));
     }
 
@@ -90,9 +92,19 @@ mod tests {
     fn a_lookup_that_raced_a_write_is_not_cached() {
         let cache = LookupCache::default();
         let started = cache.generation();
-        cache.invalidate_paths(&[&path("/elsewhere")]);
+        cache.refresh(vec![(path("/elsewhere"), None)]);
         cache.insert(&path("/a"), started, None);
         assert!(cache.get(&path("/a")).is_none());
+    }
+
+    #[test]
+    fn a_refresh_stores_the_written_rows_and_keeps_racing_lookups_out() {
+        let cache = LookupCache::default();
+        let started = cache.generation();
+        cache.refresh(vec![(path("/a"), None)]);
+        cache.insert(&path("/b"), started, None);
+        assert!(matches!(cache.get(&path("/a")), Some(None)));
+        assert!(cache.get(&path("/b")).is_none());
     }
 
     #[test]

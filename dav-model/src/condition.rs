@@ -70,3 +70,14 @@ pub struct Preconditions {
     pub if_modified_since: Option<i64>,
     pub if_unmodified_since: Option<i64>,
 }
+
+impl Preconditions {
+    /// True when the request carries no condition at all.
+    pub fn is_empty(&self) -> bool {
+        self.if_header.is_none()
+            && self.if_match.is_none()
+            && self.if_none_match.is_none()
+            && self.if_modified_since.is_none()
+            && self.if_unmodified_since.is_none()
+    }
+}

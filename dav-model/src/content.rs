@@ -6,14 +6,15 @@
 
 use std::ops::Range;
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::SqliteConnection;
 use wharf_backends::{BlobId, ByteStream};
 
 use crate::condition::Preconditions;
-use crate::lock::{check_write, locks_in_scope, WriteScope};
+use crate::lock::{check_write, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
 use crate::resource::{self, content_etag, Resource};
+use crate::snapshot::{Snapshot, Wanted};
+use crate::txn::{Batch, WriteTx};
 use crate::{now_ns, Error, Repository, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -69,18 +70,7 @@ impl Repository {
 
     /// Replaces (or creates) the content at `path` with `body`.
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
-        // Refuse early, before reading a byte, when the answer can't be a success. The
-        // paths come from the lookup cache; the transaction below checks again for real.
-        let current = {
-            let parent = match path.parent() {
-                Some(p) => self.resolve(&p).await?,
-                None => None,
-            };
-            let target = self.resolve(path).await?;
-            let mut conn = self.read.acquire().await?;
-            self.check_put(&mut conn, path, parent, target.clone(), &opts).await?;
-            target
-        };
+        let current = self.check_put_early(path, &opts).await?;
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
             Some(at) => self.resumed_body(current, at, body).await?,
             None => (body, None),
@@ -96,7 +86,7 @@ impl Repository {
         let new = NewContent { blob: blob.as_ref(), size, prefix_of: prefix_of.as_ref() };
         let written = self.write_row(path, &new, &opts).await;
         drop(adopting);
-        let (row, old) = match written {
+        let (resource, old) = match written {
             Ok(w) => w,
             Err(e) => {
                 // Refused after the blob was committed (quota, a lock taken meanwhile...):
@@ -111,46 +101,76 @@ impl Repository {
         if released.is_some() {
             self.collect_garbage().await?;
         }
-        Ok(PutOutcome { created: old.is_none(), resource: Resource::from_row(&row, path.clone()) })
+        Ok(PutOutcome { created: old.is_none(), resource })
     }
 
-    /// The transaction of a PUT: checks again, then points the row at the new content.
-    /// Returns the row as written and the resource it replaced.
+    /// Refuses before a byte is read when the answer can't be a success, from cached
+    /// lookups; the transaction checks everything again. When no lock exists anywhere and
+    /// the request has no conditions, only a missing parent can refuse it this early (a
+    /// collection at the path is found by the transaction). Returns the current resource
+    /// when it was looked up (always, for a resumed write, which needs its content).
+    async fn check_put_early(&self, path: &DavPath, opts: &PutOptions) -> Result<Option<Resource>> {
+        let parent = match path.parent() {
+            Some(p) => self.resolve(&p).await?,
+            None => None,
+        };
+        let resuming = opts.resume_at.is_some_and(|n| n > 0);
+        if !resuming && opts.pre.is_empty() && !self.lock_rows.may_exist() {
+            self.check_put(path, parent, None, &[], opts)?;
+            return Ok(None);
+        }
+        let target = self.resolve(path).await?;
+        let locks = match self.lock_rows.may_exist() {
+            true => locks_in_scope(&mut *self.read.acquire().await?, path).await?,
+            false => Vec::new(),
+        };
+        let mut conn = self.read.acquire().await?;
+        self.evaluate(&mut conn, path, target.as_ref(), &opts.pre, &locks).await?;
+        self.check_put(path, parent, target.clone(), &locks, opts)?;
+        Ok(target)
+    }
+
+    /// The transaction of a PUT, in two trips to SQLite (see [`crate::txn`]): read and
+    /// check again, then point the row at the new content and commit. Returns the resource
+    /// as written and the one it replaced.
     async fn write_row(
         &self,
         path: &DavPath,
         new: &NewContent<'_>,
         opts: &PutOptions,
-    ) -> Result<(SqliteRow, Option<Resource>)> {
-        let mut tx = self.write.begin().await?;
-        let parent = match path.parent() {
-            Some(p) => resource::lookup(&mut tx, &p).await?,
-            None => None,
-        };
-        let old = match (&parent, path.name()) {
-            (Some(p), Some(name)) if p.is_collection => resource::child(&mut tx, p, name).await?,
-            _ => None,
-        };
-        let (parent_id, old) = self.check_put(&mut tx, path, parent, old, opts).await?;
+    ) -> Result<(Resource, Option<Resource>)> {
+        let wanted = Wanted { parent: true, used: self.config.quota_bytes.is_some() };
+        let (mut tx, rows) = WriteTx::begin(&self.write, &self.lookups, Snapshot::batch(path, wanted)).await?;
+        let snap = Snapshot::read(&rows, path)?;
+        self.evaluate(tx.conn()?, path, snap.target.as_ref(), &opts.pre, &snap.locks).await?;
+        let (parent, old) = self.check_put(path, snap.parent, snap.target, &snap.locks, opts)?;
         if new.prefix_of.is_some() && old.as_ref().map(|r| &r.etag) != new.prefix_of {
             // The kept prefix is no longer the file's: a retry would succeed.
             return Err(Error::PreconditionFailed);
         }
-        self.check_quota(&mut tx, new.size, old.as_ref().map_or(0, |r| r.size)).await?;
+        self.check_quota_of(snap.used.unwrap_or(0), new.size, old.as_ref().map_or(0, |r| r.size))?;
         let now = now_ns();
-        // RETURNING hands back the row as written: no SELECT after it.
-        let row = match &old {
-            Some(r) => update_file(&mut tx, r.id, new, opts, now).await?,
+        let mut writes = Batch::new();
+        match &old {
+            Some(r) => push_update_file(&mut writes, r.id, new, opts, now),
             None => {
-                let row = insert_file(&mut tx, parent_id, path, new, opts, now).await?;
-                resource::touch(&mut tx, parent_id, now).await?;
-                row
+                push_insert_file(&mut writes, parent.id, path, new, opts, now);
+                resource::push_touch(&mut writes, parent.id, now);
             }
-        };
-        // Only this file's row and its parent's (touched) changed.
-        let parent = path.parent().unwrap_or_default();
-        self.commit_touching(tx, &[path, &parent]).await?;
-        Ok((row, old))
+        }
+        // RETURNING hands back the row as written: no SELECT after it.
+        let rows = tx.commit(writes).await?;
+        let row = rows.first().ok_or_else(|| Error::Internal("PUT wrote no row".into()))?;
+        let written = Resource::from_row(row, path.clone());
+        // Only this file's row and, for a new file, its parent's changed; the cache gets
+        // them as written while the write connection is still held.
+        let mut fresh = vec![(path.clone(), Some(written.clone()))];
+        if old.is_none() {
+            fresh.push((parent.path.clone(), Some(parent.touched(now))));
+        }
+        self.lookups.refresh(fresh);
+        drop(tx);
+        Ok((written, old))
     }
 
     /// Deletes a just-committed blob that no row took, unless another upload of the same
@@ -186,17 +206,18 @@ impl Repository {
         Ok((Box::pin(prefix.chain(body)), Some(current.etag)))
     }
 
-    /// Parent must be a collection, target must not be one, conditions and locks must allow.
-    /// Returns the parent's id and the existing resource, if any.
-    /// `parent` and `target` are the looked-up parent collection and resource at `path`.
-    async fn check_put(
+    /// Parent must be a collection, target must not be one, locks must allow (the
+    /// conditions are [`Repository::evaluate`]'s). Returns the parent and the existing
+    /// resource, if any. `parent` and `target` are the looked-up parent collection and
+    /// resource at `path`, `locks` the locks in scope of `path`.
+    fn check_put(
         &self,
-        conn: &mut SqliteConnection,
         path: &DavPath,
         parent: Option<Resource>,
         target: Option<Resource>,
+        locks: &[ActiveLock],
         opts: &PutOptions,
-    ) -> Result<(i64, Option<Resource>)> {
+    ) -> Result<(Resource, Option<Resource>)> {
         if path.is_root() {
             return Err(Error::NotAllowed("PUT on the root collection".into()));
         }
@@ -205,18 +226,24 @@ impl Repository {
         if target.as_ref().is_some_and(|t| t.is_collection) {
             return Err(Error::NotAllowed("PUT on a collection".into()));
         }
-        let locks = locks_in_scope(conn, path).await?;
-        self.evaluate(conn, path, target.as_ref(), &opts.pre, &locks).await?;
         let scope = WriteScope { path, subtree: false, membership_changes: target.is_none() };
-        check_write(&locks, &scope, &opts.pre, opts.principal.as_deref())?;
-        Ok((parent.id, target))
+        check_write(locks, &scope, &opts.pre, opts.principal.as_deref())?;
+        Ok((parent, target))
     }
 
     pub(crate) async fn check_quota(&self, conn: &mut SqliteConnection, adding: u64, removing: u64) -> Result<()> {
-        let Some(limit) = self.config.quota_bytes else { return Ok(()) };
+        if self.config.quota_bytes.is_none() {
+            return Ok(());
+        }
         let (used,): (i64,) =
             sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources").fetch_one(&mut *conn).await?;
-        if (used.max(0) as u64).saturating_sub(removing).saturating_add(adding) > limit {
+        self.check_quota_of(used.max(0) as u64, adding, removing)
+    }
+
+    /// Whether a tree using `used` bytes may take `adding` more while `removing` go.
+    fn check_quota_of(&self, used: u64, adding: u64, removing: u64) -> Result<()> {
+        let Some(limit) = self.config.quota_bytes else { return Ok(()) };
+        if used.saturating_sub(removing).saturating_add(adding) > limit {
             return Err(Error::InsufficientStorage);
         }
         Ok(())
@@ -242,51 +269,41 @@ struct NewContent<'a> {
     prefix_of: Option<&'a String>,
 }
 
-async fn update_file(
-    conn: &mut SqliteConnection,
-    id: i64,
-    new: &NewContent<'_>,
-    opts: &PutOptions,
-    now: i64,
-) -> Result<SqliteRow> {
-    let sql = format!(
+fn push_update_file(batch: &mut Batch, id: i64, new: &NewContent<'_>, opts: &PutOptions, now: i64) {
+    batch.push(&format!(
         "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
          content_type = COALESCE(?, content_type) WHERE id = ? RETURNING {}",
         resource::COLUMNS
-    );
-    Ok(sqlx::query(&sql)
-        .bind(new.blob.map(BlobId::as_str))
+    ));
+    batch
+        .bind(new.blob.map(|b| b.as_str().to_owned()))
         .bind(new.size as i64)
         .bind(content_etag(new.blob))
         .bind(opts.modified_ns.unwrap_or(now))
-        .bind(&opts.content_type)
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?)
+        .bind(opts.content_type.clone())
+        .bind(id);
 }
 
-async fn insert_file(
-    conn: &mut SqliteConnection,
+fn push_insert_file(
+    batch: &mut Batch,
     parent_id: i64,
     path: &DavPath,
     new: &NewContent<'_>,
     opts: &PutOptions,
     now: i64,
-) -> Result<SqliteRow> {
-    let sql = format!(
+) {
+    batch.push(&format!(
         "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
          VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) RETURNING {}",
         resource::COLUMNS
-    );
-    Ok(sqlx::query(&sql)
+    ));
+    batch
         .bind(parent_id)
-        .bind(path.name().unwrap_or_default())
-        .bind(new.blob.map(BlobId::as_str))
+        .bind(path.name().unwrap_or_default().to_owned())
+        .bind(new.blob.map(|b| b.as_str().to_owned()))
         .bind(new.size as i64)
-        .bind(&opts.content_type)
+        .bind(opts.content_type.clone())
         .bind(content_etag(new.blob))
         .bind(now)
-        .bind(opts.modified_ns.unwrap_or(now))
-        .fetch_one(&mut *conn)
-        .await?)
+        .bind(opts.modified_ns.unwrap_or(now));
 }

@@ -16,8 +16,10 @@ pub mod path;
 pub mod props;
 mod repo;
 pub mod resource;
+mod snapshot;
 pub mod times;
 mod tree;
+mod txn;
 
 pub use content::{PutOptions, PutOutcome};
 pub use error::{Error, Result};

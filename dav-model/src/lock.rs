@@ -2,11 +2,14 @@
 //! root, so they persist across restarts, can sit on URLs that map to nothing, and stay
 //! behind when the resource they covered is moved away.
 
-use sqlx::{Row, SqliteConnection};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::condition::Preconditions;
 use crate::path::DavPath;
-use crate::resource::{self, content_etag};
+use crate::resource::{self, content_etag, Tag};
+use crate::txn::Batch;
 use crate::{now_ns, Error, Repository, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,35 +58,69 @@ pub struct LockRequest {
 const LOCK_COLUMNS: &str =
     "token, root_path, depth_infinite, exclusive, owner_xml, principal, timeout_secs, expires_ns";
 
-fn lock_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActiveLock> {
+/// A lock from a row whose [`LOCK_COLUMNS`] start at column `at`.
+pub(crate) fn lock_from_row_at(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<ActiveLock> {
     Ok(ActiveLock {
-        token: row.get(0),
-        root: DavPath::from_key(row.get::<&str, _>(1))?,
-        depth_infinite: row.get::<i64, _>(2) != 0,
-        scope: if row.get::<i64, _>(3) != 0 { LockScope::Exclusive } else { LockScope::Shared },
-        owner_xml: row.get(4),
-        principal: row.get(5),
-        timeout_secs: row.get::<Option<i64>, _>(6).map(|t| t.max(0) as u64),
-        expires_ns: row.get(7),
+        token: row.get(at),
+        root: DavPath::from_key(row.get::<&str, _>(at + 1))?,
+        depth_infinite: row.get::<i64, _>(at + 2) != 0,
+        scope: if row.get::<i64, _>(at + 3) != 0 { LockScope::Exclusive } else { LockScope::Shared },
+        owner_xml: row.get(at + 4),
+        principal: row.get(at + 5),
+        timeout_secs: row.get::<Option<i64>, _>(at + 6).map(|t| t.max(0) as u64),
+        expires_ns: row.get(at + 7),
     })
 }
 
-/// Locks that may matter for `path` and everything below it: those rooted at the path's
-/// ancestors or the path itself, and those rooted anywhere inside its subtree. One query.
-pub(crate) async fn locks_in_scope(conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+/// Adds to `batch` the locks that may matter for `path` and everything below it, tagged
+/// [`Tag::Lock`]: those rooted at the path's ancestors or the path itself, and those rooted
+/// anywhere inside its subtree. One query.
+pub(crate) fn push_locks_in_scope(batch: &mut Batch, path: &DavPath) {
     let ancestors: Vec<String> = path.ancestors_and_self().iter().map(DavPath::key).collect();
     let placeholders = vec!["?"; ancestors.len()].join(",");
-    let (lo, hi) = subtree_range(path);
-    let sql = format!(
-        "SELECT {LOCK_COLUMNS} FROM locks WHERE (expires_ns IS NULL OR expires_ns > ?) \
+    let tag = Tag::Lock as i64;
+    batch.push(&format!(
+        "SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE (expires_ns IS NULL OR expires_ns > ?) \
          AND (root_path IN ({placeholders}) OR (root_path >= ? AND root_path < ?))"
-    );
-    let mut q = sqlx::query(&sql).bind(now_ns());
-    for a in &ancestors {
-        q = q.bind(a);
+    ));
+    batch.bind(now_ns());
+    for a in ancestors {
+        batch.bind(a);
     }
-    let rows = q.bind(lo).bind(hi).fetch_all(&mut *conn).await?;
-    rows.iter().map(lock_from_row).collect()
+    let (lo, hi) = subtree_range(path);
+    batch.bind(lo).bind(hi);
+}
+
+/// [`push_locks_in_scope`], run on its own.
+pub(crate) async fn locks_in_scope(conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+    let mut batch = Batch::new();
+    push_locks_in_scope(&mut batch, path);
+    batch.fetch_all(conn).await?.iter().map(|r| lock_from_row_at(r, 1)).collect()
+}
+
+/// Whether the locks table may hold a row, so that a write can skip looking for locks
+/// before its transaction (most trees have none most of the time). Set before any lock is
+/// inserted; cleared only by a writer that holds the write connection and saw the table
+/// empty, so while it reads false no lock row exists.
+#[derive(Debug, Default)]
+pub(crate) struct LockRows(AtomicBool);
+
+impl LockRows {
+    pub fn may_exist(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn expect(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Looks at the table again; `conn` must be the write connection, held across the
+    /// change that may have emptied it.
+    pub async fn recheck(&self, conn: &mut SqliteConnection) -> Result<()> {
+        let (any,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM locks)").fetch_one(&mut *conn).await?;
+        self.0.store(any, Ordering::Release);
+        Ok(())
+    }
 }
 
 /// Key range holding every path strictly below `path` (`'/a/'` to `'/a0'`: `0` follows `/`).
@@ -198,6 +235,7 @@ impl Repository {
             timeout_secs: Some(timeout),
             expires_ns: Some(now_ns() + timeout as i64 * 1_000_000_000),
         };
+        self.lock_rows.expect();
         insert_lock(&mut tx, &lock).await?;
         self.commit(tx).await?;
         Ok((lock, created))
@@ -254,7 +292,8 @@ impl Repository {
         principal: Option<&str>,
         may_break: bool,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.acquire().await?;
+        let mut tx = conn.begin().await?;
         let locks = locks_in_scope(&mut tx, path).await?;
         let lock = locks.iter().find(|l| l.token == token && l.covers(path)).ok_or(Error::LockTokenMismatch)?;
         if lock.principal.as_deref() != principal && !may_break {
@@ -262,15 +301,18 @@ impl Repository {
         }
         sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut *tx).await?;
         self.commit(tx).await?;
-        Ok(())
+        self.lock_rows.recheck(&mut conn).await
     }
 
-    /// Deletes expired lock rows; reads already ignore them, this only keeps the table small.
+    /// Deletes expired lock rows; reads already ignore them, this only keeps the table small
+    /// (and lets writes skip the lock lookup again once it is empty).
     pub async fn purge_expired_locks(&self) -> Result<u64> {
+        let mut conn = self.write.acquire().await?;
         let r = sqlx::query("DELETE FROM locks WHERE expires_ns IS NOT NULL AND expires_ns <= ?")
             .bind(now_ns())
-            .execute(&self.write)
+            .execute(&mut *conn)
             .await?;
+        self.lock_rows.recheck(&mut conn).await?;
         Ok(r.rows_affected())
     }
 }

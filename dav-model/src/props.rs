@@ -82,10 +82,13 @@ use std::collections::HashMap;
 use sqlx::SqliteConnection;
 
 use crate::condition::Preconditions;
-use crate::lock::{check_write, locks_in_scope, WriteScope};
+use crate::lock::{check_write, WriteScope};
 use crate::path::DavPath;
+use crate::resource::{self, Resource};
+use crate::snapshot::{Snapshot, Wanted};
 use crate::times::{time_prop, TimeField};
-use crate::{resource, Error, Repository, Result};
+use crate::txn::{Batch, WriteTx};
+use crate::{Error, Repository, Result};
 
 /// Dead properties of one resource.
 pub(crate) async fn dead_props_of(conn: &mut SqliteConnection, id: i64) -> Result<Vec<DeadProp>> {
@@ -126,11 +129,13 @@ impl Repository {
         pre: &Preconditions,
         principal: Option<&str>,
     ) -> Result<Vec<(PropName, PatchResult)>> {
-        let mut tx = self.write.begin().await?;
-        let target = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
-        let locks = locks_in_scope(&mut tx, path).await?;
-        self.evaluate(&mut tx, path, Some(&target), pre, &locks).await?;
-        check_write(&locks, &WriteScope { path, subtree: false, membership_changes: false }, pre, principal)?;
+        let reads = Snapshot::batch(path, Wanted::default());
+        let (mut tx, rows) = WriteTx::begin(&self.write, &self.lookups, reads).await?;
+        let snap = Snapshot::read(&rows, path)?;
+        let target = snap.target.ok_or(Error::NotFound)?;
+        self.evaluate(tx.conn()?, path, Some(&target), pre, &snap.locks).await?;
+        let scope = WriteScope { path, subtree: false, membership_changes: false };
+        check_write(&snap.locks, &scope, pre, principal)?;
         let (failures, times) = judge(ops);
         if failures.iter().any(Option::is_some) {
             let results = ops.iter().zip(failures);
@@ -138,15 +143,21 @@ impl Repository {
                 .map(|(op, f)| (op_name(op).clone(), f.unwrap_or(PatchResult::FailedDependency)))
                 .collect());
         }
+        let mut writes = Batch::new();
         for op in ops {
-            apply(&mut tx, target.id, op).await?;
+            push_apply(&mut writes, target.id, op);
         }
+        let now = crate::now_ns();
+        let mut updated = target.clone();
         if target.is_collection {
-            resource::touch(&mut tx, target.id, crate::now_ns()).await?;
+            resource::push_touch(&mut writes, target.id, now);
+            updated = updated.touched(now);
         }
-        times.apply(&mut tx, target.id).await?;
+        times.push(&mut writes, target.id);
+        tx.commit(writes).await?;
         // Dead properties aren't cached; of the rows, only the target's changed.
-        self.commit_touching(tx, &[path]).await?;
+        self.lookups.refresh(vec![(path.clone(), Some(times.applied_to(updated)))]);
+        drop(tx);
         Ok(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect())
     }
 }
@@ -168,20 +179,22 @@ struct Times {
 impl Times {
     /// Sets the times. A file's ETag stays (it is derived from content); a collection's
     /// was just renewed by `touch`, which this keeps.
-    async fn apply(&self, conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    fn push(&self, batch: &mut Batch, id: i64) {
         if *self == Times::default() {
-            return Ok(());
+            return;
         }
-        sqlx::query(
+        batch.push(
             "UPDATE resources SET modified_ns = COALESCE(?, modified_ns), created_ns = COALESCE(?, created_ns) \
              WHERE id = ?",
-        )
-        .bind(self.modified_ns)
-        .bind(self.created_ns)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
+        );
+        batch.bind(self.modified_ns).bind(self.created_ns).bind(id);
+    }
+
+    /// `r` as [`Times::push`] leaves it.
+    fn applied_to(&self, mut r: Resource) -> Resource {
+        r.modified_ns = self.modified_ns.unwrap_or(r.modified_ns);
+        r.created_ns = self.created_ns.unwrap_or(r.created_ns);
+        r
     }
 }
 
@@ -212,32 +225,22 @@ fn judge(ops: &[PatchOp]) -> (Vec<Option<PatchResult>>, Times) {
     (failures, times)
 }
 
-async fn apply(conn: &mut SqliteConnection, id: i64, op: &PatchOp) -> Result<()> {
+fn push_apply(batch: &mut Batch, id: i64, op: &PatchOp) {
     match op {
         // The DAV: time properties are live: their value shows in the resource's times.
         PatchOp::Set(p) if time_prop(&p.name).is_some_and(|t| !t.dead) => {}
         PatchOp::Set(p) => {
-            sqlx::query(
+            batch.push(
                 "INSERT INTO dead_props (resource_id, namespace, name, xml) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (resource_id, namespace, name) DO UPDATE SET xml = excluded.xml",
-            )
-            .bind(id)
-            .bind(&p.name.ns)
-            .bind(&p.name.local)
-            .bind(&p.xml)
-            .execute(&mut *conn)
-            .await?;
+            );
+            batch.bind(id).bind(p.name.ns.clone()).bind(p.name.local.clone()).bind(p.xml.clone());
         }
         PatchOp::Remove(n) => {
-            sqlx::query("DELETE FROM dead_props WHERE resource_id = ? AND namespace = ? AND name = ?")
-                .bind(id)
-                .bind(&n.ns)
-                .bind(&n.local)
-                .execute(&mut *conn)
-                .await?;
+            batch.push("DELETE FROM dead_props WHERE resource_id = ? AND namespace = ? AND name = ?");
+            batch.bind(id).bind(n.ns.clone()).bind(n.local.clone());
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use wharf_backends::{BlobId, BlobStore, Durability, LocalStore};
 
-use crate::path::DavPath;
 use crate::Result;
 
 /// Limits and policies of the model. Adapters fill it from the server's configuration.
@@ -57,7 +56,8 @@ pub struct Repository {
     pub(crate) gc_guard: tokio::sync::RwLock<()>,
     pub(crate) config: Config,
     pub(crate) data_dir: Option<std::path::PathBuf>,
-    pub(crate) lookups: crate::cache::LookupCache,
+    pub(crate) lookups: Arc<crate::cache::LookupCache>,
+    pub(crate) lock_rows: crate::lock::LockRows,
 }
 
 impl Repository {
@@ -93,25 +93,15 @@ impl Repository {
         sqlx::migrate!("../migrations").run(&write).await?;
         let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
         let gc_guard = tokio::sync::RwLock::new(());
-        Ok(Repository { read, write, blobs, gc_guard, config, data_dir: None, lookups: Default::default() })
+        let lock_rows = crate::lock::LockRows::default();
+        lock_rows.recheck(&mut *write.acquire().await?).await?;
+        Ok(Repository { read, write, blobs, gc_guard, config, data_dir: None, lookups: Default::default(), lock_rows })
     }
 
     /// Commits a write transaction and invalidates cached lookups.
     pub(crate) async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
         tx.commit().await?;
         self.lookups.invalidate();
-        Ok(())
-    }
-
-    /// Commits a write transaction that changed only the rows at `paths` (inserted, updated
-    /// or deleted), so lookups of every other path stay cached.
-    pub(crate) async fn commit_touching(
-        &self,
-        tx: sqlx::Transaction<'_, sqlx::Sqlite>,
-        paths: &[&DavPath],
-    ) -> Result<()> {
-        tx.commit().await?;
-        self.lookups.invalidate_paths(paths);
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use wharf_backends::BlobId;
 use crate::lock::ActiveLock;
 use crate::path::DavPath;
 use crate::props::DeadProp;
+use crate::txn::Batch;
 use crate::{Error, Result};
 
 pub(crate) const ROOT_ID: i64 = 1;
@@ -41,18 +42,30 @@ pub struct Entry {
 
 impl Resource {
     pub(crate) fn from_row(row: &SqliteRow, path: DavPath) -> Resource {
-        let blob: Option<String> = row.get(4);
+        Resource::from_row_at(row, 0, path)
+    }
+
+    /// From a row whose [`COLUMNS`] start at column `at` (after a tag, see [`Tag`]).
+    pub(crate) fn from_row_at(row: &SqliteRow, at: usize, path: DavPath) -> Resource {
+        let blob: Option<String> = row.get(at + 4);
         Resource {
-            id: row.get(0),
+            id: row.get(at),
             path,
-            is_collection: row.get::<i64, _>(3) != 0,
+            is_collection: row.get::<i64, _>(at + 3) != 0,
             blob: blob.as_deref().and_then(BlobId::parse),
-            size: row.get::<i64, _>(5).max(0) as u64,
-            content_type: row.get(6),
-            etag: row.get(7),
-            created_ns: row.get(8),
-            modified_ns: row.get(9),
+            size: row.get::<i64, _>(at + 5).max(0) as u64,
+            content_type: row.get(at + 6),
+            etag: row.get(at + 7),
+            created_ns: row.get(at + 8),
+            modified_ns: row.get(at + 9),
         }
+    }
+
+    /// This collection as [`touch`] leaves it at `now`.
+    pub(crate) fn touched(mut self, now: i64) -> Resource {
+        self.modified_ns = now;
+        self.etag = collection_etag(self.id, now);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -60,25 +73,74 @@ impl Resource {
     }
 }
 
-/// Resolves a path to its row in one query whatever its depth: a recursive CTE walks
-/// (parent, name) down the unique index, one step per segment.
+/// What a row of a statement batch holds, in its first column: statements that read
+/// different things in one trip (see [`crate::txn`]) tag their rows with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tag {
+    /// The parent collection of the path in question.
+    Parent = 0,
+    /// The resource at the path in question.
+    Target = 1,
+    /// A lock in scope of the path.
+    Lock = 2,
+    /// Bytes used by the whole tree.
+    Used = 3,
+}
+
+impl Tag {
+    pub(crate) fn of(row: &SqliteRow) -> Option<Tag> {
+        match row.try_get::<i64, _>(0).ok()? {
+            0 => Some(Tag::Parent),
+            1 => Some(Tag::Target),
+            2 => Some(Tag::Lock),
+            3 => Some(Tag::Used),
+            _ => None,
+        }
+    }
+}
+
+/// A recursive CTE `walk(id, i)` from the root down `segments`, one step per segment along
+/// the (parent, name) index; binds the root, the segments and their number, in that order.
+///
+/// The segment is picked with json_extract rather than joined from json_each: a scalar
+/// lets SQLite use the (parent_id, name) index; a join made it scan all siblings.
+const WALK: &str = "WITH RECURSIVE walk(id, i) AS (SELECT ?, 0 UNION ALL \
+    SELECT r.id, walk.i + 1 FROM walk JOIN resources r \
+    ON r.parent_id = walk.id AND r.name = json_extract(?, '$[' || walk.i || ']') WHERE walk.i < ?)";
+
+fn bind_walk(batch: &mut Batch, segments: &[String]) {
+    batch.bind(ROOT_ID).bind(json_array(segments)).bind(segments.len() as i64);
+}
+
+/// Adds to `batch` the row of `path`, tagged [`Tag::Target`], if there is one: one query
+/// whatever the path's depth.
+pub(crate) fn push_lookup(batch: &mut Batch, path: &DavPath) {
+    let tag = Tag::Target as i64;
+    batch.push(&format!("{WALK} SELECT {tag}, {COLUMNS} FROM resources WHERE id = (SELECT id FROM walk WHERE i = ?)"));
+    bind_walk(batch, path.segments());
+    batch.bind(path.segments().len() as i64);
+}
+
+/// Adds to `batch` the rows of `path`'s parent ([`Tag::Parent`]) and of `path` itself
+/// ([`Tag::Target`]), each if there is one, in one walk. `path` must not be the root.
+pub(crate) fn push_lookup_with_parent(batch: &mut Batch, path: &DavPath) {
+    let (parent, target) = (Tag::Parent as i64, Tag::Target as i64);
+    let above = &path.segments()[..path.segments().len().saturating_sub(1)];
+    batch.push(&format!(
+        "{WALK}, parent(id) AS (SELECT id FROM walk WHERE i = ?) \
+         SELECT {parent}, {COLUMNS} FROM resources WHERE id = (SELECT id FROM parent) UNION ALL \
+         SELECT {target}, {COLUMNS} FROM resources WHERE parent_id = (SELECT id FROM parent) AND name = ?"
+    ));
+    bind_walk(batch, above);
+    batch.bind(above.len() as i64).bind(path.name().unwrap_or_default().to_owned());
+}
+
+/// Resolves a path to its row in one query whatever its depth.
 pub(crate) async fn lookup(conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
-    // The segment is picked with json_extract rather than joined from json_each: a scalar
-    // lets SQLite use the (parent_id, name) index; a join made it scan all siblings.
-    let sql = format!(
-        "WITH RECURSIVE walk(id, i) AS (SELECT ?2, 0 UNION ALL \
-           SELECT r.id, walk.i + 1 FROM walk JOIN resources r \
-           ON r.parent_id = walk.id AND r.name = json_extract(?1, '$[' || walk.i || ']') \
-           WHERE walk.i < ?3) \
-         SELECT {COLUMNS} FROM resources WHERE id = (SELECT id FROM walk WHERE i = ?3)"
-    );
-    let row = sqlx::query(&sql)
-        .bind(json_array(path.segments()))
-        .bind(ROOT_ID)
-        .bind(path.segments().len() as i64)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.map(|r| Resource::from_row(&r, path.clone())))
+    let mut batch = Batch::new();
+    push_lookup(&mut batch, path);
+    let rows = batch.fetch_all(conn).await?;
+    Ok(rows.first().map(|r| Resource::from_row_at(r, 1, path.clone())))
 }
 
 /// The member `name` of collection `parent`: one lookup in the (parent, name) index.
@@ -156,13 +218,16 @@ pub(crate) async fn count_descendants(conn: &mut SqliteConnection, id: i64, cap:
 /// Marks a collection as changed (new modification time and ETag) after its membership
 /// or properties changed.
 pub(crate) async fn touch(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ?")
-        .bind(now)
-        .bind(collection_etag(id, now))
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    let mut batch = Batch::new();
+    push_touch(&mut batch, id, now);
+    batch.fetch_all(conn).await?;
     Ok(())
+}
+
+/// [`touch`], as one statement of a batch.
+pub(crate) fn push_touch(batch: &mut Batch, id: i64, now: i64) {
+    batch.push("UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ?");
+    batch.bind(now).bind(collection_etag(id, now)).bind(id);
 }
 
 /// Inserts an empty collection `name` into `parent` and touches both; returns its id.
