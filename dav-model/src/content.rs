@@ -10,9 +10,9 @@ use sqlx::SqliteConnection;
 use wharf_backends::{BlobId, ByteStream};
 
 use crate::condition::Preconditions;
-use crate::lock::{check_write, locks_in_scope, ActiveLock, WriteScope};
+use crate::lock::{bind_in_scope, check_write, in_scope, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
-use crate::resource::{self, content_etag, Resource};
+use crate::resource::{self, bind_walk, collection_etag, content_etag, Resource, Tag, WALK};
 use crate::snapshot::{Snapshot, Wanted};
 use crate::txn::{Batch, WriteTx};
 use crate::{now_ns, Error, Repository, Result};
@@ -70,7 +70,8 @@ impl Repository {
 
     /// Replaces (or creates) the content at `path` with `body`.
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
-        let current = self.check_put_early(path, &opts).await?;
+        let early = self.check_put_early(path, &opts).await?;
+        let current = early.target.clone();
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
             Some(at) => self.resumed_body(current, at, body).await?,
             None => (body, None),
@@ -84,7 +85,14 @@ impl Repository {
         let adopting = self.gc_guard.read().await;
         let blob = if size == 0 { None } else { Some(self.blobs.commit(staged).await?) };
         let new = NewContent { blob: blob.as_ref(), size, prefix_of: prefix_of.as_ref() };
-        let written = self.write_row(path, &new, &opts).await;
+        let written = match early.plain_parent() {
+            Some(parent) => match self.insert_plain(path, &new, &opts, parent).await {
+                Ok(Some(done)) => Ok((done, None)),
+                Ok(None) => self.write_row(path, &new, &opts).await,
+                Err(e) => Err(e),
+            },
+            None => self.write_row(path, &new, &opts).await,
+        };
         drop(adopting);
         let (resource, old) = match written {
             Ok(w) => w,
@@ -107,17 +115,17 @@ impl Repository {
     /// Refuses before a byte is read when the answer can't be a success, from cached
     /// lookups; the transaction checks everything again. When no lock exists anywhere and
     /// the request has no conditions, only a missing parent can refuse it this early (a
-    /// collection at the path is found by the transaction). Returns the current resource
-    /// when it was looked up (always, for a resumed write, which needs its content).
-    async fn check_put_early(&self, path: &DavPath, opts: &PutOptions) -> Result<Option<Resource>> {
+    /// collection at the path is found by the transaction): the write is then plain.
+    async fn check_put_early(&self, path: &DavPath, opts: &PutOptions) -> Result<Early> {
         let parent = match path.parent() {
             Some(p) => self.resolve(&p).await?,
             None => None,
         };
         let resuming = opts.resume_at.is_some_and(|n| n > 0);
         if !resuming && opts.pre.is_empty() && !self.lock_rows.may_exist() {
-            self.check_put(path, parent, None, &[], opts)?;
-            return Ok(None);
+            let (parent, _) = self.check_put(path, parent, None, &[], opts)?;
+            let plain = self.config.quota_bytes.is_none();
+            return Ok(Early { parent, target: None, plain });
         }
         let target = self.resolve(path).await?;
         let locks = match self.lock_rows.may_exist() {
@@ -126,8 +134,52 @@ impl Repository {
         };
         let mut conn = self.read.acquire().await?;
         self.evaluate(&mut conn, path, target.as_ref(), &opts.pre, &locks).await?;
-        self.check_put(path, parent, target.clone(), &locks, opts)?;
-        Ok(target)
+        let (parent, target) = self.check_put(path, parent, target, &locks, opts)?;
+        Ok(Early { parent, target, plain: false })
+    }
+
+    /// The plain case of a PUT in one trip (see [`crate::txn`]): a new file, no conditions,
+    /// no quota, no lock in scope, and the parent the early check saw. Its statements are
+    /// guarded by all of that, so when anything else holds they change nothing and `None`
+    /// sends the caller down the careful path, [`Repository::write_row`].
+    async fn insert_plain(
+        &self,
+        path: &DavPath,
+        new: &NewContent<'_>,
+        opts: &PutOptions,
+        parent: &Resource,
+    ) -> Result<Option<Resource>> {
+        let now = now_ns();
+        let above = &path.segments()[..path.segments().len().saturating_sub(1)];
+        let (target_tag, parent_tag) = (Tag::Target as i64, Tag::Parent as i64);
+        let mut writes = Batch::new();
+        writes.push(&format!(
+            "{WALK} INSERT INTO resources \
+               (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
+             SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? \
+             WHERE (SELECT id FROM walk WHERE i = ?) = ? \
+               AND EXISTS (SELECT 1 FROM resources WHERE id = ? AND is_collection = 1) \
+               AND NOT EXISTS (SELECT 1 FROM locks WHERE {}) \
+             ON CONFLICT (parent_id, name) DO NOTHING RETURNING {target_tag}, {}",
+            in_scope(path),
+            resource::COLUMNS
+        ));
+        bind_walk(&mut writes, above);
+        bind_file(&mut writes, parent.id, path, new, opts, now);
+        writes.bind(above.len() as i64).bind(parent.id).bind(parent.id);
+        bind_in_scope(&mut writes, path);
+        // changes(): what the INSERT just did, so the parent is touched only with it.
+        writes.push(&format!(
+            "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1 RETURNING {parent_tag}, {}",
+            resource::COLUMNS
+        ));
+        writes.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+        let (tx, rows) = WriteTx::once(&self.write, &self.lookups, writes).await?;
+        let snap = Snapshot::read(&rows, path)?;
+        let (Some(file), Some(parent)) = (snap.target, snap.parent) else { return Ok(None) };
+        self.lookups.refresh(vec![(path.clone(), Some(file.clone())), (parent.path.clone(), Some(parent))]);
+        drop(tx);
+        Ok(Some(file))
     }
 
     /// The transaction of a PUT, in two trips to SQLite (see [`crate::txn`]): read and
@@ -269,6 +321,22 @@ struct NewContent<'a> {
     prefix_of: Option<&'a String>,
 }
 
+/// What the early check of a PUT found.
+struct Early {
+    parent: Resource,
+    /// The current resource, when it was looked up (always for a resumed write, which
+    /// needs its content).
+    target: Option<Resource>,
+    /// Nothing but the tree's shape can refuse the write (see [`Repository::insert_plain`]).
+    plain: bool,
+}
+
+impl Early {
+    fn plain_parent(&self) -> Option<&Resource> {
+        self.plain.then_some(&self.parent)
+    }
+}
+
 fn push_update_file(batch: &mut Batch, id: i64, new: &NewContent<'_>, opts: &PutOptions, now: i64) {
     batch.push(&format!(
         "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
@@ -297,6 +365,11 @@ fn push_insert_file(
          VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) RETURNING {}",
         resource::COLUMNS
     ));
+    bind_file(batch, parent_id, path, new, opts, now);
+}
+
+/// The values of a new file's row, in the column order of `INSERT INTO resources` above.
+fn bind_file(batch: &mut Batch, parent_id: i64, path: &DavPath, new: &NewContent<'_>, opts: &PutOptions, now: i64) {
     batch
         .bind(parent_id)
         .bind(path.name().unwrap_or_default().to_owned())
@@ -306,4 +379,100 @@ fn push_insert_file(
         .bind(content_etag(new.blob))
         .bind(now)
         .bind(opts.modified_ns.unwrap_or(now));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Config, Depth, LockRequest, LockScope, Transfer};
+
+    async fn repo() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Arc::new(wharf_backends::MemoryStore::new());
+        (dir, Repository::with_store(&url, store, Config::default()).await.unwrap())
+    }
+
+    fn p(s: &str) -> DavPath {
+        DavPath::parse(s).unwrap()
+    }
+
+    /// What the database holds at `path`, past the lookup cache.
+    async fn stored(repo: &Repository, path: &DavPath) -> Option<Resource> {
+        resource::lookup(&mut repo.read.acquire().await.unwrap(), path).await.unwrap()
+    }
+
+    const EMPTY: NewContent<'static> = NewContent { blob: None, size: 0, prefix_of: None };
+
+    /// The folder `/d`, as the early check of a PUT into it would have seen it.
+    async fn folder(repo: &Repository) -> Resource {
+        repo.mkcol(&p("/d"), &Preconditions::default(), None).await.unwrap();
+        repo.resolve(&p("/d")).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_holds_back_when_a_lock_covers_the_parent() {
+        let (_dir, repo) = repo().await;
+        let d = folder(&repo).await;
+        let req = LockRequest {
+            scope: LockScope::Exclusive,
+            depth_infinite: true,
+            owner_xml: None,
+            principal: Some("alice".into()),
+            timeouts: vec![],
+        };
+        repo.lock(&p("/d"), req, &Preconditions::default()).await.unwrap();
+        let done = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        assert!(done.is_none());
+        assert!(stored(&repo, &p("/d/f")).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_holds_back_when_the_parent_moved_away() {
+        let (_dir, repo) = repo().await;
+        let d = folder(&repo).await;
+        let pre = Preconditions::default();
+        let (src, dst) = (p("/d"), p("/e"));
+        let req = Transfer {
+            src: &src,
+            dst: &dst,
+            moving: true,
+            depth: Depth::Infinity,
+            overwrite: false,
+            pre: &pre,
+            principal: None,
+        };
+        repo.transfer(req).await.unwrap();
+        let done = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        assert!(done.is_none());
+        assert!(stored(&repo, &p("/e/f")).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_leaves_an_existing_name_and_its_parent_alone() {
+        let (_dir, repo) = repo().await;
+        let d = folder(&repo).await;
+        repo.mkcol(&p("/d/sub"), &Preconditions::default(), None).await.unwrap();
+        let before = stored(&repo, &p("/d")).await.unwrap();
+        let done = repo.insert_plain(&p("/d/sub"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        assert!(done.is_none());
+        let after = stored(&repo, &p("/d")).await.unwrap();
+        assert_eq!((after.etag, after.modified_ns), (before.etag, before.modified_ns), "parent untouched");
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_touches_the_parent_it_inserted_into() {
+        let (_dir, repo) = repo().await;
+        let d = folder(&repo).await;
+        let file = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
+        let stored = stored(&repo, &p("/d")).await.unwrap();
+        assert_eq!(stored.modified_ns, file.created_ns);
+        assert_eq!(
+            repo.resolve(&p("/d")).await.unwrap().unwrap().etag,
+            stored.etag,
+            "the cache has the touched parent"
+        );
+    }
 }

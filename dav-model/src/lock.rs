@@ -76,16 +76,25 @@ pub(crate) fn lock_from_row_at(row: &sqlx::sqlite::SqliteRow, at: usize) -> Resu
 /// [`Tag::Lock`]: those rooted at the path's ancestors or the path itself, and those rooted
 /// anywhere inside its subtree. One query.
 pub(crate) fn push_locks_in_scope(batch: &mut Batch, path: &DavPath) {
-    let ancestors: Vec<String> = path.ancestors_and_self().iter().map(DavPath::key).collect();
-    let placeholders = vec!["?"; ancestors.len()].join(",");
     let tag = Tag::Lock as i64;
-    batch.push(&format!(
-        "SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE (expires_ns IS NULL OR expires_ns > ?) \
+    batch.push(&format!("SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE {}", in_scope(path)));
+    bind_in_scope(batch, path);
+}
+
+/// The condition on a `locks` row that [`push_locks_in_scope`] selects by, for statements
+/// that must not act when such a lock exists; [`bind_in_scope`] binds its values.
+pub(crate) fn in_scope(path: &DavPath) -> String {
+    let placeholders = vec!["?"; path.segments().len() + 1].join(",");
+    format!(
+        "(expires_ns IS NULL OR expires_ns > ?) \
          AND (root_path IN ({placeholders}) OR (root_path >= ? AND root_path < ?))"
-    ));
+    )
+}
+
+pub(crate) fn bind_in_scope(batch: &mut Batch, path: &DavPath) {
     batch.bind(now_ns());
-    for a in ancestors {
-        batch.bind(a);
+    for a in path.ancestors_and_self() {
+        batch.bind(a.key());
     }
     let (lo, hi) = subtree_range(path);
     batch.bind(lo).bind(hi);

@@ -82,9 +82,9 @@ use std::collections::HashMap;
 use sqlx::SqliteConnection;
 
 use crate::condition::Preconditions;
-use crate::lock::{check_write, WriteScope};
+use crate::lock::{bind_in_scope, check_write, in_scope, WriteScope};
 use crate::path::DavPath;
-use crate::resource::{self, Resource};
+use crate::resource::{self, bind_walk, Resource, Tag, WALK};
 use crate::snapshot::{Snapshot, Wanted};
 use crate::times::{time_prop, TimeField};
 use crate::txn::{Batch, WriteTx};
@@ -129,6 +129,11 @@ impl Repository {
         pre: &Preconditions,
         principal: Option<&str>,
     ) -> Result<Vec<(PropName, PatchResult)>> {
+        if pre.is_empty() {
+            if let Some(done) = self.set_times_plain(path, ops).await? {
+                return Ok(done);
+            }
+        }
         let reads = Snapshot::batch(path, Wanted::default());
         let (mut tx, rows) = WriteTx::begin(&self.write, &self.lookups, reads).await?;
         let snap = Snapshot::read(&rows, path)?;
@@ -159,6 +164,42 @@ impl Repository {
         self.lookups.refresh(vec![(path.clone(), Some(times.applied_to(updated)))]);
         drop(tx);
         Ok(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect())
+    }
+}
+
+impl Repository {
+    /// The plain case of a PROPPATCH in one trip (see [`crate::txn`]): only live time
+    /// properties (FTP's SITE UTIME, WinSCP's getlastmodified), on a file, without
+    /// conditions or a lock in scope. The UPDATE is guarded by all of that, so `None`
+    /// (the case doesn't apply, or the guards held the write back) sends the caller down
+    /// the careful path.
+    async fn set_times_plain(&self, path: &DavPath, ops: &[PatchOp]) -> Result<Option<Vec<(PropName, PatchResult)>>> {
+        let live_times = |op: &PatchOp| matches!(op, PatchOp::Set(p) if time_prop(&p.name).is_some_and(|t| !t.dead));
+        if ops.is_empty() || !ops.iter().all(live_times) || self.lock_rows.may_exist() {
+            return Ok(None);
+        }
+        let (failures, times) = judge(ops);
+        if failures.iter().any(Option::is_some) {
+            return Ok(None);
+        }
+        let Some(file) = self.resolve(path).await?.filter(|r| !r.is_collection) else { return Ok(None) };
+        let tag = Tag::Target as i64;
+        let mut writes = Batch::new();
+        writes.push(&format!(
+            "{WALK} UPDATE resources SET modified_ns = COALESCE(?, modified_ns), created_ns = COALESCE(?, created_ns) \
+             WHERE id = ? AND id = (SELECT id FROM walk WHERE i = ?) AND NOT EXISTS (SELECT 1 FROM locks WHERE {}) \
+             RETURNING {tag}, {}",
+            in_scope(path),
+            resource::COLUMNS
+        ));
+        bind_walk(&mut writes, path.segments());
+        writes.bind(times.modified_ns).bind(times.created_ns).bind(file.id).bind(path.segments().len() as i64);
+        bind_in_scope(&mut writes, path);
+        let (tx, rows) = WriteTx::once(&self.write, &self.lookups, writes).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        self.lookups.refresh(vec![(path.clone(), Some(Resource::from_row_at(row, 1, path.clone())))]);
+        drop(tx);
+        Ok(Some(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect()))
     }
 }
 

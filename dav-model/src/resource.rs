@@ -104,11 +104,11 @@ impl Tag {
 ///
 /// The segment is picked with json_extract rather than joined from json_each: a scalar
 /// lets SQLite use the (parent_id, name) index; a join made it scan all siblings.
-const WALK: &str = "WITH RECURSIVE walk(id, i) AS (SELECT ?, 0 UNION ALL \
+pub(crate) const WALK: &str = "WITH RECURSIVE walk(id, i) AS (SELECT ?, 0 UNION ALL \
     SELECT r.id, walk.i + 1 FROM walk JOIN resources r \
     ON r.parent_id = walk.id AND r.name = json_extract(?, '$[' || walk.i || ']') WHERE walk.i < ?)";
 
-fn bind_walk(batch: &mut Batch, segments: &[String]) {
+pub(crate) fn bind_walk(batch: &mut Batch, segments: &[String]) {
     batch.bind(ROOT_ID).bind(json_array(segments)).bind(segments.len() as i64);
 }
 

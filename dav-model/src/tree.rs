@@ -157,17 +157,25 @@ impl Repository {
         let mut conn = self.read.acquire().await?;
         let members = resource::members(&mut conn, parent).await?;
         let dead = crate::props::dead_props_of_members(&mut conn, parent.id).await?;
-        let locks = locks_in_scope(&mut conn, &parent.path).await?;
+        let locks = self.locks_if_any(&mut conn, &parent.path).await?;
         Ok(entries(members, dead, &locks))
     }
 
     /// A single resource as a listing entry.
     pub(crate) async fn entry(&self, resource: &Resource) -> Result<Entry> {
         let mut conn = self.read.acquire().await?;
-        let locks = locks_in_scope(&mut conn, &resource.path).await?;
+        let locks = self.locks_if_any(&mut conn, &resource.path).await?;
         let dead = crate::props::dead_props_of(&mut conn, resource.id).await?;
         let locks = locks.into_iter().filter(|l| l.covers(&resource.path)).collect();
         Ok(Entry { resource: resource.clone(), dead, locks })
+    }
+
+    /// The locks in scope of `path` for a read, without a query while no lock exists.
+    async fn locks_if_any(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+        match self.lock_rows.may_exist() {
+            true => locks_in_scope(conn, path).await,
+            false => Ok(Vec::new()),
+        }
     }
 
     /// How many resources lie below `resource`, counting at most to `cap + 1`.

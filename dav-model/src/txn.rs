@@ -54,6 +54,12 @@ impl Batch {
         self
     }
 
+    /// This batch with `statement` (which binds nothing) run first.
+    fn after(self, statement: &str) -> Batch {
+        let sql = if self.sql.is_empty() { statement.to_owned() } else { format!("{statement};\n{}", self.sql) };
+        Batch { sql, ..self }
+    }
+
     /// Runs every statement and returns the rows of all of them, in order.
     pub async fn fetch_all(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
         if let Some(e) = self.error {
@@ -90,9 +96,22 @@ impl WriteTx {
     ) -> Result<(WriteTx, Vec<SqliteRow>)> {
         let conn = pool.acquire().await?;
         let mut tx = WriteTx { conn: Some(conn), writing: false, committed: false, lookups: lookups.clone() };
-        let Batch { sql, args, error } = reads;
-        let sql = if sql.is_empty() { "BEGIN IMMEDIATE".to_owned() } else { format!("BEGIN IMMEDIATE;\n{sql}") };
-        let rows = Batch { sql, args, error }.fetch_all(tx.conn()?).await?;
+        let rows = reads.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
+        Ok((tx, rows))
+    }
+
+    /// `BEGIN IMMEDIATE`, `writes` and `COMMIT`, all in one trip: for writes whose
+    /// statements carry their own conditions, so nothing needs deciding in between.
+    pub async fn once(
+        pool: &SqlitePool,
+        lookups: &Arc<LookupCache>,
+        mut writes: Batch,
+    ) -> Result<(WriteTx, Vec<SqliteRow>)> {
+        let conn = pool.acquire().await?;
+        let mut tx = WriteTx { conn: Some(conn), writing: true, committed: false, lookups: lookups.clone() };
+        writes.push("COMMIT");
+        let rows = writes.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
+        tx.committed = true;
         Ok((tx, rows))
     }
 
