@@ -57,11 +57,18 @@ impl LookupCache {
     }
 
     /// After a write that produced exactly these rows (the resource now at each path, or
-    /// none). Only for a writer that still holds the write connection: no later write can
-    /// have committed yet, so what it stores can't be older than the database.
-    pub fn refresh(&self, rows: Vec<(DavPath, Option<Resource>)>) {
+    /// none). Only for a writer that still holds the write connection, which read
+    /// `since` once it had it: no later write of this process can have committed, and if
+    /// anything else changed the cache meanwhile, the paths are dropped instead.
+    pub fn refresh(&self, since: u64, rows: Vec<(DavPath, Option<Resource>)>) {
         if let Ok(mut entries) = self.entries.lock() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+            let current = self.generation.fetch_add(1, Ordering::AcqRel);
+            if current != since {
+                for (path, _) in &rows {
+                    entries.remove(path);
+                }
+                return;
+            }
             if entries.len() + rows.len() > CAPACITY {
                 entries.clear();
             }
@@ -84,7 +91,7 @@ mod tests {
         let g = cache.generation();
         cache.insert(&path("/a"), g, None);
         cache.insert(&path("/b"), g, None);
-        cache.refresh(vec![(path("/a"), None)]);
+        cache.refresh(cache.generation(), vec![(path("/a"), None)]);
         assert!(matches!(cache.get(&path("/b")), Some(None)));
     }
 
@@ -92,7 +99,7 @@ mod tests {
     fn a_lookup_that_raced_a_write_is_not_cached() {
         let cache = LookupCache::default();
         let started = cache.generation();
-        cache.refresh(vec![(path("/elsewhere"), None)]);
+        cache.refresh(started, vec![(path("/elsewhere"), None)]);
         cache.insert(&path("/a"), started, None);
         assert!(cache.get(&path("/a")).is_none());
     }
@@ -101,10 +108,20 @@ mod tests {
     fn a_refresh_stores_the_written_rows_and_keeps_racing_lookups_out() {
         let cache = LookupCache::default();
         let started = cache.generation();
-        cache.refresh(vec![(path("/a"), None)]);
+        cache.refresh(started, vec![(path("/a"), None)]);
         cache.insert(&path("/b"), started, None);
         assert!(matches!(cache.get(&path("/a")), Some(None)));
         assert!(cache.get(&path("/b")).is_none());
+    }
+
+    #[test]
+    fn a_refresh_after_another_change_drops_its_paths_instead() {
+        let cache = LookupCache::default();
+        let since = cache.generation();
+        cache.insert(&path("/a"), since, None);
+        cache.invalidate();
+        cache.refresh(since, vec![(path("/a"), None)]);
+        assert!(cache.get(&path("/a")).is_none());
     }
 
     #[test]

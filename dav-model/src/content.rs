@@ -43,7 +43,6 @@ pub struct PutOutcome {
 }
 
 impl Repository {
-    /// Resolves a path for reading.
     /// Resolves a path for reading, through the lookup cache. A miss resolves the parent
     /// the same way (usually a hit: siblings share it) and then needs one indexed query.
     pub(crate) async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
@@ -114,8 +113,8 @@ impl Repository {
 
     /// Refuses before a byte is read when the answer can't be a success, from cached
     /// lookups; the transaction checks everything again. When no lock exists anywhere and
-    /// the request has no conditions, only a missing parent can refuse it this early (a
-    /// collection at the path is found by the transaction): the write is then plain.
+    /// the request has no conditions, the target is not even looked up unless cached (a
+    /// collection there is then found by the transaction), and a new file is plain.
     async fn check_put_early(&self, path: &DavPath, opts: &PutOptions) -> Result<Early> {
         let parent = match path.parent() {
             Some(p) => self.resolve(&p).await?,
@@ -123,14 +122,18 @@ impl Repository {
         };
         let resuming = opts.resume_at.is_some_and(|n| n > 0);
         if !resuming && opts.pre.is_empty() && !self.lock_rows.may_exist() {
-            let (parent, _) = self.check_put(path, parent, None, &[], opts)?;
-            let plain = self.config.quota_bytes.is_none();
-            return Ok(Early { parent, target: None, plain });
+            // What the cache knows of the target costs nothing: a collection is refused
+            // now, and a file to replace goes straight to the careful path.
+            let known = self.lookups.get(path).flatten();
+            let (parent, target) = self.check_put(path, parent, known, &[], opts)?;
+            let plain = target.is_none() && self.config.quota_bytes.is_none();
+            return Ok(Early { parent, target, plain });
         }
         let target = self.resolve(path).await?;
-        let locks = match self.lock_rows.may_exist() {
-            true => locks_in_scope(&mut *self.read.acquire().await?, path).await?,
-            false => Vec::new(),
+        let locks = if self.lock_rows.may_exist() {
+            locks_in_scope(&mut *self.read.acquire().await?, path).await?
+        } else {
+            Vec::new()
         };
         let mut conn = self.read.acquire().await?;
         self.evaluate(&mut conn, path, target.as_ref(), &opts.pre, &locks).await?;
@@ -176,10 +179,19 @@ impl Repository {
         writes.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
         let (tx, rows) = WriteTx::once(&self.write, &self.lookups, writes).await?;
         let snap = Snapshot::read(&rows, path)?;
-        let (Some(file), Some(parent)) = (snap.target, snap.parent) else { return Ok(None) };
-        self.lookups.refresh(vec![(path.clone(), Some(file.clone())), (parent.path.clone(), Some(parent))]);
-        drop(tx);
-        Ok(Some(file))
+        match (snap.target, snap.parent) {
+            (Some(file), Some(parent)) => {
+                tx.finish(vec![(path.clone(), Some(file.clone())), (parent.path.clone(), Some(parent))]);
+                Ok(Some(file))
+            }
+            // A guard held: nothing was written.
+            (None, None) => {
+                tx.finish(Vec::new());
+                Ok(None)
+            }
+            // Dropping `tx` unfinished empties the lookup cache.
+            _ => Err(Error::Internal("the plain PUT wrote only one of its two rows".into())),
+        }
     }
 
     /// The transaction of a PUT, in two trips to SQLite (see [`crate::txn`]): read and
@@ -220,8 +232,7 @@ impl Repository {
         if old.is_none() {
             fresh.push((parent.path.clone(), Some(parent.touched(now))));
         }
-        self.lookups.refresh(fresh);
-        drop(tx);
+        tx.finish(fresh);
         Ok((written, old))
     }
 

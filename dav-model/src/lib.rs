@@ -13,6 +13,7 @@ mod evaluate;
 pub mod identity;
 pub mod lock;
 pub mod path;
+mod proppatch;
 pub mod props;
 mod repo;
 pub mod resource;

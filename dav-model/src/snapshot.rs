@@ -31,9 +31,10 @@ impl Snapshot {
     /// The reads, as one batch. `wanted.parent` needs a path other than the root.
     pub fn batch(path: &DavPath, wanted: Wanted) -> Batch {
         let mut batch = Batch::new();
-        match wanted.parent && !path.is_root() {
-            true => push_lookup_with_parent(&mut batch, path),
-            false => push_lookup(&mut batch, path),
+        if wanted.parent && !path.is_root() {
+            push_lookup_with_parent(&mut batch, path);
+        } else {
+            push_lookup(&mut batch, path);
         }
         push_locks_in_scope(&mut batch, path);
         if wanted.used {

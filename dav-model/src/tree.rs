@@ -172,9 +172,10 @@ impl Repository {
 
     /// The locks in scope of `path` for a read, without a query while no lock exists.
     async fn locks_if_any(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
-        match self.lock_rows.may_exist() {
-            true => locks_in_scope(conn, path).await,
-            false => Ok(Vec::new()),
+        if self.lock_rows.may_exist() {
+            locks_in_scope(conn, path).await
+        } else {
+            Ok(Vec::new())
         }
     }
 

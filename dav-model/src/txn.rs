@@ -16,6 +16,8 @@ use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Encode, Sqlite, SqliteConnection, SqlitePool, Type};
 
 use crate::cache::LookupCache;
+use crate::path::DavPath;
+use crate::resource::Resource;
 use crate::{Error, Result};
 
 /// Statements sent to SQLite in one trip. Their `?` placeholders take the bound values in
@@ -65,27 +67,45 @@ impl Batch {
         if let Some(e) = self.error {
             return Err(Error::Internal(format!("a value could not be bound: {e}")));
         }
+        // sqlx binds NULL to a `?` without a value: a miscount would go unnoticed.
+        debug_assert_eq!(self.sql.matches('?').count(), self.args.len(), "values bound to: {}", self.sql);
         // fetch_all, never fetch_one or fetch_optional: those stop reading after the first
         // row, and SQLite's thread then stops executing the statements after it.
         Ok(sqlx::query_with(&self.sql, self.args).fetch_all(conn).await?)
     }
 }
 
-/// A write transaction on the single write connection. Dropping it before
-/// [`WriteTx::commit`] succeeded rolls it back; the connection stays held until then, so
-/// whatever the owner does between the commit and the drop (refreshing the lookup cache
-/// with the rows it wrote) can't be overtaken by a later write.
+/// A write transaction on the single write connection. It holds that connection until it
+/// is dropped, so what its owner does after the commit (storing the rows it wrote in the
+/// lookup cache, [`WriteTx::finish`]) can't be overtaken by a later write of this process.
+///
+/// Dropped before its commit, it rolls back; dropped after its writes were sent but not
+/// finished (a request cancelled mid-trip, an error after the commit), it empties the
+/// lookup cache, since what was committed is then unknown.
 pub(crate) struct WriteTx {
     conn: Option<PoolConnection<Sqlite>>,
-    /// The writes were sent: from then on, only a successful commit says what happened.
-    writing: bool,
-    committed: bool,
-    /// Emptied when the transaction is abandoned after its writes were sent: that commit
-    /// may or may not have happened, so no cached lookup can be trusted to predate it.
+    phase: Phase,
     lookups: Arc<LookupCache>,
+    /// The cache's generation when the connection was ours: a change since (another
+    /// process's, seen by the authenticator's watch) makes `finish` drop the rows' paths
+    /// instead of storing rows that may predate it.
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Reading,
+    Writing,
+    Committed,
+    Finished,
 }
 
 impl WriteTx {
+    async fn start(pool: &SqlitePool, lookups: &Arc<LookupCache>, phase: Phase) -> Result<WriteTx> {
+        let conn = pool.acquire().await?;
+        Ok(WriteTx { conn: Some(conn), phase, lookups: lookups.clone(), generation: lookups.generation() })
+    }
+
     /// `BEGIN IMMEDIATE` and `reads`, in one trip. IMMEDIATE takes the write lock at once,
     /// so a transaction that read a snapshot can always write on it (no SQLITE_BUSY on
     /// the upgrade when another process, such as `wharf user`, wrote meanwhile).
@@ -94,8 +114,7 @@ impl WriteTx {
         lookups: &Arc<LookupCache>,
         reads: Batch,
     ) -> Result<(WriteTx, Vec<SqliteRow>)> {
-        let conn = pool.acquire().await?;
-        let mut tx = WriteTx { conn: Some(conn), writing: false, committed: false, lookups: lookups.clone() };
+        let mut tx = WriteTx::start(pool, lookups, Phase::Reading).await?;
         let rows = reads.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
         Ok((tx, rows))
     }
@@ -107,11 +126,10 @@ impl WriteTx {
         lookups: &Arc<LookupCache>,
         mut writes: Batch,
     ) -> Result<(WriteTx, Vec<SqliteRow>)> {
-        let conn = pool.acquire().await?;
-        let mut tx = WriteTx { conn: Some(conn), writing: true, committed: false, lookups: lookups.clone() };
+        let mut tx = WriteTx::start(pool, lookups, Phase::Writing).await?;
         writes.push("COMMIT");
         let rows = writes.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
-        tx.committed = true;
+        tx.phase = Phase::Committed;
         Ok((tx, rows))
     }
 
@@ -128,41 +146,64 @@ impl WriteTx {
     /// write fails, SQLite's thread stops before the COMMIT and the drop rolls back.
     pub async fn commit(&mut self, mut writes: Batch) -> Result<Vec<SqliteRow>> {
         writes.push("COMMIT");
-        self.writing = true;
+        self.phase = Phase::Writing;
         let rows = writes.fetch_all(self.conn()?).await?;
-        self.committed = true;
+        self.phase = Phase::Committed;
         Ok(rows)
+    }
+
+    /// After the commit: `fresh` are the rows the transaction changed, as written (or none
+    /// at a path it deleted); the cache takes them and the connection is released.
+    pub fn finish(mut self, fresh: Vec<(DavPath, Option<Resource>)>) {
+        if self.phase == Phase::Committed {
+            self.lookups.refresh(self.generation, fresh);
+            self.phase = Phase::Finished;
+        }
     }
 }
 
 impl Drop for WriteTx {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else { return };
-        if self.committed {
-            return;
-        }
-        let lookups = self.writing.then(|| self.lookups.clone());
-        match tokio::runtime::Handle::try_current() {
-            // The ROLLBACK queues behind whatever the connection's thread is still running
-            // for this transaction; only then is the outcome final and the cache emptied.
-            Ok(rt) => {
-                rt.spawn(async move {
-                    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
-                        // "no transaction is active": the batch's COMMIT had run after all.
-                        tracing::debug!(%e, "rollback of an abandoned write transaction");
+        let lookups = self.lookups.clone();
+        match self.phase {
+            Phase::Finished => {}
+            Phase::Committed => lookups.invalidate(),
+            Phase::Reading | Phase::Writing => {
+                let forget = self.phase == Phase::Writing;
+                match tokio::runtime::Handle::try_current() {
+                    // The ROLLBACK queues behind whatever the connection's thread is still
+                    // running for this transaction; only then is the outcome final.
+                    Ok(rt) => {
+                        rt.spawn(async move {
+                            rollback(&mut conn).await;
+                            if forget {
+                                lookups.invalidate();
+                            }
+                        });
                     }
-                    if let Some(lookups) = lookups {
-                        lookups.invalidate();
+                    // No runtime to roll back on: closing the connection rolls back instead.
+                    Err(_) => {
+                        conn.close_on_drop();
+                        if forget {
+                            lookups.invalidate();
+                        }
                     }
-                });
-            }
-            // No runtime to roll back on: closing the connection rolls back instead.
-            Err(_) => {
-                conn.close_on_drop();
-                if let Some(lookups) = lookups {
-                    lookups.invalidate();
                 }
             }
+        }
+    }
+}
+
+/// Rolls back an abandoned transaction. "No transaction is active" means its COMMIT ran
+/// after all; any other failure leaves the transaction's state unknown, so the connection
+/// is closed rather than handed to the next writer still inside it.
+async fn rollback(conn: &mut PoolConnection<Sqlite>) {
+    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut **conn).await {
+        let idle = e.as_database_error().is_some_and(|d| d.message().contains("no transaction is active"));
+        if !idle {
+            tracing::warn!(%e, "rollback of an abandoned write transaction failed; closing its connection");
+            conn.close_on_drop();
         }
     }
 }
@@ -201,7 +242,7 @@ mod tests {
         let (mut tx, rows) = WriteTx::begin(&repo.write, &repo.lookups, reads).await.unwrap();
         assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], 0), 7);
         tx.commit(touch_root()).await.unwrap();
-        drop(tx);
+        tx.finish(vec![]);
         assert_eq!(root_modified(&repo).await, 42);
     }
 
@@ -231,7 +272,29 @@ mod tests {
         drop(tx);
         let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
         tx.commit(touch_root()).await.unwrap();
-        drop(tx);
+        tx.finish(vec![]);
         assert_eq!(root_modified(&repo).await, 42);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_committed_but_not_finished_empties_the_lookup_cache() {
+        let (_dir, repo) = repo().await;
+        let elsewhere = DavPath::parse("/elsewhere").unwrap();
+        repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
+        let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
+        tx.commit(touch_root()).await.unwrap();
+        drop(tx);
+        assert!(repo.lookups.get(&elsewhere).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_finished_transaction_keeps_the_other_cached_lookups() {
+        let (_dir, repo) = repo().await;
+        let elsewhere = DavPath::parse("/elsewhere").unwrap();
+        repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
+        let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
+        tx.commit(touch_root()).await.unwrap();
+        tx.finish(vec![]);
+        assert!(repo.lookups.get(&elsewhere).is_some());
     }
 }
