@@ -394,17 +394,8 @@ fn bind_file(batch: &mut Batch, parent_id: i64, path: &DavPath, new: &NewContent
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::{Config, Depth, LockRequest, LockScope, Transfer};
-
-    async fn repo() -> (tempfile::TempDir, Repository) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Arc::new(wharf_backends::MemoryStore::new());
-        (dir, Repository::with_store(&url, store, Config::default()).await.unwrap())
-    }
+    use crate::{Depth, LockRequest, LockScope, Transfer};
 
     fn p(s: &str) -> DavPath {
         DavPath::parse(s).unwrap()
@@ -425,7 +416,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_plain_insert_holds_back_when_a_lock_covers_the_parent() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
         let req = LockRequest {
             scope: LockScope::Exclusive,
@@ -442,7 +433,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_plain_insert_holds_back_when_the_parent_moved_away() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
         let pre = Preconditions::default();
         let (src, dst) = (p("/d"), p("/e"));
@@ -463,7 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_plain_insert_leaves_an_existing_name_and_its_parent_alone() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
         repo.mkcol(&p("/d/sub"), &Preconditions::default(), None).await.unwrap();
         let before = stored(&repo, &p("/d")).await.unwrap();
@@ -475,7 +466,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_plain_insert_touches_the_parent_it_inserted_into() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
         let file = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
         let stored = stored(&repo, &p("/d")).await.unwrap();

@@ -169,6 +169,19 @@ impl Repository {
     }
 }
 
+#[cfg(test)]
+impl Repository {
+    /// A repository on a fresh SQLite file with blobs in memory, for unit tests; the
+    /// directory lives as long as the returned guard.
+    pub(crate) async fn scratch() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Arc::new(wharf_backends::MemoryStore::new());
+        let repo = Repository::with_store(&url, store, Config::default()).await.expect("scratch repository");
+        (dir, repo)
+    }
+}
+
 /// Free bytes on the filesystem holding `dir` (std has no statvfs, hence libc).
 #[cfg(unix)]
 fn disk_available(dir: &Path) -> Option<u64> {

@@ -211,14 +211,7 @@ async fn rollback(conn: &mut PoolConnection<Sqlite>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Config, Repository};
-
-    async fn repo() -> (tempfile::TempDir, Repository) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Arc::new(wharf_backends::MemoryStore::new());
-        (dir, Repository::with_store(&url, store, Config::default()).await.unwrap())
-    }
+    use crate::Repository;
 
     async fn root_modified(repo: &Repository) -> i64 {
         sqlx::query_as::<_, (i64,)>("SELECT modified_ns FROM resources WHERE id = 1")
@@ -236,7 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn reads_and_writes_share_one_transaction_with_the_reads_rows_returned() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let mut reads = Batch::new();
         reads.push("SELECT ?").bind(7_i64);
         let (mut tx, rows) = WriteTx::begin(&repo.write, &repo.lookups, reads).await.unwrap();
@@ -248,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_write_batch_stops_before_its_commit_and_is_rolled_back() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let before = root_modified(&repo).await;
         let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
         let mut writes = touch_root();
@@ -267,7 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_dropped_before_its_commit_leaves_the_connection_usable() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let (tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
         drop(tx);
         let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
@@ -278,7 +271,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_committed_but_not_finished_empties_the_lookup_cache() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let elsewhere = DavPath::parse("/elsewhere").unwrap();
         repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
         let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
@@ -289,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_transaction_keeps_the_other_cached_lookups() {
-        let (_dir, repo) = repo().await;
+        let (_dir, repo) = Repository::scratch().await;
         let elsewhere = DavPath::parse("/elsewhere").unwrap();
         repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
         let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
