@@ -130,12 +130,8 @@ impl Repository {
             return Ok(Early { parent, target, plain });
         }
         let target = self.resolve(path).await?;
-        let locks = if self.lock_rows.may_exist() {
-            locks_in_scope(&mut *self.read.acquire().await?, path).await?
-        } else {
-            Vec::new()
-        };
         let mut conn = self.read.acquire().await?;
+        let locks = if self.lock_rows.may_exist() { locks_in_scope(&mut conn, path).await? } else { Vec::new() };
         self.evaluate(&mut conn, path, target.as_ref(), &opts.pre, &locks).await?;
         let (parent, target) = self.check_put(path, parent, target, &locks, opts)?;
         Ok(Early { parent, target, plain: false })
