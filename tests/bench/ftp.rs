@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::{stream, StreamExt};
 
+#[path = "memory.rs"]
+mod memory;
+
 struct Sizes {
     /// The large STOR/RETR file.
     big: u64,
@@ -140,7 +143,7 @@ fn main() {
     for rep in 0..sz.reps {
         src_file.write_at(&(rep as u64 + 1).to_le_bytes(), 0).expect("mark big");
         for i in order(rep) {
-            warm_memory(tmp.path(), sz.big);
+            memory::warm(tmp.path(), sz.big);
             let mbps = stor(servers[i], &big, "/big.bin", sz.big);
             let mut c = servers[i].control();
             assert_eq!(c.size("/big.bin"), sz.big, "{}: size after STOR", servers[i].name);
@@ -276,22 +279,6 @@ fn stor(s: &Server, src: &Path, name: &str, size: u64) -> f64 {
         .expect("run curl");
     assert!(out.status.success(), "{}: curl STOR failed: {}", s.name, String::from_utf8_lossy(&out.stderr));
     transfer_rate(s, &out.stdout, size)
-}
-
-/// Writes and deletes `size` bytes in `dir` before a large STOR. On this VM the first write
-/// into memory the guest has not touched for a while runs several times slower (the host
-/// backs it only then): `dd` of 1 GiB took 2.5 s of system time once and 0.25 s on each
-/// run after it. Whichever server happened to store first paid for that; this way both
-/// find the page cache's memory as the previous run left it.
-fn warm_memory(dir: &Path, size: u64) {
-    let path = dir.join("warm-up.bin");
-    let chunk = vec![0x5a_u8; 1 << 20];
-    let mut file = std::fs::File::create(&path).expect("create warm-up file");
-    for _ in 0..size.div_ceil(chunk.len() as u64) {
-        file.write_all(&chunk).expect("write warm-up file");
-    }
-    drop(file);
-    std::fs::remove_file(&path).expect("remove warm-up file");
 }
 
 /// RETR with curl to /dev/null, in MB/s.

@@ -13,6 +13,9 @@ use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use reqwest::{Client, Method};
 
+#[path = "memory.rs"]
+mod memory;
+
 struct Sizes {
     members: usize,
     propfinds: usize,
@@ -231,6 +234,7 @@ async fn get_small(client: &Client, coll: &str, members: usize, n: usize) -> f64
 }
 
 async fn put_big(client: &Client, url: &str, size: u64) -> f64 {
+    memory::warm(&std::env::temp_dir(), size);
     let chunk = Bytes::from(vec![0x5a; 1 << 20]);
     let chunks = size / chunk.len() as u64;
     let body = stream::iter((0..chunks).map(move |i| {
