@@ -178,3 +178,77 @@ async fn replacing_by_copy_needs_the_delete_right_at_the_destination() {
     let fresh = p("/team/fresh");
     v.transfer(copy(&src, &fresh, &none)).await.unwrap();
 }
+
+/// Uploads racing a MOVE of their folder: each either lands and is then found where the
+/// folder went, or is refused and found nowhere. None is lost or left at the old path.
+#[tokio::test]
+async fn uploads_racing_a_move_of_their_folder_land_in_it_or_are_refused() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    f.view().mkcol(&p("/d"), &none).await.unwrap();
+    put(&f, "/d/first", "x").await.unwrap();
+    let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+    // Staggered starts, so that some uploads are checked before the move and written after.
+    let uploads = futures_util::future::join_all(names.iter().enumerate().map(|(i, n)| {
+        let path = p(&format!("/d/{n}"));
+        let view = f.view();
+        async move {
+            for _ in 0..i {
+                tokio::task::yield_now().await;
+            }
+            view.put(&path, body("racing"), PutOptions::default()).await.map(|o| o.created)
+        }
+    }));
+    let (d, e) = (p("/d"), p("/e"));
+    let moving = async {
+        for _ in 0..names.len() / 2 {
+            tokio::task::yield_now().await;
+        }
+        f.view().transfer(Transfer { moving: true, ..copy(&d, &e, &none) }).await.unwrap();
+    };
+    let (results, ()) = tokio::join!(uploads, moving);
+    assert!(f.view().resolve(&p("/d")).await.unwrap().is_none(), "the folder moved away");
+    let stored = results.iter().any(Result::is_ok);
+    for (name, result) in names.iter().zip(results) {
+        let landed = f.view().resolve(&p(&format!("/e/{name}"))).await.unwrap();
+        match result {
+            Ok(created) => assert!(created && landed.is_some_and(|r| r.size == 6), "{name} was stored"),
+            Err(Error::Conflict(_)) => assert!(landed.is_none(), "{name} was refused"),
+            Err(other) => panic!("{name}: {other:?}"),
+        }
+    }
+    assert_eq!(blobs(&f).await, 1 + stored as usize, "`first`'s blob, and one for every stored racer");
+}
+
+/// Uploads racing a DELETE of their folder: each is refused or deleted with the folder, and
+/// no row or blob is left behind either way.
+#[tokio::test]
+async fn uploads_racing_a_delete_of_their_folder_leave_nothing_behind() {
+    let f = fixture().await;
+    let none = Preconditions::default();
+    f.view().mkcol(&p("/d"), &none).await.unwrap();
+    put(&f, "/d/first", "x").await.unwrap();
+    let uploads = futures_util::future::join_all((0..40).map(|i| {
+        let path = p(&format!("/d/f{i}"));
+        let view = f.view();
+        async move {
+            for _ in 0..i {
+                tokio::task::yield_now().await;
+            }
+            view.put(&path, body("racing"), PutOptions::default()).await
+        }
+    }));
+    let deleting = async {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        f.view().delete(&p("/d"), &none).await.unwrap();
+    };
+    let (results, ()) = tokio::join!(uploads, deleting);
+    for result in results {
+        assert!(matches!(result, Ok(_) | Err(Error::Conflict(_))), "{result:?}");
+    }
+    assert!(f.view().resolve(&p("/d")).await.unwrap().is_none());
+    f.repo.collect_garbage().await.unwrap();
+    assert_eq!(blobs(&f).await, 0);
+}
