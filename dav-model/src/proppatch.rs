@@ -57,9 +57,7 @@ impl Repository {
         tx.finish(vec![(path.clone(), Some(times.applied_to(updated)))]);
         Ok(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect())
     }
-}
 
-impl Repository {
     /// The plain case of a PROPPATCH in one trip (see [`crate::txn`]): only live time
     /// properties (FTP's SITE UTIME, WinSCP's getlastmodified), on a file, without
     /// conditions or a lock in scope. The UPDATE is guarded by all of that, so `None`
