@@ -221,6 +221,20 @@ mod tests {
             .0
     }
 
+    /// A transaction that read nothing yet.
+    async fn begin(repo: &Repository) -> WriteTx {
+        WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap().0
+    }
+
+    /// A lookup cached beside the transaction's work, and a transaction that committed.
+    async fn committed_beside_a_cached_lookup(repo: &Repository) -> (WriteTx, DavPath) {
+        let elsewhere = DavPath::parse("/elsewhere").unwrap();
+        repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
+        let mut tx = begin(repo).await;
+        tx.commit(touch_root()).await.unwrap();
+        (tx, elsewhere)
+    }
+
     fn touch_root() -> Batch {
         let mut b = Batch::new();
         b.push("UPDATE resources SET modified_ns = ? WHERE id = 1").bind(42_i64);
@@ -243,7 +257,7 @@ mod tests {
     async fn a_failed_write_batch_stops_before_its_commit_and_is_rolled_back() {
         let (_dir, repo) = Repository::scratch().await;
         let before = root_modified(&repo).await;
-        let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
+        let mut tx = begin(&repo).await;
         let mut writes = touch_root();
         // Id 1 is the root's: the insert fails after the update ran.
         writes.push(
@@ -253,17 +267,15 @@ mod tests {
         assert!(tx.commit(writes).await.is_err());
         drop(tx);
         // The next transaction waits for the rollback, which frees the one write connection.
-        let (tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
-        drop(tx);
+        drop(begin(&repo).await);
         assert_eq!(root_modified(&repo).await, before);
     }
 
     #[tokio::test]
     async fn a_transaction_dropped_before_its_commit_leaves_the_connection_usable() {
         let (_dir, repo) = Repository::scratch().await;
-        let (tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
-        drop(tx);
-        let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
+        drop(begin(&repo).await);
+        let mut tx = begin(&repo).await;
         tx.commit(touch_root()).await.unwrap();
         tx.finish(vec![]);
         assert_eq!(root_modified(&repo).await, 42);
@@ -272,10 +284,7 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_committed_but_not_finished_empties_the_lookup_cache() {
         let (_dir, repo) = Repository::scratch().await;
-        let elsewhere = DavPath::parse("/elsewhere").unwrap();
-        repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
-        let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
-        tx.commit(touch_root()).await.unwrap();
+        let (tx, elsewhere) = committed_beside_a_cached_lookup(&repo).await;
         drop(tx);
         assert!(repo.lookups.get(&elsewhere).is_none());
     }
@@ -283,10 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_finished_transaction_keeps_the_other_cached_lookups() {
         let (_dir, repo) = Repository::scratch().await;
-        let elsewhere = DavPath::parse("/elsewhere").unwrap();
-        repo.lookups.insert(&elsewhere, repo.lookups.generation(), None);
-        let (mut tx, _) = WriteTx::begin(&repo.write, &repo.lookups, Batch::new()).await.unwrap();
-        tx.commit(touch_root()).await.unwrap();
+        let (tx, elsewhere) = committed_beside_a_cached_lookup(&repo).await;
         tx.finish(vec![]);
         assert!(repo.lookups.get(&elsewhere).is_some());
     }

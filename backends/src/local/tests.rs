@@ -195,6 +195,15 @@ fn channel() -> (tokio::sync::mpsc::Sender<io::Result<Bytes>>, ByteStream) {
     (tx, Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))))
 }
 
+/// Stages, on a task of its own, a body the test feeds piece by piece through the sender.
+fn stage_fed(
+    store: &LocalStore,
+) -> (tokio::sync::mpsc::Sender<io::Result<Bytes>>, tokio::task::JoinHandle<Result<Staged>>) {
+    let (tx, stream) = channel();
+    let store = store.clone();
+    (tx, tokio::spawn(async move { store.stage(stream, None).await }))
+}
+
 async fn eventually(mut cond: impl FnMut() -> bool) {
     for _ in 0..500 {
         if cond() {
@@ -209,11 +218,7 @@ async fn eventually(mut cond: impl FnMut() -> bool) {
 async fn a_body_that_keeps_us_waiting_gets_its_temp_file_meanwhile() {
     let (dir, store) = fresh(Durability::Process).await;
     let tmp = dir.path().join("tmp");
-    let (tx, stream) = channel();
-    let staging = tokio::spawn({
-        let store = store.clone();
-        async move { store.stage(stream, None).await }
-    });
+    let (tx, staging) = stage_fed(&store);
     let data = pattern(2 * WRITE_BUF + 10);
     let (first, rest) = data.split_at(100);
     tx.send(Ok(Bytes::copy_from_slice(first))).await.unwrap();
@@ -235,11 +240,7 @@ async fn a_body_that_keeps_us_waiting_gets_its_temp_file_meanwhile() {
 async fn a_body_cut_while_we_wait_leaves_nothing() {
     let (dir, store) = fresh(Durability::Process).await;
     let tmp = dir.path().join("tmp");
-    let (tx, stream) = channel();
-    let staging = tokio::spawn({
-        let store = store.clone();
-        async move { store.stage(stream, None).await }
-    });
+    let (tx, staging) = stage_fed(&store);
     tx.send(Ok(Bytes::from_static(b"never finished"))).await.unwrap();
     eventually(|| files_in(&tmp).len() == 1).await;
     tx.send(Err(io::Error::from(io::ErrorKind::ConnectionReset))).await.unwrap();
