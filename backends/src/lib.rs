@@ -1,5 +1,6 @@
-//! Where bytes live. A blob store keeps immutable byte strings under the hash of their
-//! content; everything about names, trees and metadata lives in `dav-model`, not here.
+//! Where names and bytes live. A blob store keeps immutable byte strings under the hash of
+//! their content; a [`Tree`] is a foreign hierarchy of names and bytes (a host folder).
+//! Properties, locks, users and protocols live in `dav-model`, never here.
 //!
 //! Writing is two-phase ([`BlobStore::stage`] then [`BlobStore::commit`]) so that the model
 //! can hold its garbage-collection guard only for the short moment between "the blob file
@@ -12,11 +13,15 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
+mod host;
 mod local;
 mod memory;
+pub mod tree;
 
+pub use host::{HostOptions, HostTree};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
+pub use tree::{Caps, DirEntry, Install, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
 
 /// A stream of body chunks, as both HTTP and FTP adapters can produce one.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -63,6 +68,33 @@ pub enum Error {
     Body(std::io::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A tree has nothing under that name (or a parent on the way is missing).
+    #[error("no such file or directory")]
+    Missing,
+    #[error("the name is taken")]
+    Exists,
+    /// A parent on the way is a file, or a directory was found where a file was needed.
+    #[error("not a directory")]
+    NotADirectory,
+    #[error("is a directory")]
+    IsADirectory,
+    /// The path would leave the tree (a link pointing out), or names something the tree
+    /// keeps for itself (its temporary files).
+    #[error("outside the tree")]
+    Escapes,
+    /// A FIFO, socket or device node: never opened.
+    #[error("not a regular file or directory")]
+    Special,
+    #[error("the tree is read-only")]
+    ReadOnly,
+    /// An optional capability this tree lacks (see `tree::Caps`).
+    #[error("{0} is not supported by this tree")]
+    Unsupported(&'static str),
+    /// A rename between file systems: the caller copies instead.
+    #[error("crosses file systems")]
+    CrossDevice,
+    #[error("no space left")]
+    NoSpace,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -72,6 +72,19 @@ pub struct Preconditions {
 }
 
 impl Preconditions {
+    /// Preconditions that only submit `tokens` and demand nothing: for the steps a
+    /// request is made of (a COPY between trees is a MKCOL or PUT per member), whose own
+    /// conditions were checked once, up front. The last list, `(Not <DAV:no-lock>)`,
+    /// always holds (no resource is in that state), so the header is satisfied while the
+    /// tokens still count as submitted for the lock checks.
+    pub fn proving<'a>(tokens: impl Iterator<Item = &'a str>) -> Preconditions {
+        let term = |negated, tok: &str| Term { negated, condition: Condition::Token(tok.to_owned()) };
+        let mut lists: Vec<List> =
+            tokens.map(|t| List { resource: Tag::RequestUri, terms: vec![term(false, t)] }).collect();
+        lists.push(List { resource: Tag::RequestUri, terms: vec![term(true, "DAV:no-lock")] });
+        Preconditions { if_header: Some(IfHeader { lists }), ..Preconditions::default() }
+    }
+
     /// True when the request carries no condition at all.
     pub fn is_empty(&self) -> bool {
         self.if_header.is_none()

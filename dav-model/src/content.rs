@@ -46,6 +46,9 @@ impl Repository {
     /// Resolves a path for reading, through the lookup cache. A miss resolves the parent
     /// the same way (usually a hit: siblings share it) and then needs one indexed query.
     pub(crate) async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
+        if let Some(at) = self.mounted(path) {
+            return crate::mount::stat(&at, path).await;
+        }
         if let Some(hit) = self.lookups.get(path) {
             return Ok(hit);
         }
@@ -69,6 +72,9 @@ impl Repository {
 
     /// Replaces (or creates) the content at `path` with `body`.
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
+        if let Some(at) = self.mounted(path) {
+            return self.mounted_put(&at, path, body, opts).await;
+        }
         let early = self.check_put_early(path, &opts).await?;
         let current = early.target.clone();
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
@@ -250,7 +256,7 @@ impl Repository {
 
     /// The body of a resumed write: the current content's first `at` bytes, then `body`.
     /// Also returns the ETag those bytes were read under.
-    async fn resumed_body(
+    pub(crate) async fn resumed_body(
         &self,
         current: Option<Resource>,
         at: u64,
@@ -310,6 +316,9 @@ impl Repository {
 
     /// Streams the content of a file, or the byte range `range` of it.
     pub(crate) async fn read_content(&self, resource: &Resource, range: Option<Range<u64>>) -> Result<ByteStream> {
+        if let Some(at) = self.mounted(&resource.path) {
+            return self.mounted_read(&at, resource, range).await;
+        }
         if resource.is_collection {
             return Err(Error::NotAllowed("a collection has no content".into()));
         }

@@ -66,6 +66,15 @@ impl From<wharf_backends::Error> for Error {
         match e {
             wharf_backends::Error::TooLarge(n) => Error::TooLarge(n),
             wharf_backends::Error::Body(e) => Error::Aborted(e.to_string()),
+            wharf_backends::Error::Missing => Error::NotFound,
+            wharf_backends::Error::Exists => Error::AlreadyExists,
+            wharf_backends::Error::NotADirectory => Error::Conflict("a parent is not a collection".into()),
+            wharf_backends::Error::IsADirectory => Error::NotAllowed("the target is a collection".into()),
+            wharf_backends::Error::Escapes => Error::Forbidden("outside the folder".into()),
+            wharf_backends::Error::Special => Error::Forbidden("not a regular file".into()),
+            wharf_backends::Error::ReadOnly => Error::Forbidden("the folder is read-only".into()),
+            wharf_backends::Error::Unsupported(what) => Error::NotAllowed(format!("{what} is not supported here")),
+            wharf_backends::Error::NoSpace => Error::InsufficientStorage,
             other => Error::Blob(other),
         }
     }

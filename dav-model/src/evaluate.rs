@@ -6,7 +6,7 @@ use sqlx::SqliteConnection;
 use crate::condition::{Condition, EtagMatch, IfHeader, Preconditions, Tag};
 use crate::lock::{locks_in_scope, ActiveLock};
 use crate::path::DavPath;
-use crate::resource::{self, Resource};
+use crate::resource::Resource;
 use crate::{Error, Repository, Result};
 
 /// Strong comparison (RFC 9110 8.8.3.2): weak tags never match.
@@ -74,7 +74,7 @@ impl Repository {
     ) -> Result<()> {
         check_validators(target, pre, false)?;
         match &pre.if_header {
-            Some(h) if !if_header_holds(conn, h, path, target, locks).await? => Err(Error::PreconditionFailed),
+            Some(h) if !if_header_holds(self, conn, h, path, target, locks).await? => Err(Error::PreconditionFailed),
             _ => Ok(()),
         }
     }
@@ -92,7 +92,7 @@ impl Repository {
         if let Some(h) = &pre.if_header {
             let mut conn = self.read.acquire().await?;
             let locks = locks_in_scope(&mut conn, path).await?;
-            if !if_header_holds(&mut conn, h, path, target, &locks).await? {
+            if !if_header_holds(self, &mut conn, h, path, target, &locks).await? {
                 return Err(Error::PreconditionFailed);
             }
         }
@@ -101,6 +101,7 @@ impl Repository {
 }
 
 async fn if_header_holds(
+    repo: &Repository,
     conn: &mut SqliteConnection,
     header: &IfHeader,
     path: &DavPath,
@@ -115,7 +116,7 @@ async fn if_header_holds(
         let state = match &list.resource {
             Tag::RequestUri => None,
             Tag::Path(p) if p == path => None,
-            Tag::Path(p) => Some(state_of(conn, p).await?),
+            Tag::Path(p) => Some(state_of(repo, conn, p).await?),
             Tag::Foreign(_) => Some(State { etag: None, tokens: Vec::new() }),
         };
         let state = state.as_ref().unwrap_or(&own);
@@ -133,8 +134,8 @@ async fn if_header_holds(
     Ok(false)
 }
 
-async fn state_of(conn: &mut SqliteConnection, path: &DavPath) -> Result<State> {
-    let r = resource::lookup(conn, path).await?;
+async fn state_of(repo: &Repository, conn: &mut SqliteConnection, path: &DavPath) -> Result<State> {
+    let r = repo.lookup_in(conn, path).await?;
     let locks = locks_in_scope(conn, path).await?;
     Ok(State {
         etag: r.map(|r| r.etag),

@@ -12,6 +12,7 @@ mod error;
 mod evaluate;
 pub mod identity;
 pub mod lock;
+pub mod mount;
 pub mod path;
 mod proppatch;
 pub mod props;

@@ -8,7 +8,7 @@ use sqlx::{Connection, Row, SqliteConnection};
 
 use crate::condition::Preconditions;
 use crate::path::DavPath;
-use crate::resource::{self, content_etag, Tag};
+use crate::resource::{self, content_etag, Resource, Tag};
 use crate::txn::Batch;
 use crate::{now_ns, Error, Repository, Result};
 
@@ -197,7 +197,7 @@ impl Repository {
         pre: &Preconditions,
     ) -> Result<(ActiveLock, bool)> {
         let mut tx = self.write.begin().await?;
-        let target = resource::lookup(&mut tx, path).await?;
+        let target = self.lookup_in(&mut tx, path).await?;
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, target.as_ref(), pre, &locks).await?;
         let conflicts: Vec<DavPath> = locks
@@ -211,27 +211,13 @@ impl Repository {
         }
         let created = target.is_none();
         if created {
-            let parent = path.parent().ok_or(Error::Conflict("no parent".into()))?;
-            let parent = resource::lookup(&mut tx, &parent).await?.filter(|p| p.is_collection);
-            let parent = parent.ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
             check_write(
                 &locks,
                 &WriteScope { path, subtree: false, membership_changes: true },
                 pre,
                 req.principal.as_deref(),
             )?;
-            let now = now_ns();
-            sqlx::query(
-                "INSERT INTO resources (parent_id, name, is_collection, size, etag, created_ns, modified_ns) \
-                 VALUES (?, ?, 0, 0, ?, ?, ?)",
-            )
-            .bind(parent.id)
-            .bind(path.name().unwrap_or_default())
-            .bind(content_etag(None))
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            self.create_empty(&mut tx, path).await?;
         }
         let timeout = self.grant_timeout(&req.timeouts);
         let lock = ActiveLock {
@@ -248,6 +234,37 @@ impl Repository {
         insert_lock(&mut tx, &lock).await?;
         self.commit(tx).await?;
         Ok((lock, created))
+    }
+
+    /// The resource at `path` as a transaction sees it, on whichever tree it lives.
+    pub(crate) async fn lookup_in(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
+        match self.mounted(path) {
+            Some(at) => crate::mount::stat(&at, path).await,
+            None => resource::lookup(conn, path).await,
+        }
+    }
+
+    /// The empty file a LOCK of an unmapped URL creates (RFC 4918 7.3).
+    async fn create_empty(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<()> {
+        if let Some(at) = self.mounted(path) {
+            return self.mounted_create_empty(&at).await.map(drop);
+        }
+        let parent = path.parent().ok_or(Error::Conflict("no parent".into()))?;
+        let parent = resource::lookup(conn, &parent).await?.filter(|p| p.is_collection);
+        let parent = parent.ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
+        let now = now_ns();
+        sqlx::query(
+            "INSERT INTO resources (parent_id, name, is_collection, size, etag, created_ns, modified_ns) \
+             VALUES (?, ?, 0, 0, ?, ?, ?)",
+        )
+        .bind(parent.id)
+        .bind(path.name().unwrap_or_default())
+        .bind(content_etag(None))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
     }
 
     fn grant_timeout(&self, asked: &[Option<u64>]) -> u64 {
@@ -268,7 +285,7 @@ impl Repository {
         timeouts: &[Option<u64>],
     ) -> Result<ActiveLock> {
         let mut tx = self.write.begin().await?;
-        let target = resource::lookup(&mut tx, path).await?;
+        let target = self.lookup_in(&mut tx, path).await?;
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, target.as_ref(), pre, &locks).await?;
         let submitted: Vec<&str> = pre.if_header.iter().flat_map(|h| h.tokens()).collect();

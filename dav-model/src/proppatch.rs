@@ -22,6 +22,9 @@ impl Repository {
         pre: &Preconditions,
         principal: Option<&str>,
     ) -> Result<Vec<(PropName, PatchResult)>> {
+        if let Some(at) = self.mounted(path) {
+            return self.mounted_proppatch(&at, path, ops, pre, principal).await;
+        }
         if pre.is_empty() {
             if let Some(done) = self.set_times_plain(path, ops).await? {
                 return Ok(done);
@@ -96,7 +99,7 @@ impl Repository {
     }
 }
 
-fn op_name(op: &PatchOp) -> &PropName {
+pub(crate) fn op_name(op: &PatchOp) -> &PropName {
     match op {
         PatchOp::Set(p) => &p.name,
         PatchOp::Remove(n) => n,
@@ -105,9 +108,9 @@ fn op_name(op: &PatchOp) -> &PropName {
 
 /// The times a PROPPATCH sets; the last instruction setting one wins (document order).
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Times {
-    modified_ns: Option<i64>,
-    created_ns: Option<i64>,
+pub(crate) struct Times {
+    pub(crate) modified_ns: Option<i64>,
+    pub(crate) created_ns: Option<i64>,
 }
 
 impl Times {
@@ -134,7 +137,7 @@ impl Times {
 
 /// Judges every instruction before any is applied: `Some(result)` for one that fails on
 /// its own (protected, or a time that doesn't parse), and the times the others set.
-fn judge(ops: &[PatchOp]) -> (Vec<Option<PatchResult>>, Times) {
+pub(crate) fn judge(ops: &[PatchOp]) -> (Vec<Option<PatchResult>>, Times) {
     let mut times = Times::default();
     let failures = ops
         .iter()

@@ -23,6 +23,14 @@ pub struct Config {
     pub default_lock_timeout: u64,
     /// Longest lock timeout granted (an `Infinite` request gets this).
     pub max_lock_timeout: u64,
+    /// Owner and group given to files and folders Wharf creates in host folders (for
+    /// containers with mapped ids); `None` leaves the process's own.
+    pub host_owner: Option<u32>,
+    pub host_group: Option<u32>,
+    /// Permission bits of files and folders Wharf creates in host folders; `None` lets
+    /// the umask decide.
+    pub host_file_mode: Option<u32>,
+    pub host_dir_mode: Option<u32>,
 }
 
 impl Default for Config {
@@ -33,6 +41,10 @@ impl Default for Config {
             max_upload_bytes: None,
             default_lock_timeout: 3600,
             max_lock_timeout: 7 * 24 * 3600,
+            host_owner: None,
+            host_group: None,
+            host_file_mode: None,
+            host_dir_mode: None,
         }
     }
 }
@@ -58,6 +70,7 @@ pub struct Repository {
     pub(crate) data_dir: Option<std::path::PathBuf>,
     pub(crate) lookups: Arc<crate::cache::LookupCache>,
     pub(crate) lock_rows: crate::lock::LockRows,
+    pub(crate) mounts: crate::mount::MountTable,
 }
 
 impl Repository {
@@ -95,7 +108,20 @@ impl Repository {
         let gc_guard = tokio::sync::RwLock::new(());
         let lock_rows = crate::lock::LockRows::default();
         lock_rows.recheck(&mut *write.acquire().await?).await?;
-        Ok(Repository { read, write, blobs, gc_guard, config, data_dir: None, lookups: Default::default(), lock_rows })
+        let mounts = Default::default();
+        let repo = Repository {
+            read,
+            write,
+            blobs,
+            gc_guard,
+            config,
+            data_dir: None,
+            lookups: Default::default(),
+            lock_rows,
+            mounts,
+        };
+        repo.reload_mounts().await?;
+        Ok(repo)
     }
 
     /// Commits a write transaction and invalidates cached lookups.
@@ -150,6 +176,19 @@ impl Repository {
             }
         }
         Ok(n)
+    }
+
+    /// RFC 4331 figures for `stored`: a mounted folder reports what its files hold and
+    /// what its file system has left; the native store its own totals.
+    pub async fn quota_at(&self, stored: &crate::DavPath) -> Result<Quota> {
+        match self.mounted(stored) {
+            Some(at) => {
+                let tree = at.tree()?;
+                let root: &[String] = &[];
+                Ok(Quota { used: tree.used(root).await?, available: tree.available().await? })
+            }
+            None => self.quota().await,
+        }
     }
 
     /// Bytes stored in the tree and bytes still available under the quota or on disk.

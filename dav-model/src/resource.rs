@@ -30,6 +30,9 @@ pub struct Resource {
     pub etag: String,
     pub created_ns: i64,
     pub modified_ns: i64,
+    /// The identity of the object in a mounted tree (`None` on the native store), which
+    /// its dead properties are stamped with.
+    pub(crate) node: Option<wharf_backends::NodeId>,
 }
 
 /// One resource of a listing with everything a property answer needs, fetched in batches.
@@ -58,6 +61,7 @@ impl Resource {
             etag: row.get(at + 7),
             created_ns: row.get(at + 8),
             modified_ns: row.get(at + 9),
+            node: None,
         }
     }
 
@@ -197,6 +201,7 @@ pub(crate) async fn members(conn: &mut SqliteConnection, parent: &Resource) -> R
             etag,
             created_ns,
             modified_ns,
+            node: None,
         })
         .collect())
 }

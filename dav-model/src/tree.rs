@@ -21,12 +21,15 @@ pub enum Depth {
     Infinity,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum TransferOutcome {
     /// The destination did not exist (201).
     Created,
     /// The destination existed and was replaced (204).
     Replaced,
+    /// A transfer between trees that arrived only in part (207): what failed, and why.
+    /// A MOVE keeps its source then.
+    Partial(Vec<(DavPath, Error)>),
 }
 
 /// Recursive CTE selecting `?1` and every row below it.
@@ -35,6 +38,9 @@ const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL \
 
 impl Repository {
     pub(crate) async fn mkcol(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<Resource> {
+        if let Some(at) = self.mounted(path) {
+            return self.mounted_mkcol(&at, path, pre, principal).await;
+        }
         let mut tx = self.write.begin().await?;
         if resource::lookup(&mut tx, path).await?.is_some() {
             return Err(Error::AlreadyExists);
@@ -61,6 +67,9 @@ impl Repository {
     pub(crate) async fn delete(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<()> {
         if path.is_root() {
             return Err(Error::Forbidden("the root collection can't be deleted".into()));
+        }
+        if let Some(at) = self.mounted(path) {
+            return self.mounted_delete(&at, path, pre, principal).await;
         }
         let mut tx = self.write.begin().await?;
         let target = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
@@ -96,6 +105,11 @@ impl Repository {
         if src.starts_with(dst) {
             // Overwriting an ancestor would delete the source itself.
             return Err(Error::Forbidden("destination contains the source".into()));
+        }
+        match (self.mounted(src), self.mounted(dst)) {
+            (None, None) => {}
+            (Some(s), Some(d)) if s.same_mount(&d) => return self.mounted_transfer(&s, &d, req).await,
+            _ => return self.transfer_across(req).await,
         }
         let mut tx = self.write.begin().await?;
         let source = resource::lookup(&mut tx, src).await?.ok_or(Error::NotFound)?;
@@ -154,6 +168,9 @@ impl Repository {
 
     /// Members of a collection with their dead properties and locks: three queries.
     pub(crate) async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
+        if let Some(at) = self.mounted(&parent.path) {
+            return self.mounted_list(&at, parent).await;
+        }
         let mut conn = self.read.acquire().await?;
         let members = resource::members(&mut conn, parent).await?;
         let dead = crate::props::dead_props_of_members(&mut conn, parent.id).await?;
@@ -163,6 +180,9 @@ impl Repository {
 
     /// A single resource as a listing entry.
     pub(crate) async fn entry(&self, resource: &Resource) -> Result<Entry> {
+        if let Some(at) = self.mounted(&resource.path) {
+            return self.mounted_entry(&at, resource).await;
+        }
         let mut conn = self.read.acquire().await?;
         let locks = self.locks_if_any(&mut conn, &resource.path).await?;
         let dead = crate::props::dead_props_of(&mut conn, resource.id).await?;
@@ -181,6 +201,9 @@ impl Repository {
 
     /// How many resources lie below `resource`, counting at most to `cap + 1`.
     pub(crate) async fn count_below(&self, resource: &Resource, cap: u64) -> Result<u64> {
+        if let Some(at) = self.mounted(&resource.path) {
+            return self.mounted_count_below(&at, cap).await;
+        }
         let mut conn = self.read.acquire().await?;
         resource::count_descendants(&mut conn, resource.id, cap).await
     }

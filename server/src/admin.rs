@@ -44,6 +44,9 @@ enum UserAction {
         /// Also store the HTTP Digest secret, so the user can log in with Digest.
         #[arg(long)]
         digest: bool,
+        /// Serve this folder of the host, in place, as the user's home.
+        #[arg(long, value_name = "DIR")]
+        home: Option<PathBuf>,
     },
     /// List users with their flags and shares.
     List,
@@ -66,6 +69,9 @@ enum UserAction {
         read_only: Option<bool>,
         #[arg(long, value_name = "true|false")]
         admin: Option<bool>,
+        /// Serve this folder of the host as the user's home (`none`: their home in the store again).
+        #[arg(long, value_name = "DIR|none")]
+        home: Option<PathBuf>,
     },
 }
 
@@ -80,8 +86,16 @@ pub struct ShareCommand {
 
 #[derive(Debug, Subcommand)]
 enum ShareAction {
-    /// Create a share and its folder.
-    Add { name: String },
+    /// Create a share and its folder, or a share of a folder of the host (`--host DIR`).
+    Add {
+        name: String,
+        /// Serve this existing folder of the host in place, instead of a folder in the store.
+        #[arg(long, value_name = "DIR")]
+        host: Option<PathBuf>,
+        /// With --host: nobody may change anything in the folder, whatever their grant.
+        #[arg(long, requires = "host")]
+        read_only: bool,
+    },
     /// Delete a share, its grants, and its folder with everything in it.
     Del { name: String },
     /// Give a user rights on a share: letters of r(ead) w(rite) d(elete) l(ock) a(dmin).
@@ -108,13 +122,23 @@ pub async fn user(cmd: UserCommand) -> Result<(), String> {
 
 async fn run_user(repo: &Repository, action: UserAction, password: String) -> Result<(), String> {
     match action {
-        UserAction::Add { name, read_only, admin, digest, .. } => {
+        UserAction::Add { name, read_only, admin, digest, home, .. } => {
+            if let Some(dir) = &home {
+                // Refuse a bad folder before the user exists.
+                dav_model::mount::host_source(dir).map_err(message)?;
+            }
             let opts = UserOptions { read_only, admin, digest };
             repo.add_user(&name, &password, opts).await.map_err(|e| match e {
                 Error::AlreadyExists => format!("user {name} already exists"),
                 e => user_error(&name, e),
             })?;
-            println!("user {name} created, home /home/{name}");
+            match home {
+                Some(dir) => {
+                    repo.set_home_folder(&name, Some(&dir)).await.map_err(|e| user_error(&name, e))?;
+                    println!("user {name} created, home {}", dir.display());
+                }
+                None => println!("user {name} created, home /home/{name}"),
+            }
         }
         UserAction::List => print_users(repo).await?,
         UserAction::Passwd { name, digest, .. } => {
@@ -125,12 +149,22 @@ async fn run_user(repo: &Repository, action: UserAction, password: String) -> Re
             repo.delete_user(&name).await.map_err(|e| user_error(&name, e))?;
             println!("user {name} deleted, with their home");
         }
-        UserAction::Set { name, read_only, admin } => {
-            if read_only.is_none() && admin.is_none() {
-                return Err("nothing to change: give --read-only and/or --admin (true or false)".into());
+        UserAction::Set { name, read_only, admin, home } => {
+            if read_only.is_none() && admin.is_none() && home.is_none() {
+                return Err("nothing to change: give --read-only, --admin (true or false) or --home".into());
             }
-            let u = repo.set_user_flags(&name, read_only, admin).await.map_err(|e| user_error(&name, e))?;
-            println!("user {name}: {}", flags(u.read_only, u.admin, u.digest));
+            if let Some(dir) = home {
+                let dir = (dir.as_os_str() != "none").then_some(dir);
+                repo.set_home_folder(&name, dir.as_deref()).await.map_err(|e| user_error(&name, e))?;
+                match dir {
+                    Some(d) => println!("user {name}: home {}", d.display()),
+                    None => println!("user {name}: home /home/{name} in the store"),
+                }
+            }
+            if read_only.is_some() || admin.is_some() {
+                let u = repo.set_user_flags(&name, read_only, admin).await.map_err(|e| user_error(&name, e))?;
+                println!("user {name}: {}", flags(u.read_only, u.admin, u.digest));
+            }
         }
     }
     Ok(())
@@ -145,13 +179,24 @@ pub async fn share(cmd: ShareCommand) -> Result<(), String> {
 
 async fn run_share(repo: &Repository, action: ShareAction) -> Result<(), String> {
     match action {
-        ShareAction::Add { name } => {
+        ShareAction::Add { name, host: None, .. } => {
             repo.add_share(&name).await.map_err(|e| share_error(&name, e))?;
             println!("share {name} created, folder /shares/{name}");
         }
+        ShareAction::Add { name, host: Some(dir), read_only } => {
+            repo.add_host_share(&name, &dir, read_only).await.map_err(|e| share_error(&name, e))?;
+            let ro = if read_only { " (read-only)" } else { "" };
+            println!("share {name} created, serving {}{ro}", dir.display());
+        }
         ShareAction::Del { name } => {
+            let host =
+                repo.list_shares().await.map_err(message)?.into_iter().any(|s| s.name == name && s.mount.is_some());
             repo.delete_share(&name).await.map_err(|e| share_error(&name, e))?;
-            println!("share {name} deleted, with its folder");
+            if host {
+                println!("share {name} deleted; its host folder was left as it is");
+            } else {
+                println!("share {name} deleted, with its folder");
+            }
         }
         ShareAction::Grant { share, user, rights } => {
             let parsed = Rights::parse(&rights).map_err(message)?;
@@ -217,10 +262,15 @@ async fn print_users(repo: &Repository) -> Result<(), String> {
 }
 
 async fn print_shares(repo: &Repository) -> Result<(), String> {
-    let mut rows = vec![["SHARE".to_owned(), "GRANTS".to_owned()]];
+    let mut rows = vec![["SHARE".to_owned(), "FOLDER".to_owned(), "GRANTS".to_owned()]];
     for s in repo.list_shares().await.map_err(message)? {
         let grants: Vec<String> = s.grants.iter().map(|(user, r)| format!("{user}:{r}")).collect();
-        rows.push([s.name, if grants.is_empty() { "-".to_owned() } else { grants.join(", ") }]);
+        let folder = match &s.mount {
+            Some(m) if m.read_only => format!("{} (read-only)", m.source),
+            Some(m) => m.source.clone(),
+            None => "(store)".to_owned(),
+        };
+        rows.push([s.name, folder, if grants.is_empty() { "-".to_owned() } else { grants.join(", ") }]);
     }
     print_table(&rows);
     Ok(())

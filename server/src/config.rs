@@ -67,6 +67,21 @@ pub struct ServeArgs {
     /// Refuse FTP logins and transfers without TLS (needs --tls-cert).
     #[arg(long, env = "WHARF_FTPS_REQUIRED", num_args = 0..=1, default_missing_value = "true")]
     pub ftps_required: Option<bool>,
+    /// Serve this folder of the host in place as the administrator's home (`/`).
+    #[arg(long, env = "WHARF_FOLDER")]
+    pub folder: Option<PathBuf>,
+    /// Numeric owner given to files and folders Wharf creates in host folders.
+    #[arg(long, env = "WHARF_HOST_UID")]
+    pub host_uid: Option<u32>,
+    /// Numeric group given to files and folders Wharf creates in host folders.
+    #[arg(long, env = "WHARF_HOST_GID")]
+    pub host_gid: Option<u32>,
+    /// Octal permissions of files Wharf creates in host folders (default: 666 less the umask).
+    #[arg(long, env = "WHARF_HOST_FILE_MODE")]
+    pub host_file_mode: Option<String>,
+    /// Octal permissions of folders Wharf creates in host folders (default: 777 less the umask).
+    #[arg(long, env = "WHARF_HOST_DIR_MODE")]
+    pub host_dir_mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -89,6 +104,11 @@ struct FileConfig {
     ftp_passive_ports: Option<String>,
     ftp_passive_host: Option<String>,
     ftps_required: Option<bool>,
+    folder: Option<PathBuf>,
+    host_uid: Option<u32>,
+    host_gid: Option<u32>,
+    host_file_mode: Option<String>,
+    host_dir_mode: Option<String>,
 }
 
 /// The merged settings the server runs with.
@@ -111,6 +131,11 @@ pub struct Settings {
     pub ftp_passive_ports: RangeInclusive<u16>,
     pub ftp_passive_host: Option<String>,
     pub ftps_required: bool,
+    pub folder: Option<PathBuf>,
+    pub host_uid: Option<u32>,
+    pub host_gid: Option<u32>,
+    pub host_file_mode: Option<u32>,
+    pub host_dir_mode: Option<u32>,
 }
 
 impl Settings {
@@ -145,6 +170,11 @@ impl Settings {
             ftp_passive_ports: parse_port_range(args.ftp_passive_ports.or(file.ftp_passive_ports).as_deref())?,
             ftp_passive_host: args.ftp_passive_host.or(file.ftp_passive_host).filter(|h| !h.is_empty()),
             ftps_required: args.ftps_required.or(file.ftps_required).unwrap_or(false),
+            folder: args.folder.or(file.folder),
+            host_uid: args.host_uid.or(file.host_uid),
+            host_gid: args.host_gid.or(file.host_gid),
+            host_file_mode: parse_mode("--host-file-mode", args.host_file_mode.or(file.host_file_mode))?,
+            host_dir_mode: parse_mode("--host-dir-mode", args.host_dir_mode.or(file.host_dir_mode))?,
         })
         .and_then(Settings::check)
     }
@@ -161,6 +191,10 @@ impl Settings {
             durability: self.durability,
             quota_bytes: self.quota_bytes,
             max_upload_bytes: self.max_upload_bytes,
+            host_owner: self.host_uid,
+            host_group: self.host_gid,
+            host_file_mode: self.host_file_mode,
+            host_dir_mode: self.host_dir_mode,
             ..dav_model::Config::default()
         }
     }
@@ -187,6 +221,15 @@ fn parse_port_range(value: Option<&str>) -> Result<RangeInclusive<u16>, String> 
         return Err(bad());
     }
     Ok(first..=last)
+}
+
+/// Permission bits in octal (`640`, `0750`), at most `7777`.
+fn parse_mode(flag: &str, value: Option<String>) -> Result<Option<u32>, String> {
+    let Some(value) = value else { return Ok(None) };
+    match u32::from_str_radix(value.trim(), 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(Some(mode)),
+        _ => Err(format!("{flag}: `{value}` is not octal permission bits such as 640")),
+    }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
@@ -223,6 +266,14 @@ mod tests {
         assert_eq!(parse_port_range(Some("50000-50100")).unwrap(), 50000..=50100);
         assert!(parse_port_range(Some("50100-50000")).is_err());
         assert!(parse_port_range(Some("50000")).is_err());
+    }
+
+    #[test]
+    fn host_modes_are_octal() {
+        assert_eq!(parse_mode("m", Some("640".into())).unwrap(), Some(0o640));
+        assert_eq!(parse_mode("m", Some("0750".into())).unwrap(), Some(0o750));
+        assert!(parse_mode("m", Some("rw-r".into())).is_err());
+        assert!(parse_mode("m", Some("17777".into())).is_err());
     }
 
     #[test]

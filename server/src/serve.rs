@@ -90,6 +90,12 @@ async fn start_identity(repo: &Arc<Repository>, settings: &Settings) -> Result<A
     if let Some(generated) = created {
         println!("wharf: created user {FIRST_ADMIN} with password {generated} (shown once)");
     }
+    if let Some(folder) = &settings.folder {
+        repo.set_home_folder(FIRST_ADMIN, Some(folder))
+            .await
+            .map_err(|e| format!("cannot serve {}: {e}", folder.display()))?;
+        println!("wharf: serving {} as the home of {FIRST_ADMIN}", folder.display());
+    }
     let guard = GuardConfig {
         max_failures: settings.lockout_after,
         lockout: std::time::Duration::from_secs(settings.lockout_seconds),

@@ -186,6 +186,7 @@ impl Authenticator {
         if changed {
             self.invalidate_all();
             self.repo.lookups.invalidate();
+            self.repo.reload_mounts().await?;
             tracing::debug!("users or shares changed: cached logins dropped");
         }
         Ok(changed)

@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 
 use super::password::{digest_ha1, hash_password_async, random_password};
 use super::principal::{home_of, share_path, Flags, Principal, Rights, PUBLIC};
+use crate::mount::{host_source, MountInfo, HOST};
 use crate::path::DavPath;
 use crate::resource::{self, ROOT_ID};
 use crate::{now_ns, Error, Repository, Result};
@@ -43,6 +44,8 @@ pub struct User {
 pub struct ShareInfo {
     pub name: String,
     pub grants: Vec<(String, Rights)>,
+    /// The folder it serves, for a share of a host folder.
+    pub mount: Option<MountInfo>,
 }
 
 /// What a login needs to know about a user; crate-internal because it holds secrets.
@@ -182,8 +185,10 @@ impl Repository {
         sqlx::query("DELETE FROM grants WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM users WHERE id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM locks WHERE principal = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(home_of(name)?.key()).execute(&mut *tx).await?;
         remove_collection(&mut tx, &home_of(name)?).await?;
         self.commit(tx).await?;
+        self.reload_mounts().await?;
         tracing::debug!(user = name, "user deleted");
         self.collect_garbage().await?;
         Ok(())
@@ -197,14 +202,19 @@ impl Repository {
             .fetch_optional(&mut *conn)
             .await?;
         let (id, read_only, admin) = row.ok_or(Error::NotFound)?;
-        let grants: Vec<(String, String)> = sqlx::query_as(
-            "SELECT s.name, g.rights FROM grants g JOIN shares s ON s.id = g.share_id WHERE g.user_id = ? ORDER BY s.name",
+        let grants: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT s.name, g.rights, COALESCE(m.read_only, 0) FROM grants g JOIN shares s ON s.id = g.share_id \
+             LEFT JOIN mounts m ON m.stored_path = '/shares/' || s.name WHERE g.user_id = ? ORDER BY s.name",
         )
         .bind(id)
         .fetch_all(&mut *conn)
         .await?;
-        let shares =
-            grants.into_iter().map(|(share, r)| Ok((share, stored_rights(&r)?))).collect::<Result<Vec<_>>>()?;
+        // A read-only folder caps every grant to read.
+        let cap = |r: Rights, ro: bool| if ro { r.read_only() } else { r };
+        let shares = grants
+            .into_iter()
+            .map(|(share, r, ro)| Ok((share, cap(stored_rights(&r)?, ro))))
+            .collect::<Result<Vec<_>>>()?;
         Principal::user(name, Flags { read_only, admin }, &shares)
     }
 
@@ -237,7 +247,14 @@ impl Repository {
         )
         .fetch_all(&mut *conn)
         .await?;
+        let mounts: Vec<(i64, String, String, bool)> =
+            sqlx::query_as("SELECT id, stored_path, source, read_only FROM mounts ORDER BY id")
+                .fetch_all(&mut *conn)
+                .await?;
         let mut h = blake3::Hasher::new();
+        for (id, stored, source, read_only) in mounts {
+            h.update(format!("m\0{id}\0{stored}\0{source}\0{read_only}\n").as_bytes());
+        }
         for (name, version, read_only, admin) in users {
             h.update(format!("u\0{name}\0{version}\0{read_only}\0{admin}\n").as_bytes());
         }
@@ -290,14 +307,60 @@ impl Repository {
         Ok(())
     }
 
-    /// Deletes a share, its grants, and its collection with everything in it.
+    /// Creates a share that serves the host folder `dir` in place (`read_only`: for
+    /// everyone, whatever their grant says).
+    pub async fn add_host_share(&self, name: &str, dir: &std::path::Path, read_only: bool) -> Result<()> {
+        validate_name("share", name)?;
+        let source = host_source(dir)?;
+        let mut tx = self.write.begin().await?;
+        if share_id(&mut tx, name).await?.is_some() {
+            return Err(Error::AlreadyExists);
+        }
+        sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
+        let stored = share_path(name)?;
+        ensure_collection(&mut tx, &stored).await?;
+        insert_mount(&mut tx, &stored, &source, read_only).await?;
+        self.commit(tx).await?;
+        self.reload_mounts().await?;
+        tracing::debug!(share = name, %source, "host share created");
+        Ok(())
+    }
+
+    /// Serves the host folder `dir` as `user`'s home, in place of their home in the store
+    /// (which is kept, hidden, and comes back if the folder is unset).
+    pub async fn set_home_folder(&self, user: &str, dir: Option<&std::path::Path>) -> Result<()> {
+        let source = dir.map(host_source).transpose()?;
+        let stored = home_of(user)?;
+        let mut tx = self.write.begin().await?;
+        user_id(&mut tx, user).await?.ok_or(Error::NotFound)?;
+        let current: Option<(String,)> = sqlx::query_as("SELECT source FROM mounts WHERE stored_path = ?")
+            .bind(stored.key())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current.map(|(s,)| s) == source {
+            // Unchanged (`wharf serve --folder` on every start): its properties stay.
+            return Ok(());
+        }
+        // The properties of another folder's files mean nothing here (they cascade away).
+        sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(stored.key()).execute(&mut *tx).await?;
+        if let Some(source) = &source {
+            insert_mount(&mut tx, &stored, source, false).await?;
+        }
+        self.commit(tx).await?;
+        self.reload_mounts().await
+    }
+
+    /// Deletes a share, its grants, and its collection with everything in it. A share of
+    /// a host folder only stops serving it: the folder is left as it is.
     pub async fn delete_share(&self, name: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let id = share_id(&mut tx, name).await?.ok_or(Error::NotFound)?;
         sqlx::query("DELETE FROM grants WHERE share_id = ?").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM shares WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(share_path(name)?.key()).execute(&mut *tx).await?;
         remove_collection(&mut tx, &share_path(name)?).await?;
         self.commit(tx).await?;
+        self.reload_mounts().await?;
         tracing::debug!(share = name, "share deleted");
         self.collect_garbage().await?;
         Ok(())
@@ -352,10 +415,13 @@ impl Repository {
         )
         .fetch_all(&self.read)
         .await?;
+        let mounts = self.list_mounts().await?;
         let mut out: Vec<ShareInfo> = Vec::new();
         for (share, user, rights) in rows {
             if out.last().is_none_or(|s| s.name != share) {
-                out.push(ShareInfo { name: share, grants: Vec::new() });
+                let stored = share_path(&share)?;
+                let mount = mounts.iter().find(|m| m.stored == stored).cloned();
+                out.push(ShareInfo { name: share, grants: Vec::new(), mount });
             }
             if let (Some(user), Some(rights), Some(info)) = (user, rights, out.last_mut()) {
                 info.grants.push((user, stored_rights(&rights)?));
@@ -369,6 +435,18 @@ impl Repository {
 /// database was edited by hand.
 fn stored_rights(letters: &str) -> Result<Rights> {
     Rights::parse(letters).map_err(|_| Error::Internal(format!("stored rights {letters:?} are invalid")))
+}
+
+async fn insert_mount(conn: &mut SqliteConnection, stored: &DavPath, source: &str, read_only: bool) -> Result<()> {
+    sqlx::query("INSERT INTO mounts (stored_path, kind, source, read_only) VALUES (?, ?, ?, ?)")
+        .bind(stored.key())
+        .bind(HOST)
+        .bind(source)
+        .bind(read_only)
+        .execute(&mut *conn)
+        .await
+        .map_err(unique_or)?;
+    Ok(())
 }
 
 async fn user_id(conn: &mut SqliteConnection, name: &str) -> Result<Option<i64>> {
@@ -535,7 +613,7 @@ mod tests {
         assert_eq!(alice.to_stored(&p("/team/a.txt")).unwrap().0, p("/home/alice/team/a.txt"));
 
         r.add_share("empty").await.unwrap();
-        assert_eq!(r.list_shares().await.unwrap()[0], ShareInfo { name: "empty".into(), grants: vec![] });
+        assert_eq!(r.list_shares().await.unwrap()[0], ShareInfo { name: "empty".into(), grants: vec![], mount: None });
         r.mkcol(&p("/shares/team/sub"), &Preconditions::default(), None).await.unwrap();
         r.delete_share("team").await.unwrap();
         assert!(!is_collection(&r, "/shares/team").await);

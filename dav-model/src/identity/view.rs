@@ -182,8 +182,10 @@ impl View<'_> {
         Ok(n)
     }
 
-    pub async fn quota(&self) -> Result<Quota> {
-        self.repo.quota().await
+    /// RFC 4331 figures of the tree `path` lies in (a mounted folder has its own).
+    pub async fn quota(&self, path: &DavPath) -> Result<Quota> {
+        let stored = self.stored(path, Rights::READ)?;
+        self.repo.quota_at(&stored).await
     }
 
     pub async fn read_content(&self, resource: &Resource, range: Option<Range<u64>>) -> Result<ByteStream> {
@@ -230,7 +232,12 @@ impl View<'_> {
         }
         let pre = self.pre(req.pre);
         let stored = Transfer { src: &src, dst: &dst, pre: &pre, principal: self.user(), ..req };
-        self.repo.transfer(stored).await.map_err(|e| self.err(e))
+        match self.repo.transfer(stored).await.map_err(|e| self.err(e))? {
+            TransferOutcome::Partial(failed) => Ok(TransferOutcome::Partial(
+                failed.into_iter().map(|(p, e)| (self.to_view(&p).unwrap_or_default(), self.err(e))).collect(),
+            )),
+            done => Ok(done),
+        }
     }
 
     pub async fn proppatch(

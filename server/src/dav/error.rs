@@ -80,6 +80,11 @@ fn condition(name: &str, hrefs: &[DavPath]) -> String {
     s
 }
 
+/// The status a model error answers with, for a member of a multistatus.
+pub fn member_status(e: Error, method: &Method) -> StatusCode {
+    model_status(e, method).0
+}
+
 fn model_status(e: Error, method: &Method) -> (StatusCode, Option<String>) {
     use StatusCode as S;
     match e {

@@ -50,6 +50,16 @@ impl Multistatus {
         self.buf.push_str("</D:response>");
     }
 
+    /// A response carrying only a status for `href` (a member a COPY or MOVE could not
+    /// carry over, RFC 4918 9.8.8).
+    pub fn status_response(&mut self, href: &str, status: StatusCode) {
+        self.buf.push_str("<D:response><D:href>");
+        self.buf.push_str(&escape(href));
+        self.buf.push_str("</D:href>");
+        self.status(status);
+        self.buf.push_str("</D:response>");
+    }
+
     fn status(&mut self, status: StatusCode) {
         self.buf.push_str("<D:status>HTTP/1.1 ");
         self.buf.push_str(status.as_str());

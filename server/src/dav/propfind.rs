@@ -36,7 +36,7 @@ pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
         PropfindRequest::AllProp { include } => include.iter().any(|n| n.is_dav() && n.local.starts_with("quota-")),
         PropfindRequest::PropName => false,
     };
-    let quota = if wants_quota { Some(view.quota().await?) } else { None };
+    let quota = if wants_quota { Some(view.quota(&path).await?) } else { None };
     let root = view.entry(&target).await?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     let (repo, principal) = (cx.state.repo.clone(), cx.principal.clone());

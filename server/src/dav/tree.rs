@@ -1,9 +1,12 @@
 //! MKCOL, DELETE, COPY and MOVE: header parsing here, semantics in the model.
 
+use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
-use dav_model::{Depth, Transfer, TransferOutcome};
+use axum::http::{header, HeaderValue, Method, Response, StatusCode};
+use dav_model::{DavPath, Depth, Transfer, TransferOutcome};
 
+use super::error::member_status;
+use super::multistatus::Multistatus;
 use super::{body, empty, headers, uri, Ctx, DavError, DavResult};
 
 pub async fn mkcol(cx: &Ctx, req: Request) -> DavResult {
@@ -56,8 +59,25 @@ pub async fn transfer(cx: &Ctx, req: Request, moving: bool) -> DavResult {
             principal: None,
         })
         .await?;
-    Ok(empty(match outcome {
-        TransferOutcome::Created => StatusCode::CREATED,
-        TransferOutcome::Replaced => StatusCode::NO_CONTENT,
-    }))
+    Ok(match outcome {
+        TransferOutcome::Created => empty(StatusCode::CREATED),
+        TransferOutcome::Replaced => empty(StatusCode::NO_CONTENT),
+        TransferOutcome::Partial(failed) => partial(failed, req_method(moving)),
+    })
+}
+
+fn req_method(moving: bool) -> Method {
+    Method::from_bytes(if moving { b"MOVE" } else { b"COPY" }).unwrap_or(Method::POST)
+}
+
+/// 207 naming each member that could not be copied or moved between trees, with why.
+fn partial(failed: Vec<(DavPath, dav_model::Error)>, method: Method) -> Response<Body> {
+    let mut m = Multistatus::new();
+    for (path, e) in failed {
+        m.status_response(&uri::href(&path, false), member_status(e, &method));
+    }
+    let mut resp = Response::new(Body::from(m.finish()));
+    *resp.status_mut() = StatusCode::MULTI_STATUS;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    resp
 }

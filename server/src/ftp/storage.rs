@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use dav_model::condition::{EtagMatch, Preconditions};
 use dav_model::identity::View;
-use dav_model::{DavPath, Depth, PutOptions, Repository, Resource, Transfer};
+use dav_model::{DavPath, Depth, PutOptions, Repository, Resource, Transfer, TransferOutcome};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::io::{ReaderStream, StreamReader};
@@ -218,7 +218,14 @@ impl StorageBackend<FtpUser> for DavStorage {
             pre: &pre,
             principal: None,
         };
-        view.transfer(req).await.map_err(reply).map(|_| ())
+        match view.transfer(req).await.map_err(reply)? {
+            // A move between trees that arrived only in part kept its source.
+            TransferOutcome::Partial(failed) => {
+                let first = failed.into_iter().next().map(|(p, e)| format!("{p}: {e}")).unwrap_or_default();
+                Err(kind(ErrorKind::TransientFileNotAvailable, &format!("moved only in part ({first})")))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// RMD removes empty directories only, as rmdir(2) does; WebDAV's DELETE is recursive,

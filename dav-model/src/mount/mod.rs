@@ -1,0 +1,207 @@
+//! The mount table: stored paths (a share's root, a user's home) backed by a foreign
+//! [`Tree`] instead of the native store, such as a folder of the host served in place.
+//!
+//! Every operation of the model starts by asking [`Repository::mounted`] where its path
+//! lives. The native store answers with its own SQL tree (names are rows beside their
+//! properties, so one transaction covers both); a mounted path goes to `ops`, which keeps
+//! everything protocol-level (rights were checked by the view; locks, conditions, dead
+//! properties, ETags, times) above the tree exactly as the native store does, and asks the
+//! tree only for names and bytes. Adapters never know which kind of tree they are on, and
+//! a new kind of tree is a new `Tree` implementation, not a new branch here.
+//!
+//! Nothing about a mounted tree is cached: every lookup asks the tree, so changes made by
+//! other programs show at once.
+
+mod ops;
+pub(crate) use ops::stat;
+mod props;
+mod transfer;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use wharf_backends::{HostOptions, HostTree, Meta, Tree};
+
+use crate::path::DavPath;
+use crate::resource::Resource;
+use crate::{Error, Repository, Result};
+
+/// The kinds of tree a mount can be; stored in `mounts.kind`.
+pub const HOST: &str = "host";
+
+/// A mount as configured (`wharf share add NAME --host DIR`), for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    pub stored: DavPath,
+    pub kind: String,
+    pub source: String,
+    pub read_only: bool,
+}
+
+/// An opened mount.
+pub(crate) struct Mounted {
+    pub id: i64,
+    pub info: MountInfo,
+    /// The tree, or why it could not be opened (a folder that went away): every request
+    /// under the mount then fails with that reason instead of reaching the native store.
+    pub tree: std::result::Result<Arc<dyn Tree>, String>,
+}
+
+impl Mounted {
+    pub fn tree(&self) -> Result<&dyn Tree> {
+        match &self.tree {
+            Ok(t) => Ok(t.as_ref()),
+            Err(why) => Err(Error::Internal(format!("{} is unavailable: {why}", self.info.stored))),
+        }
+    }
+}
+
+/// A stored path inside a mount: the mount and the names below its root.
+#[derive(Clone)]
+pub(crate) struct At {
+    pub mount: Arc<Mounted>,
+    pub rel: Vec<String>,
+}
+
+impl At {
+    /// The key of this path in `mounted_props`: `''` for the mount's root, `/a/b` below.
+    pub fn key(&self) -> String {
+        rel_key(&self.rel)
+    }
+
+    pub fn tree(&self) -> Result<&dyn Tree> {
+        self.mount.tree()
+    }
+
+    pub fn parent(&self) -> Option<At> {
+        let mut rel = self.rel.clone();
+        rel.pop()?;
+        Some(At { mount: self.mount.clone(), rel })
+    }
+
+    pub fn same_mount(&self, other: &At) -> bool {
+        self.mount.id == other.mount.id
+    }
+}
+
+pub(crate) fn rel_key(rel: &[String]) -> String {
+    rel.iter().map(|s| format!("/{s}")).collect()
+}
+
+/// What the repository knows of its mounts; replaced whole on reload.
+#[derive(Default)]
+pub(crate) struct MountTable {
+    mounts: RwLock<Arc<Vec<Arc<Mounted>>>>,
+}
+
+impl MountTable {
+    fn snapshot(&self) -> Arc<Vec<Arc<Mounted>>> {
+        self.mounts.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A resource of a mounted tree, as the model shows it. Mounted resources have no row
+/// (`id` 0) and no blob; their ETag is the tree's version of the object.
+pub(crate) fn resource_of(path: DavPath, meta: &Meta) -> Resource {
+    Resource {
+        id: 0,
+        path,
+        is_collection: meta.is_dir(),
+        blob: None,
+        size: if meta.is_dir() { 0 } else { meta.size },
+        content_type: None,
+        etag: meta.version(),
+        created_ns: meta.created_ns,
+        modified_ns: meta.modified_ns,
+        node: Some(meta.node),
+    }
+}
+
+impl Repository {
+    /// The mount `stored` lies in, if any (the most specific one).
+    pub(crate) fn mounted(&self, stored: &DavPath) -> Option<At> {
+        let table = self.mounts.snapshot();
+        let mount = table
+            .iter()
+            .filter(|m| stored.starts_with(&m.info.stored))
+            .max_by_key(|m| m.info.stored.segments().len())?
+            .clone();
+        let rel = stored.segments()[mount.info.stored.segments().len()..].to_vec();
+        Some(At { mount, rel })
+    }
+
+    /// Reads the mount table again, keeping trees already open for unchanged rows. Runs at
+    /// start-up and whenever users or shares change (see the authenticator's watch).
+    pub async fn reload_mounts(&self) -> Result<()> {
+        let rows: Vec<(i64, String, String, String, bool)> =
+            sqlx::query_as("SELECT id, stored_path, kind, source, read_only FROM mounts ORDER BY id")
+                .fetch_all(&self.read)
+                .await?;
+        let old: HashMap<i64, Arc<Mounted>> = self.mounts.snapshot().iter().map(|m| (m.id, m.clone())).collect();
+        let mut next = Vec::with_capacity(rows.len());
+        for (id, stored, kind, source, read_only) in rows {
+            let info = MountInfo { stored: DavPath::from_key(&stored)?, kind, source, read_only };
+            match old.get(&id) {
+                Some(m) if m.info == info && m.tree.is_ok() => next.push(m.clone()),
+                _ => {
+                    let tree = self.open_tree(&info).await;
+                    if let Err(why) = &tree {
+                        tracing::error!(mount = %info.stored, source = %info.source, %why, "mount unavailable");
+                    }
+                    next.push(Arc::new(Mounted { id, info, tree }));
+                }
+            }
+        }
+        *self.mounts.mounts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
+    async fn open_tree(&self, info: &MountInfo) -> std::result::Result<Arc<dyn Tree>, String> {
+        match info.kind.as_str() {
+            HOST => {
+                let c = &self.config;
+                let opts = HostOptions {
+                    read_only: info.read_only,
+                    durability: c.durability,
+                    owner: c.host_owner,
+                    group: c.host_group,
+                    file_mode: c.host_file_mode,
+                    dir_mode: c.host_dir_mode,
+                };
+                match HostTree::open(&PathBuf::from(&info.source), opts).await {
+                    Ok(t) => Ok(Arc::new(t)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            other => Err(format!("unknown kind of mount {other:?}")),
+        }
+    }
+
+    /// Every mount, for `wharf share list` and the like.
+    pub async fn list_mounts(&self) -> Result<Vec<MountInfo>> {
+        let rows: Vec<(String, String, String, bool)> =
+            sqlx::query_as("SELECT stored_path, kind, source, read_only FROM mounts ORDER BY stored_path")
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter()
+            .map(|(stored, kind, source, read_only)| {
+                Ok(MountInfo { stored: DavPath::from_key(&stored)?, kind, source, read_only })
+            })
+            .collect()
+    }
+}
+
+/// Checks that `dir` is a folder Wharf can serve, and gives its canonical form (what the
+/// mount table stores, so a later change of the working directory changes nothing).
+pub fn host_source(dir: &std::path::Path) -> Result<String> {
+    let canonical =
+        std::fs::canonicalize(dir).map_err(|e| Error::BadRequest(format!("cannot serve {}: {e}", dir.display())))?;
+    if !canonical.is_dir() {
+        return Err(Error::BadRequest(format!("{} is not a directory", dir.display())));
+    }
+    canonical
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::BadRequest(format!("{} is not valid UTF-8", dir.display())))
+}

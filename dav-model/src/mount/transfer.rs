@@ -1,0 +1,263 @@
+//! COPY and MOVE that involve a mounted tree. Within one tree they are the tree's own
+//! rename and copy (a MOVE is never a copy there, and `Overwrite: F` never replaces,
+//! atomically); between trees (native to host, one host folder to another) they copy
+//! member by member through the model's own operations, then delete the source, and
+//! report what failed (RFC 4918 9.8.8: 207 when part of it did).
+
+use std::collections::HashMap;
+
+use super::{ops::stat, props, At};
+use crate::condition::Preconditions;
+use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, WriteScope};
+use crate::path::DavPath;
+use crate::props::DeadProp;
+use crate::resource::Resource;
+use crate::tree::{Depth, Transfer, TransferOutcome};
+use crate::{Error, PutOptions, Repository, Result};
+
+impl Repository {
+    /// A COPY or MOVE within one mounted tree.
+    pub(crate) async fn mounted_transfer(&self, s: &At, d: &At, req: Transfer<'_>) -> Result<TransferOutcome> {
+        let Transfer { src, dst, .. } = req;
+        if s.rel.is_empty() || d.rel.is_empty() {
+            return Err(Error::Forbidden("the root of a mounted folder can't be copied over or moved".into()));
+        }
+        let tree = s.tree()?;
+        let caps = tree.caps();
+        if (req.moving && !caps.rename) || (!req.moving && !caps.copy) {
+            return self.transfer_across(req).await;
+        }
+        let mut tx = self.write.begin().await?;
+        let source = stat(s, src).await?.ok_or(Error::NotFound)?;
+        let src_locks = locks_in_scope(&mut tx, src).await?;
+        self.evaluate(&mut tx, src, Some(&source), req.pre, &src_locks).await?;
+        if req.moving {
+            let scope = WriteScope { path: src, subtree: true, membership_changes: true };
+            check_write(&src_locks, &scope, req.pre, req.principal)?;
+        }
+        let parent = d.parent().ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
+        if !tree.stat(&parent.rel).await?.is_some_and(|m| m.is_dir()) {
+            return Err(Error::Conflict("parent collection missing".into()));
+        }
+        let existing = stat(d, dst).await?;
+        if existing.is_some() && !req.overwrite {
+            return Err(Error::PreconditionFailed);
+        }
+        let dst_locks = locks_in_scope(&mut tx, dst).await?;
+        check_write(
+            &dst_locks,
+            &WriteScope { path: dst, subtree: true, membership_changes: true },
+            req.pre,
+            req.principal,
+        )?;
+        // A file replacing a file is one atomic rename; anything else clears the way first.
+        let replace_in_place =
+            req.moving && existing.as_ref().is_some_and(|e| !e.is_collection) && !source.is_collection;
+        if existing.is_some() && !replace_in_place {
+            tree.remove(&d.rel).await?;
+        }
+        props::forget_subtree(&mut tx, d).await?;
+        let raced = |e: wharf_backends::Error| match e {
+            // Something appeared at the destination since it was checked: never replaced.
+            wharf_backends::Error::Exists => Error::PreconditionFailed,
+            other => other.into(),
+        };
+        if req.moving {
+            tree.rename(&s.rel, &d.rel, replace_in_place).await.map_err(raced)?;
+            props::rename_subtree(&mut tx, s, d).await?;
+            drop_subtree_locks(&mut tx, src).await?;
+        } else {
+            match (source.is_collection, req.depth) {
+                (_, Depth::One) => return Err(Error::BadRequest("COPY takes Depth 0 or infinity".into())),
+                (true, Depth::Zero) => {
+                    tree.create_dir(&d.rel).await.map_err(raced)?;
+                }
+                _ => tree.copy(&s.rel, &d.rel).await.map_err(raced)?,
+            }
+            copy_props(&mut tx, s, d, req.depth == Depth::Infinity).await?;
+        }
+        tx.commit().await?;
+        Ok(if existing.is_some() { TransferOutcome::Replaced } else { TransferOutcome::Created })
+    }
+
+    /// A COPY or MOVE between two trees: checked once as a whole, then carried out member
+    /// by member with the model's own MKCOL, PUT and DELETE (each proving the request's
+    /// lock tokens, so locks taken meanwhile still hold), dead properties and modification
+    /// times carried along. A MOVE deletes its source only when everything arrived.
+    pub(crate) async fn transfer_across(&self, req: Transfer<'_>) -> Result<TransferOutcome> {
+        let Transfer { src, dst, .. } = req;
+        if self.mounted(src).is_some_and(|a| a.rel.is_empty()) && req.moving {
+            return Err(Error::Forbidden("the root of a mounted folder can't be moved".into()));
+        }
+        if self.mounted(dst).is_some_and(|a| a.rel.is_empty()) {
+            return Err(Error::Forbidden("the root of a mounted folder can't be copied over".into()));
+        }
+        if req.depth == Depth::One && !req.moving {
+            return Err(Error::BadRequest("COPY takes Depth 0 or infinity".into()));
+        }
+        let source = self.resolve(src).await?.ok_or(Error::NotFound)?;
+        {
+            let mut conn = self.read.acquire().await?;
+            let src_locks = locks_in_scope(&mut conn, src).await?;
+            self.evaluate(&mut conn, src, Some(&source), req.pre, &src_locks).await?;
+            if req.moving {
+                let scope = WriteScope { path: src, subtree: true, membership_changes: true };
+                check_write(&src_locks, &scope, req.pre, req.principal)?;
+            }
+            let dst_locks = locks_in_scope(&mut conn, dst).await?;
+            let scope = WriteScope { path: dst, subtree: true, membership_changes: true };
+            check_write(&dst_locks, &scope, req.pre, req.principal)?;
+        }
+        let parent = dst.parent().ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
+        if !self.resolve(&parent).await?.is_some_and(|p| p.is_collection) {
+            return Err(Error::Conflict("parent collection missing".into()));
+        }
+        let existing = self.resolve(dst).await?;
+        if existing.is_some() && !req.overwrite {
+            return Err(Error::PreconditionFailed);
+        }
+        let inner = Preconditions::proving(req.pre.if_header.iter().flat_map(|h| h.tokens()));
+        if existing.is_some() {
+            self.delete(dst, &inner, req.principal).await?;
+        }
+        let deep = req.moving || req.depth == Depth::Infinity;
+        let mut failed = Vec::new();
+        self.copy_member(&source, dst, deep, &inner, req.principal, &mut failed).await;
+        if let Some(pos) = failed.iter().position(|(p, _)| p == dst) {
+            // Nothing arrived: the request failed as a whole.
+            return Err(failed.swap_remove(pos).1);
+        }
+        if req.moving && failed.is_empty() {
+            if let Err(e) = self.delete(src, &inner, req.principal).await {
+                failed.push((src.clone(), e));
+            }
+        }
+        Ok(match (failed.is_empty(), existing.is_some()) {
+            (false, _) => TransferOutcome::Partial(failed),
+            (true, true) => TransferOutcome::Replaced,
+            (true, false) => TransferOutcome::Created,
+        })
+    }
+
+    /// Copies `src` to `dst` (and, when `deep`, everything below it), recording what
+    /// failed instead of stopping: the rest still arrives.
+    async fn copy_member(
+        &self,
+        src: &Resource,
+        dst: &DavPath,
+        deep: bool,
+        pre: &Preconditions,
+        principal: Option<&str>,
+        failed: &mut Vec<(DavPath, Error)>,
+    ) {
+        if let Err(e) = self.copy_one(src, dst, pre, principal).await {
+            failed.push((dst.clone(), e));
+            return;
+        }
+        if !(deep && src.is_collection) {
+            return;
+        }
+        let members = match self.list(src).await {
+            Ok(m) => m,
+            Err(e) => {
+                failed.push((dst.clone(), e));
+                return;
+            }
+        };
+        for m in members {
+            match dst.join(m.resource.name()) {
+                Ok(to) => Box::pin(self.copy_member(&m.resource, &to, deep, pre, principal, failed)).await,
+                Err(e) => failed.push((m.resource.path.clone(), e)),
+            }
+        }
+    }
+
+    /// One resource, without its members: a collection or the file's bytes, its dead
+    /// properties and its modification time.
+    async fn copy_one(
+        &self,
+        src: &Resource,
+        dst: &DavPath,
+        pre: &Preconditions,
+        principal: Option<&str>,
+    ) -> Result<()> {
+        let dead = self.entry(src).await?.dead;
+        if src.is_collection {
+            self.mkcol(dst, pre, principal).await?;
+        } else {
+            let body = self.read_content(src, None).await?;
+            let opts = PutOptions {
+                content_type: src.content_type.clone(),
+                principal: principal.map(str::to_owned),
+                pre: pre.clone(),
+                modified_ns: Some(src.modified_ns),
+                ..PutOptions::default()
+            };
+            self.put(dst, body, opts).await?;
+        }
+        self.set_dead_props(dst, &dead).await
+    }
+
+    /// Stores dead properties as they are (no interpretation: they were interpreted when
+    /// first set) on the resource now at `path`.
+    async fn set_dead_props(&self, path: &DavPath, dead: &[DeadProp]) -> Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await?;
+        match self.mounted(path) {
+            Some(at) => {
+                let node = stat(&at, path).await?.and_then(|r| r.node).ok_or(Error::NotFound)?;
+                for p in dead {
+                    props::set(&mut tx, &at, &node, p).await?;
+                }
+            }
+            None => {
+                let target = crate::resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
+                for p in dead {
+                    sqlx::query(
+                        "INSERT INTO dead_props (resource_id, namespace, name, xml) VALUES (?, ?, ?, ?) \
+                         ON CONFLICT (resource_id, namespace, name) DO UPDATE SET xml = excluded.xml",
+                    )
+                    .bind(target.id)
+                    .bind(&p.name.ns)
+                    .bind(&p.name.local)
+                    .bind(&p.xml)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Copies the property rows of the subtree at `s` to the objects now at the same places
+/// below `d`, for rows still stamped with the object at their source path.
+async fn copy_props(conn: &mut sqlx::SqliteConnection, s: &At, d: &At, deep: bool) -> Result<()> {
+    let rows = props::subtree(conn, s).await?;
+    let mut nodes: HashMap<Vec<String>, Option<(String, wharf_backends::NodeId)>> = HashMap::new();
+    let tree = s.tree()?;
+    for (rest, node, prop) in rows {
+        if !deep && !rest.is_empty() {
+            continue;
+        }
+        if !nodes.contains_key(&rest) {
+            let from = [s.rel.as_slice(), rest.as_slice()].concat();
+            let to = [d.rel.as_slice(), rest.as_slice()].concat();
+            let pair = match (tree.stat(&from).await?, tree.stat(&to).await?) {
+                (Some(a), Some(b)) => Some((a.node.key(), b.node)),
+                _ => None,
+            };
+            nodes.insert(rest.clone(), pair);
+        }
+        if let Some(Some((src_node, dst_node))) = nodes.get(&rest) {
+            if *src_node == node {
+                let at = At { mount: d.mount.clone(), rel: [d.rel.as_slice(), rest.as_slice()].concat() };
+                props::set(conn, &at, dst_node, &prop).await?;
+            }
+        }
+    }
+    Ok(())
+}
