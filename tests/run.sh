@@ -24,6 +24,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
 cargo build -p wharf --quiet
 tests/litmus.sh target/debug/wharf
-tests/clients/run.sh target/debug/wharf
+tests/clients/run.sh target/debug/wharf store
+tests/clients/run.sh target/debug/wharf host
 tests/ftp/run.sh target/debug/wharf
 tests/browser/run.sh target/debug/wharf

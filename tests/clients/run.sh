@@ -5,10 +5,13 @@
 # output and the server's request log) or `skip - NAME: REASON` per check, then
 # `clients: N passed, M failed`; exits non-zero when a check failed.
 #
-# Usage: tests/clients/run.sh [path/to/wharf]   (default target/debug/wharf)
+# Usage: tests/clients/run.sh [path/to/wharf] [store|host]   (default target/debug/wharf, store)
+# `host` runs every check against a host folder served in place (`wharf serve --folder`),
+# and also checks that what the clients wrote is in that folder, byte for byte.
 # WHARF_CLIENTS_KEEP=1 keeps the work directory (server.log has every request).
 set -euo pipefail
 bin=$(realpath "${1:-target/debug/wharf}")
+tree=${2:-store}
 started=$SECONDS
 
 # Everything talks to 127.0.0.1: never through a proxy (davfs2 and curl honour these).
@@ -33,7 +36,15 @@ trap 'exit 130' INT TERM # so that cleanup still unmounts and stops the server
 
 # shellcheck source=../serve.sh
 source "$(dirname "$0")/../serve.sh"
-start_wharf "$bin" "$work" clients || exit 1
+folder=""
+if [ "$tree" = host ]; then
+    folder="$work/folder"
+    mkdir -p "$folder"
+    start_wharf "$bin" "$work" clients --folder "$folder" || exit 1
+else
+    start_wharf "$bin" "$work" clients || exit 1
+fi
+echo "clients: against the $tree"
 
 # --- the harness ---------------------------------------------------------------------------
 
@@ -53,6 +64,11 @@ skip() { # skip NAME REASON
 }
 
 exists() { expect_status 200 GET "$1"; }
+
+on_disk() { # on_disk PATH LOCAL-FILE: against a host folder, the file there holds LOCAL-FILE's bytes
+    [ -z "$folder" ] && return 0
+    cmp "$folder/$1" "$2" || fail "$folder/$1 on disk differs from $2"
+}
 
 propfind0() { # propfind0 PATH PROP-XML: PROPFIND Depth 0 into $work/body, must be 207
     expect_status 207 PROPFIND "$1" -H 'Depth: 0' -H 'Content-Type: application/xml' \
@@ -101,6 +117,8 @@ rclone_copy() {
     same_bytes "$remote/with space/a b.txt" "$src/with space/a b.txt"
     same_bytes "$remote/l1/l2/l3/file 30.bin" "$src/l1/l2/l3/file 30.bin"
     same_bytes "$remote/big/random 64M.bin" "$src/big/random 64M.bin"
+    on_disk "$remote/Ünïcödé dir/naïve café.txt" "$src/Ünïcödé dir/naïve café.txt"
+    on_disk "$remote/big/random 64M.bin" "$src/big/random 64M.bin"
 }
 
 rclone_check_up() { rclone check --download "$src" "wharf:$remote"; }
@@ -248,6 +266,7 @@ cadaver_put() {
     said "Uploading $cfile to" # then the encoded URL and progress dots
     said "succeeded."
     same_bytes "$cdir/$cfile" "$work/cad/$cfile"
+    on_disk "$cdir/$cfile" "$work/cad/$cfile"
 }
 
 cadaver_get() {
@@ -382,6 +401,9 @@ davfs_write_read_stat() {
     same_bytes davfs/written.bin "$davdata/written.bin"
     same_bytes "davfs/façade ü.txt" "$davdata/unicode.txt"
     same_bytes davfs/from-server.bin "$davdata/overwrite.bin"
+    on_disk davfs/written.bin "$davdata/written.bin"
+    on_disk "davfs/façade ü.txt" "$davdata/unicode.txt"
+    on_disk davfs/from-server.bin "$davdata/overwrite.bin"
     propfind0 davfs/written.bin '<D:getcontentlength/>'
     [ "$(prop_value getcontentlength)" = 300000 ] || fail "getcontentlength: $(cat "$work/body")"
     propfind0 davfs/sub/ '<D:resourcetype/>'
