@@ -5,16 +5,14 @@
 //! Apache is started with `../shared/lab/apache-dav.sh` (found beside the repository, or
 //! at `$WHARF_LAB`), which installs it from Debian's packages when missing.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use reqwest::Client;
 
-use bytes::Bytes;
-use futures_util::{stream, StreamExt};
-use reqwest::{Client, Method};
-
+#[path = "http.rs"]
+mod http;
 #[path = "memory.rs"]
 mod memory;
+
+use http::*;
 
 struct Sizes {
     members: usize,
@@ -31,9 +29,6 @@ fn sizes() -> Sizes {
     }
 }
 
-/// Concurrent connections for the small-request figures.
-const CONCURRENCY: usize = 16;
-
 #[derive(Default, Clone)]
 struct Figures {
     put_small: f64,
@@ -43,9 +38,6 @@ struct Figures {
     put_big: f64,
     get_big: f64,
 }
-
-/// The admin password the benchmark gives the Wharf instances it starts.
-const PASSWORD: &str = "bench-admin-password";
 
 /// A server under test: where its collection lives and how to talk to it.
 struct Target {
@@ -66,16 +58,6 @@ impl Target {
         let base = format!("{url}public/");
         Target { name, base, client: client(Some(PASSWORD)), curl_user: Some(format!("admin:{PASSWORD}")) }
     }
-}
-
-fn client(admin_password: Option<&str>) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(p) = admin_password {
-        use base64::Engine;
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}"));
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
-    }
-    Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client")
 }
 
 fn main() {
@@ -167,154 +149,4 @@ async fn run(t: &Target, sz: &Sizes) -> Figures {
     f.get_big = get_big(t.curl_user.as_deref(), &big).await;
     eprintln!("{name}: GET big {:.0} MB/s", f.get_big);
     f
-}
-
-async fn send(client: &Client, method: &str, url: &str) -> reqwest::StatusCode {
-    let m = Method::from_bytes(method.as_bytes()).expect("method");
-    client.request(m, url).send().await.expect("request").status()
-}
-
-fn rate(n: usize, t: Duration) -> f64 {
-    n as f64 / t.as_secs_f64()
-}
-
-async fn put_small(client: &Client, coll: &str, n: usize) -> f64 {
-    let start = Instant::now();
-    stream::iter(0..n)
-        .map(|i| {
-            let body = vec![(i % 251) as u8; 4096];
-            let url = format!("{coll}file-{i:05}.bin");
-            async move {
-                let r = client.put(url).body(body).send().await.expect("PUT");
-                assert!(r.status().is_success(), "PUT failed: {}", r.status());
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<()>>()
-        .await;
-    rate(n, start.elapsed())
-}
-
-async fn propfind(client: &Client, coll: &str, reps: usize) -> (f64, usize) {
-    let body = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
-    let start = Instant::now();
-    let sizes: Vec<usize> = stream::iter(0..reps)
-        .map(|_| async move {
-            let r = client
-                .request(Method::from_bytes(b"PROPFIND").expect("method"), coll)
-                .header("Depth", "1")
-                .body(body)
-                .send()
-                .await
-                .expect("PROPFIND");
-            assert_eq!(r.status().as_u16(), 207);
-            r.bytes().await.expect("body").len()
-        })
-        .buffer_unordered(2)
-        .collect()
-        .await;
-    (rate(reps, start.elapsed()), sizes.first().copied().unwrap_or(0))
-}
-
-async fn get_small(client: &Client, coll: &str, members: usize, n: usize) -> f64 {
-    let start = Instant::now();
-    stream::iter(0..n)
-        .map(|i| {
-            let url = format!("{coll}file-{:05}.bin", (i * 7919) % members);
-            async move {
-                let r = client.get(url).send().await.expect("GET");
-                assert!(r.status().is_success());
-                assert_eq!(r.bytes().await.expect("body").len(), 4096);
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<()>>()
-        .await;
-    rate(n, start.elapsed())
-}
-
-async fn put_big(client: &Client, url: &str, size: u64) -> f64 {
-    memory::warm(&std::env::temp_dir(), size);
-    let chunk = Bytes::from(vec![0x5a; 1 << 20]);
-    let chunks = size / chunk.len() as u64;
-    let body = stream::iter((0..chunks).map(move |i| {
-        let mut c = chunk.to_vec();
-        c[..8].copy_from_slice(&i.to_le_bytes());
-        Ok::<_, std::io::Error>(Bytes::from(c))
-    }));
-    let start = Instant::now();
-    let r = client
-        .put(url)
-        .header("Content-Length", size)
-        .body(reqwest::Body::wrap_stream(body))
-        .send()
-        .await
-        .expect("PUT big");
-    assert!(r.status().is_success(), "big PUT: {}", r.status());
-    size as f64 / 1e6 / start.elapsed().as_secs_f64()
-}
-
-/// Large downloads are timed with curl, a lean client, so the figure is the server's rather
-/// than the benchmark's own HTTP stack; the median of three runs is reported.
-async fn get_big(user: Option<&str>, url: &str) -> f64 {
-    let mut runs: Vec<f64> = (0..3)
-        .map(|_| {
-            let mut curl = Command::new("curl");
-            if let Some(u) = user {
-                curl.args(["-u", u]);
-            }
-            let out = curl
-                .args(["-s", "-o", "/dev/null", "-w", "%{speed_download}", url])
-                .output()
-                .expect("run curl (install it from Debian's packages)");
-            let bytes_per_s: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("curl speed");
-            bytes_per_s / 1e6
-        })
-        .collect();
-    runs.sort_by(f64::total_cmp);
-    runs[1]
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
-}
-
-fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(args)
-        .env("WHARF_LOG", "warn")
-        .env("WHARF_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start wharf");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("url").to_owned();
-    (child, url)
-}
-
-fn lab() -> PathBuf {
-    std::env::var_os("WHARF_LAB")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/lab"))
-}
-
-fn start_apache(port: u16, root: &std::path::Path) {
-    let status = Command::new("bash")
-        .arg(lab().join("apache-dav.sh"))
-        .arg(port.to_string())
-        .arg(root)
-        .status()
-        .expect("run apache-dav.sh");
-    assert!(status.success(), "apache-dav.sh failed");
-    std::thread::sleep(Duration::from_millis(500));
-}
-
-fn stop_apache(port: u16) {
-    if let Ok(pid) = std::fs::read_to_string(format!("/tmp/apache-dav-{port}/httpd.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
 }

@@ -1,0 +1,199 @@
+//! HTTP measurements and reference servers shared by the WebDAV benchmarks; each benchmark
+//! uses part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{stream, StreamExt};
+use reqwest::{Client, Method};
+
+/// Concurrent connections for the small-request figures.
+pub const CONCURRENCY: usize = 16;
+
+/// The admin password the benchmark gives the Wharf instances it starts.
+pub const PASSWORD: &str = "bench-admin-password";
+
+pub fn client(admin_password: Option<&str>) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(p) = admin_password {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}"));
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
+    }
+    Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client")
+}
+
+pub async fn send(client: &Client, method: &str, url: &str) -> reqwest::StatusCode {
+    let m = Method::from_bytes(method.as_bytes()).expect("method");
+    client.request(m, url).send().await.expect("request").status()
+}
+
+pub fn rate(n: usize, t: Duration) -> f64 {
+    n as f64 / t.as_secs_f64()
+}
+
+pub async fn put_small(client: &Client, coll: &str, n: usize) -> f64 {
+    let start = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let body = vec![(i % 251) as u8; 4096];
+            let url = format!("{coll}file-{i:05}.bin");
+            async move {
+                let r = client.put(url).body(body).send().await.expect("PUT");
+                assert!(r.status().is_success(), "PUT failed: {}", r.status());
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    rate(n, start.elapsed())
+}
+
+pub async fn propfind(client: &Client, coll: &str, reps: usize) -> (f64, usize) {
+    let body = r#"<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
+    let start = Instant::now();
+    let sizes: Vec<usize> = stream::iter(0..reps)
+        .map(|_| async move {
+            let r = client
+                .request(Method::from_bytes(b"PROPFIND").expect("method"), coll)
+                .header("Depth", "1")
+                .body(body)
+                .send()
+                .await
+                .expect("PROPFIND");
+            assert_eq!(r.status().as_u16(), 207);
+            r.bytes().await.expect("body").len()
+        })
+        .buffer_unordered(2)
+        .collect()
+        .await;
+    (rate(reps, start.elapsed()), sizes.first().copied().unwrap_or(0))
+}
+
+pub async fn get_small(client: &Client, coll: &str, members: usize, n: usize) -> f64 {
+    let start = Instant::now();
+    stream::iter(0..n)
+        .map(|i| {
+            let url = format!("{coll}file-{:05}.bin", (i * 7919) % members);
+            async move {
+                let r = client.get(url).send().await.expect("GET");
+                assert!(r.status().is_success());
+                assert_eq!(r.bytes().await.expect("body").len(), 4096);
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    rate(n, start.elapsed())
+}
+
+pub async fn put_big(client: &Client, url: &str, size: u64) -> f64 {
+    crate::memory::warm(&std::env::temp_dir(), size);
+    let chunk = Bytes::from(vec![0x5a; 1 << 20]);
+    let chunks = size / chunk.len() as u64;
+    let body = stream::iter((0..chunks).map(move |i| {
+        let mut c = chunk.to_vec();
+        c[..8].copy_from_slice(&i.to_le_bytes());
+        Ok::<_, std::io::Error>(Bytes::from(c))
+    }));
+    let start = Instant::now();
+    let r = client
+        .put(url)
+        .header("Content-Length", size)
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .expect("PUT big");
+    assert!(r.status().is_success(), "big PUT: {}", r.status());
+    size as f64 / 1e6 / start.elapsed().as_secs_f64()
+}
+
+/// Large downloads are timed with curl, a lean client, so the figure is the server's rather
+/// than the benchmark's own HTTP stack; the median of three runs is reported.
+pub async fn get_big(user: Option<&str>, url: &str) -> f64 {
+    let mut runs: Vec<f64> = (0..3)
+        .map(|_| {
+            let mut curl = Command::new("curl");
+            if let Some(u) = user {
+                curl.args(["-u", u]);
+            }
+            let out = curl
+                .args(["-s", "-o", "/dev/null", "-w", "%{speed_download}", url])
+                .output()
+                .expect("run curl (install it from Debian's packages)");
+            let bytes_per_s: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("curl speed");
+            bytes_per_s / 1e6
+        })
+        .collect();
+    runs.sort_by(f64::total_cmp);
+    runs[1]
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+}
+
+pub fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(args)
+        .env("WHARF_LOG", "warn")
+        .env("WHARF_ADMIN_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start wharf");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).expect("banner") > 0, "wharf exited before its banner");
+        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+            return (child, url.to_owned());
+        }
+    }
+}
+
+pub fn lab() -> PathBuf {
+    std::env::var_os("WHARF_LAB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/lab"))
+}
+
+pub fn start_apache(port: u16, root: &std::path::Path) {
+    let status = Command::new("bash")
+        .arg(lab().join("apache-dav.sh"))
+        .arg(port.to_string())
+        .arg(root)
+        .status()
+        .expect("run apache-dav.sh");
+    assert!(status.success(), "apache-dav.sh failed");
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+pub fn stop_apache(port: u16) {
+    if let Ok(pid) = std::fs::read_to_string(format!("/tmp/apache-dav-{port}/httpd.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+}
+
+pub fn start_nginx(port: u16, root: &Path) {
+    let status = Command::new("bash")
+        .arg(lab().join("nginx-dav.sh"))
+        .arg(port.to_string())
+        .arg(root)
+        .status()
+        .expect("run nginx-dav.sh");
+    assert!(status.success(), "nginx-dav.sh failed");
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+pub fn stop_nginx(port: u16) {
+    if let Ok(pid) = std::fs::read_to_string(format!("/tmp/nginx-dav-{port}/nginx.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+}
