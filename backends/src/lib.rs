@@ -21,7 +21,7 @@ pub mod tree;
 pub use host::{HostOptions, HostTree};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
-pub use tree::{Caps, DirEntry, Install, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
+pub use tree::{Caps, DirEntry, Install, Installed, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
 
 /// A stream of body chunks, as both HTTP and FTP adapters can produce one.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -95,6 +95,9 @@ pub enum Error {
     CrossDevice,
     #[error("no space left")]
     NoSpace,
+    /// A name (or path) longer than the tree's file system allows.
+    #[error("name too long")]
+    NameTooLong,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -118,6 +118,16 @@ pub enum Install {
     CreateNew,
 }
 
+/// What [`Tree::install`] did.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// The new file.
+    pub meta: Meta,
+    /// The file it replaced, if any (seen in the same step as the replacement, so a
+    /// caller needs no look-up of its own beforehand).
+    pub replaced: Option<Meta>,
+}
+
 /// Options of [`Tree::stage`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageOptions {
@@ -158,8 +168,8 @@ pub trait Tree: Send + Sync + 'static {
     async fn stage(&self, path: &[String], body: ByteStream, opts: StageOptions) -> Result<TreeStaged>;
 
     /// Makes a staged body visible at `path` (which must be the path it was staged for)
-    /// and returns the new file's metadata.
-    async fn install(&self, staged: TreeStaged, path: &[String], how: Install) -> Result<Meta>;
+    /// and returns the new file's metadata and the replaced one's.
+    async fn install(&self, staged: TreeStaged, path: &[String], how: Install) -> Result<Installed>;
 
     /// Creates directory `path`: [`Error::Exists`] if the name is taken, [`Error::Missing`]
     /// if the parent is missing.

@@ -196,6 +196,7 @@ impl Repository {
         req: LockRequest,
         pre: &Preconditions,
     ) -> Result<(ActiveLock, bool)> {
+        let _gate = self.lock_gate.write().await;
         let mut tx = self.write.begin().await?;
         let target = self.lookup_in(&mut tx, path).await?;
         let locks = locks_in_scope(&mut tx, path).await?;

@@ -71,6 +71,10 @@ pub struct Repository {
     pub(crate) lookups: Arc<crate::cache::LookupCache>,
     pub(crate) lock_rows: crate::lock::LockRows,
     pub(crate) mounts: crate::mount::MountTable,
+    /// Held exclusively while a LOCK is created, and shared by the plain writes to mounted
+    /// trees that saw no lock (see `mount::ops`): those act outside any transaction, and
+    /// this keeps a lock from appearing between their look and their act.
+    pub(crate) lock_gate: tokio::sync::RwLock<()>,
 }
 
 impl Repository {
@@ -83,6 +87,7 @@ impl Repository {
         let db = dir.join("wharf.db");
         let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), Arc::new(store), config).await?;
         repo.data_dir = Some(dir.to_owned());
+        repo.reload_mounts().await?;
         repo.collect_garbage().await?;
         repo.sweep_orphans().await?;
         Ok(repo)
@@ -119,8 +124,8 @@ impl Repository {
             lookups: Default::default(),
             lock_rows,
             mounts,
+            lock_gate: Default::default(),
         };
-        repo.reload_mounts().await?;
         Ok(repo)
     }
 

@@ -136,6 +136,8 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
+// A benchmark that fails here ends the process, which reaps the child.
+#[allow(clippy::zombie_processes)]
 pub fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
@@ -151,7 +153,10 @@ pub fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(out.read_line(&mut line).expect("banner") > 0, "wharf exited before its banner");
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.wait();
+            panic!("wharf exited before its banner");
+        }
         if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
             return (child, url.to_owned());
         }

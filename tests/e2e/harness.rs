@@ -159,6 +159,35 @@ pub fn cli(data: &Path, args: &[&str], stdin: &str) {
     assert!(child.wait().expect("wait").success(), "wharf {args:?} failed");
 }
 
+/// Runs `wharf ARGS --data DIR` and returns what it printed; panics unless it succeeds.
+pub fn cli_output(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf")).args(args).arg("--data").arg(data).output().expect("run wharf");
+    assert!(out.status.success(), "wharf {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `code` in Python with `f`, an `ftplib.FTP` logged in as `user`, and returns what it
+/// printed. `code` may call `say(x)`, `stor(name, bytes)`, `retr(name)` and `code(cmd)` (the
+/// reply code of a command, error or not); errors it doesn't catch fail the test.
+pub fn ftp_as(s: &Server, user: &str, password: &str, code: &str) -> String {
+    let (host, port) = s.ftp.rsplit_once(':').expect("ftp address");
+    let script = format!(
+        "import ftplib, io, socket, struct, sys, time\n\
+         f = ftplib.FTP()\n\
+         f.connect({host:?}, {port}, timeout=20)\n\
+         f.login({user:?}, {password:?})\n\
+         def say(x): print(x, flush=True)\n\
+         def stor(name, data): f.storbinary('STOR ' + name, io.BytesIO(data))\n\
+         def retr(name):\n    b = io.BytesIO(); f.retrbinary('RETR ' + name, b.write); return b.getvalue()\n\
+         def code(cmd):\n    try:\n        return f.sendcmd(cmd)[:3]\n    except ftplib.Error as e:\n        return str(e)[:3]\n\
+         {code}\n\
+         f.quit()\n"
+    );
+    let out = Command::new("python3").arg("-c").arg(&script).output().expect("run python3");
+    assert!(out.status.success(), "ftplib script failed:\n{}\n{script}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn add_user(s: &Server, name: &str, password: &str, extra: &[&str]) {
     let mut args = vec!["user", "add", name, "--password-stdin"];
     args.extend_from_slice(extra);

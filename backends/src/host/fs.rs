@@ -49,6 +49,7 @@ pub(super) fn map(e: io::Error) -> Error {
         Some(Errno::XDEV) => Error::Escapes,
         Some(Errno::NOSPC | Errno::DQUOT) => Error::NoSpace,
         Some(Errno::ROFS) => Error::ReadOnly,
+        Some(Errno::NAMETOOLONG) => Error::NameTooLong,
         _ => Error::Io(e),
     }
 }
@@ -77,8 +78,16 @@ impl<T> Mapped<T> for rustix::io::Result<T> {
 /// instead of being taken. The kernel answers EAGAIN when a concurrent rename elsewhere
 /// made it unsure; trying again is what it asks for.
 pub(super) fn beneath(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> io::Result<OwnedFd> {
+    open_beneath(root, path, flags, ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS)
+}
+
+/// [`beneath`], following no link at all (ELOOP where there is one).
+pub(super) fn beneath_no_links(root: BorrowedFd<'_>, path: &[u8], flags: OFlags) -> io::Result<OwnedFd> {
+    open_beneath(root, path, flags, ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS)
+}
+
+fn open_beneath(root: BorrowedFd<'_>, path: &[u8], flags: OFlags, resolve: ResolveFlags) -> io::Result<OwnedFd> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
     let mut tries = 0;
     loop {
         match rfs::openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), resolve) {

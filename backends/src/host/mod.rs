@@ -35,7 +35,7 @@ use std::sync::Arc;
 use rustix::fs::{self as rfs, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::tree::{Caps, DirEntry, Install, Meta, StageOptions, Tree, TreeStaged};
+use crate::tree::{Caps, DirEntry, Install, Installed, Meta, StageOptions, Tree, TreeStaged};
 use crate::{ByteStream, Durability, Error, Result};
 use fs::Mapped;
 
@@ -234,7 +234,7 @@ impl Tree for HostTree {
         stage::stage(self.inner.clone(), path, body, opts).await
     }
 
-    async fn install(&self, staged: TreeStaged, path: &[String], how: Install) -> Result<Meta> {
+    async fn install(&self, staged: TreeStaged, path: &[String], how: Install) -> Result<Installed> {
         let staged = staged
             .inner
             .downcast::<stage::HostStaged>()

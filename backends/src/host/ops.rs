@@ -12,7 +12,7 @@ use super::read::Opened;
 use super::resolve::{entry, Entry};
 use super::stage::{HostStaged, Temp};
 use super::{last, names, walk, Inner};
-use crate::tree::{DirEntry, Install, Kind, Meta};
+use crate::tree::{DirEntry, Install, Installed, Kind, Meta};
 use crate::{invalid_input, Error, Result};
 
 /// For look-ups of something that must exist: a link that leaves the tree is `Escapes`,
@@ -122,6 +122,10 @@ impl Inner {
         let st = if st.file_type == FileType::Symlink {
             let path = fs::join(dir_path, name.to_bytes());
             match fs::beneath(self.root_fd(), &path, PATH).and_then(|fd| fs::fstat(fd.as_fd())) {
+                Ok(target) if target.is_dir() => {
+                    tracing::debug!(name = %shown(), "leaving out a link to a folder (not followed)");
+                    return None;
+                }
                 Ok(target) => target,
                 Err(e) => {
                     tracing::debug!(name = %shown(), error = %e, "leaving out a link that leaves the tree, dangles or loops");
@@ -174,7 +178,7 @@ impl Inner {
     /// A failed install discards the body here, rather than leaving the unlink to the
     /// drop (which runs later, on another blocking task): the caller can't retry with a
     /// consumed `TreeStaged` anyway, and must not find the temp file still there.
-    pub(super) fn install_now(&self, mut staged: HostStaged, path: &[String], how: Install) -> Result<Meta> {
+    pub(super) fn install_now(&self, mut staged: HostStaged, path: &[String], how: Install) -> Result<Installed> {
         let installed = self.try_install(&mut staged, path, how);
         if installed.is_err() {
             staged.temp().remove_now();
@@ -182,17 +186,25 @@ impl Inner {
         installed
     }
 
-    fn try_install(&self, staged: &mut HostStaged, path: &[String], how: Install) -> Result<Meta> {
+    fn try_install(&self, staged: &mut HostStaged, path: &[String], how: Install) -> Result<Installed> {
         let name = last(path)?;
         staged.check(self, path)?;
         let temp = staged.temp();
         let dir = temp.dir_handle();
         let dir = dir.as_fd();
-        let target = match entry(dir, name).mapped()? {
+        let (target, replaced) = match entry(dir, name).mapped()? {
             Entry::Nameless => return Err(Error::Escapes),
             Entry::Found(_) if how == Install::CreateNew => return Err(Error::Exists),
-            Entry::Found(bytes) if fs::lstat_at(dir, &bytes).mapped()?.is_dir() => return Err(Error::IsADirectory),
-            Entry::Found(bytes) | Entry::Absent(bytes) => bytes,
+            Entry::Found(bytes) => {
+                let old = fs::lstat_at(dir, &bytes).mapped()?;
+                if old.is_dir() {
+                    return Err(Error::IsADirectory);
+                }
+                // A replaced link was no object of the tree's own: nothing carries over.
+                let replaced = (old.kind() == Some(Kind::File)).then(|| old.meta());
+                (bytes, replaced)
+            }
+            Entry::Absent(bytes) => (bytes, None),
         };
         match how {
             Install::Replace => rfs::renameat(dir, temp.name(), dir, &target).map_err(|e| rename_err(e.into()))?,
@@ -200,7 +212,7 @@ impl Inner {
         }
         temp.installed();
         self.synced(dir)?;
-        Ok(fs::fstat(temp.file().as_fd()).mapped()?.meta())
+        Ok(Installed { meta: fs::fstat(temp.file().as_fd()).mapped()?.meta(), replaced })
     }
 
     pub(super) fn create_dir_now(&self, path: &[String]) -> Result<Meta> {

@@ -5,6 +5,11 @@
 //! spelling of a non-NFC name on disk (a non-ASCII segment) do we go segment by segment,
 //! scanning directories for the twin; an escaped non-NFC name is always checked that way,
 //! because it is valid only while its plain spelling is taken (see `names`).
+//!
+//! Symbolic links are followed only as the last name of a path and only to files inside
+//! the tree. A link to a folder would show one folder under two paths (a lock or a
+//! property on one would not cover the other) and a link to an ancestor would make every
+//! recursive walk (Depth infinity, a zip of the folder) endless.
 
 use std::ffi::CString;
 use std::io;
@@ -67,13 +72,30 @@ impl Inner {
     pub(super) fn open(&self, segs: &[String], flags: OFlags) -> io::Result<(OwnedFd, Vec<u8>)> {
         let plan = plan(segs).ok_or_else(enoent)?;
         if !plan.verify {
-            match fs::beneath(self.root_fd(), &plan.bytes, flags) {
+            match self.open_bytes(&plan.bytes, flags) {
                 Err(e) if plan.fold && fs::is(&e, Errno::NOENT) => {}
                 result => return result.map(|fd| (fd, plan.bytes)),
             }
         }
         let bytes = self.slow_path(segs)?;
-        fs::beneath(self.root_fd(), &bytes, flags).map(|fd| (fd, bytes))
+        self.open_bytes(&bytes, flags).map(|fd| (fd, bytes))
+    }
+
+    /// One `openat2` when the path holds no link (the usual case). Otherwise only the last
+    /// name may be one, and only to a file: anything else is ELOOP, which callers treat
+    /// as absent.
+    fn open_bytes(&self, bytes: &[u8], flags: OFlags) -> io::Result<OwnedFd> {
+        match fs::beneath_no_links(self.root_fd(), bytes, flags) {
+            Err(e) if fs::is(&e, Errno::LOOP) => {}
+            result => return result,
+        }
+        let parent = bytes.iter().rposition(|&b| b == b'/').map_or(&[][..], |i| &bytes[..i]);
+        fs::beneath_no_links(self.root_fd(), parent, DIR_PATH)?;
+        let fd = fs::beneath(self.root_fd(), bytes, flags)?;
+        if fs::fstat(fd.as_fd())?.is_dir() {
+            return Err(io::Error::from(Errno::LOOP));
+        }
+        Ok(fd)
     }
 
     /// The parent directory of `segs` (resolution-only handle) and its disk path, for
@@ -83,12 +105,12 @@ impl Inner {
         self.open(parent, DIR_PATH)
     }
 
-    /// Segment by segment: each directory on the way is opened beneath the root (so an
-    /// in-tree link anywhere on the way still works) and the segment looked up in it.
+    /// Segment by segment: each directory on the way is opened beneath the root (none of
+    /// them through a link) and the segment looked up in it.
     fn slow_path(&self, segs: &[String]) -> io::Result<Vec<u8>> {
         let mut path = Vec::new();
         for seg in segs {
-            let dir = fs::beneath(self.root_fd(), &path, DIR_PATH)?;
+            let dir = fs::beneath_no_links(self.root_fd(), &path, DIR_PATH)?;
             let bytes = match entry(dir.as_fd(), seg)? {
                 Entry::Found(b) | Entry::Absent(b) => b,
                 Entry::Nameless => return Err(enoent()),

@@ -53,7 +53,7 @@ async fn fixture() -> Fixture {
 
 async fn put(tree: &HostTree, path: &[String], data: &[u8], how: Install) -> Result<Meta> {
     let staged = tree.stage(path, one(data), StageOptions::default()).await?;
-    tree.install(staged, path, how).await
+    Ok(tree.install(staged, path, how).await?.meta)
 }
 
 async fn read_all(tree: &HostTree, path: &[String], range: Option<Range<u64>>) -> Result<Vec<u8>> {
@@ -107,7 +107,7 @@ async fn round_trip_with_ranges_small_and_large() {
         let chunks = data.chunks(65_521).map(<[u8]>::to_vec).collect();
         let staged = f.tree.stage(&p(&[name]), body(chunks), StageOptions::default()).await.unwrap();
         assert_eq!(staged.size, len as u64);
-        let meta = f.tree.install(staged, &p(&[name]), Install::Replace).await.unwrap();
+        let meta = f.tree.install(staged, &p(&[name]), Install::Replace).await.unwrap().meta;
         assert_eq!((meta.kind, meta.size), (Kind::File, len as u64));
         assert_eq!(std::fs::read(f.root.join(name)).unwrap(), data);
         assert_eq!(read_all(&f.tree, &p(&[name]), None).await.unwrap(), data);
@@ -125,7 +125,7 @@ async fn replace_swaps_content_and_modified_time_is_applied() {
     put(&f.tree, &p(&["a"]), b"old", Install::Replace).await.unwrap();
     let opts = StageOptions { limit: None, modified_ns: Some(1_000_000_000_123) };
     let staged = f.tree.stage(&p(&["a"]), one(b"new"), opts).await.unwrap();
-    let meta = f.tree.install(staged, &p(&["a"]), Install::Replace).await.unwrap();
+    let meta = f.tree.install(staged, &p(&["a"]), Install::Replace).await.unwrap().meta;
     assert_eq!(meta.modified_ns, 1_000_000_000_123);
     assert_eq!(std::fs::read(f.root.join("a")).unwrap(), b"new");
     assert_eq!(on_disk(&f.root), vec![b"a".to_vec()]);
@@ -231,18 +231,33 @@ async fn links_leaving_the_tree_are_absent() {
 }
 
 #[tokio::test]
-async fn a_link_inside_the_tree_is_followed() {
+async fn a_link_to_a_file_inside_the_tree_is_followed() {
+    let f = fixture().await;
+    std::fs::create_dir(f.root.join("real")).unwrap();
+    std::fs::write(f.root.join("real/file"), b"inside").unwrap();
+    std::fs::create_dir(f.root.join("other")).unwrap();
+    std::os::unix::fs::symlink("../real/file", f.root.join("other/alias")).unwrap();
+    assert_eq!(read_all(&f.tree, &p(&["other", "alias"]), None).await.unwrap(), b"inside");
+    let listed = f.tree.list(&p(&["other"])).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].name.as_str(), listed[0].meta.kind), ("alias", Kind::File));
+}
+
+#[tokio::test]
+async fn a_link_to_a_folder_is_not_followed_anywhere_on_a_path() {
     let f = fixture().await;
     std::fs::create_dir(f.root.join("real")).unwrap();
     std::fs::write(f.root.join("real/file"), b"inside").unwrap();
     std::fs::create_dir(f.root.join("other")).unwrap();
     std::os::unix::fs::symlink("../real", f.root.join("other/alias")).unwrap();
-    std::os::unix::fs::symlink("real/file", f.root.join("shortcut")).unwrap();
-    assert_eq!(read_all(&f.tree, &p(&["other", "alias", "file"]), None).await.unwrap(), b"inside");
-    assert_eq!(read_all(&f.tree, &p(&["shortcut"]), None).await.unwrap(), b"inside");
-    let listed = f.tree.list(&p(&["other"])).await.unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].name.as_str(), listed[0].meta.kind), ("alias", Kind::Dir));
+    assert!(f.tree.stat(&p(&["other", "alias"])).await.unwrap().is_none());
+    assert!(f.tree.stat(&p(&["other", "alias", "file"])).await.unwrap().is_none());
+    assert!(read_all(&f.tree, &p(&["other", "alias", "file"]), None).await.is_err());
+    assert!(matches!(f.tree.list(&p(&["other", "alias"])).await, Err(Error::Missing)));
+    assert!(f.tree.list(&p(&["other"])).await.unwrap().is_empty());
+    let put = put(&f.tree, &p(&["other", "alias", "new"]), b"x", Install::Replace).await;
+    assert!(put.is_err(), "{put:?}");
+    assert!(!f.root.join("real/new").exists());
 }
 
 #[tokio::test]
@@ -253,7 +268,7 @@ async fn dangling_and_looping_links_do_not_fail_list() {
     std::os::unix::fs::symlink("loop1", f.root.join("loop2")).unwrap();
     std::os::unix::fs::symlink(".", f.root.join("self")).unwrap();
     std::fs::write(f.root.join("ok"), b"x").unwrap();
-    assert_eq!(names_in(&f.tree, &[]).await, ["ok", "self"]);
+    assert_eq!(names_in(&f.tree, &[]).await, ["ok"]);
     for name in ["dangling", "loop1"] {
         assert!(f.tree.stat(&p(&[name])).await.unwrap().is_none());
         assert!(read_all(&f.tree, &p(&[name]), None).await.is_err());

@@ -6,7 +6,7 @@ use sqlx::SqliteConnection;
 
 use super::password::{digest_ha1, hash_password_async, random_password};
 use super::principal::{home_of, share_path, Flags, Principal, Rights, PUBLIC};
-use crate::mount::{host_source, MountInfo, HOST};
+use crate::mount::{MountInfo, HOST};
 use crate::path::DavPath;
 use crate::resource::{self, ROOT_ID};
 use crate::{now_ns, Error, Repository, Result};
@@ -311,7 +311,7 @@ impl Repository {
     /// everyone, whatever their grant says).
     pub async fn add_host_share(&self, name: &str, dir: &std::path::Path, read_only: bool) -> Result<()> {
         validate_name("share", name)?;
-        let source = host_source(dir)?;
+        let source = self.host_folder(dir)?;
         let mut tx = self.write.begin().await?;
         if share_id(&mut tx, name).await?.is_some() {
             return Err(Error::AlreadyExists);
@@ -329,7 +329,7 @@ impl Repository {
     /// Serves the host folder `dir` as `user`'s home, in place of their home in the store
     /// (which is kept, hidden, and comes back if the folder is unset).
     pub async fn set_home_folder(&self, user: &str, dir: Option<&std::path::Path>) -> Result<()> {
-        let source = dir.map(host_source).transpose()?;
+        let source = dir.map(|d| self.host_folder(d)).transpose()?;
         let stored = home_of(user)?;
         let mut tx = self.write.begin().await?;
         user_id(&mut tx, user).await?.ok_or(Error::NotFound)?;

@@ -158,6 +158,7 @@ impl Repository {
     }
 
     async fn open_tree(&self, info: &MountInfo) -> std::result::Result<Arc<dyn Tree>, String> {
+        self.check_source(std::path::Path::new(&info.source)).map_err(|e| e.to_string())?;
         match info.kind.as_str() {
             HOST => {
                 let c = &self.config;
@@ -192,8 +193,34 @@ impl Repository {
     }
 }
 
-/// Checks that `dir` is a folder Wharf can serve, and gives its canonical form (what the
-/// mount table stores, so a later change of the working directory changes nothing).
+impl Repository {
+    /// Checks that `dir` is a folder this server may serve, and gives its canonical form
+    /// (what the mount table stores, so a later change of the working directory changes
+    /// nothing).
+    pub fn host_folder(&self, dir: &std::path::Path) -> Result<String> {
+        let source = host_source(dir)?;
+        self.check_source(std::path::Path::new(&source))?;
+        Ok(source)
+    }
+
+    /// A folder holding the server's own data directory, or inside it, would serve the
+    /// database (password hashes) and the blob store to its users.
+    fn check_source(&self, source: &std::path::Path) -> Result<()> {
+        let Some(data) = self.data_dir.as_deref().and_then(|d| std::fs::canonicalize(d).ok()) else {
+            return Ok(());
+        };
+        if data.starts_with(source) || source.starts_with(&data) {
+            return Err(Error::BadRequest(format!(
+                "{} holds or lies inside the data directory {}: it can't be served",
+                source.display(),
+                data.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `dir` is an existing folder with a UTF-8 path, and gives its canonical form.
 pub fn host_source(dir: &std::path::Path) -> Result<String> {
     let canonical =
         std::fs::canonicalize(dir).map_err(|e| Error::BadRequest(format!("cannot serve {}: {e}", dir.display())))?;

@@ -112,6 +112,11 @@ impl Repository {
         Ok(stream)
     }
 
+    /// A PUT on a mounted tree: the body is staged beside its target, then installed by
+    /// one rename. Without conditions, a resumed body or any lock in the repository, the
+    /// rename happens under the write connection alone (which keeps a LOCK from slipping
+    /// in between) and the database is touched only to carry a replaced file's
+    /// properties over; otherwise inside a transaction that checks everything again.
     pub(crate) async fn mounted_put(
         &self,
         at: &At,
@@ -123,30 +128,62 @@ impl Repository {
         if at.rel.is_empty() {
             return Err(Error::NotAllowed("PUT on a collection".into()));
         }
-        // Refuse before a byte is read when the answer can't be a success.
-        parent_dir(at).await?;
-        let current = stat(at, path).await?;
-        {
+        let resuming = opts.resume_at.is_some_and(|n| n > 0);
+        let plain = !resuming && opts.pre.is_empty() && !self.lock_rows.may_exist();
+        // Refuse before a byte is read when the answer can't be a success; the plain case
+        // learns what it replaced from the install itself.
+        let mut current = None;
+        if !plain {
+            current = stat(at, path).await?;
+            parent_dir(at).await?;
             let mut conn = self.read.acquire().await?;
             let locks = self.locks_for_read(&mut conn, path).await?;
             self.evaluate(&mut conn, path, current.as_ref(), &opts.pre, &locks).await?;
             check_put(path, current.as_ref(), &locks, &opts)?;
         }
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
-            Some(n) => self.resumed_body(current, n, body).await?,
+            Some(n) => self.resumed_body(current.clone(), n, body).await?,
             None => (body, None),
         };
         let stage = StageOptions { limit: self.config.max_upload_bytes, modified_ns: opts.modified_ns };
-        let staged = tree.stage(&at.rel, body, stage).await?;
+        let staged = tree.stage(&at.rel, body, stage).await.map_err(parent_missing)?;
         if let Some(expected) = opts.expected_len.filter(|&n| n != staged.size) {
             let size = staged.size;
             return Err(Error::BadRequest(format!("body of {size} bytes where {expected} were announced")));
         }
+        if plain {
+            let gate = self.lock_gate.read().await;
+            if !self.lock_rows.may_exist() {
+                let done = tree.install(staged, &at.rel, Install::Replace).await.map_err(|e| match e {
+                    wharf_backends::Error::IsADirectory => Error::NotAllowed("PUT on a collection".into()),
+                    other => parent_missing(other),
+                })?;
+                drop(gate);
+                if let Some(old) = &done.replaced {
+                    props::carry(&mut *self.write.acquire().await?, at, &old.node, &done.meta.node).await?;
+                }
+                let resource = resource_of(path.clone(), &done.meta);
+                return Ok(PutOutcome { created: done.replaced.is_none(), resource });
+            }
+        }
+        self.install_checked(at, path, staged, &opts, prefix_of).await
+    }
+
+    /// The careful end of a PUT: conditions and locks checked again, and the rename, in
+    /// one transaction of the database.
+    async fn install_checked(
+        &self,
+        at: &At,
+        path: &DavPath,
+        staged: wharf_backends::TreeStaged,
+        opts: &PutOptions,
+        prefix_of: Option<String>,
+    ) -> Result<PutOutcome> {
         let mut tx = self.write.begin().await?;
         let target = stat(at, path).await?;
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, target.as_ref(), &opts.pre, &locks).await?;
-        check_put(path, target.as_ref(), &locks, &opts)?;
+        check_put(path, target.as_ref(), &locks, opts)?;
         if prefix_of.is_some() && target.as_ref().map(|r| &r.etag) != prefix_of.as_ref() {
             // The kept prefix is no longer the file's: a retry would succeed.
             return Err(Error::PreconditionFailed);
@@ -155,10 +192,15 @@ impl Repository {
             Some(EtagMatch::Any) => Install::CreateNew,
             _ => Install::Replace,
         };
-        let meta = tree.install(staged, &at.rel, how).await.map_err(|e| match e {
-            wharf_backends::Error::Exists => Error::PreconditionFailed,
-            other => other.into(),
-        })?;
+        let meta = at
+            .tree()?
+            .install(staged, &at.rel, how)
+            .await
+            .map_err(|e| match e {
+                wharf_backends::Error::Exists => Error::PreconditionFailed,
+                other => parent_missing(other),
+            })?
+            .meta;
         props::adopt(&mut tx, at, target.as_ref().and_then(|t| t.node.as_ref()), &meta.node).await?;
         tx.commit().await?;
         Ok(PutOutcome { created: target.is_none(), resource: resource_of(path.clone(), &meta) })
@@ -179,12 +221,7 @@ impl Repository {
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, None, pre, &locks).await?;
         check_write(&locks, &WriteScope { path, subtree: false, membership_changes: true }, pre, principal)?;
-        let meta = at.tree()?.create_dir(&at.rel).await.map_err(|e| match e {
-            wharf_backends::Error::Missing | wharf_backends::Error::NotADirectory => {
-                Error::Conflict("parent collection missing".into())
-            }
-            other => other.into(),
-        })?;
+        let meta = at.tree()?.create_dir(&at.rel).await.map_err(parent_missing)?;
         props::forget_subtree(&mut tx, at).await?;
         tx.commit().await?;
         Ok(resource_of(path.clone(), &meta))
@@ -255,14 +292,9 @@ impl Repository {
     /// The empty file a LOCK of an unmapped URL creates (RFC 4918 7.3).
     pub(crate) async fn mounted_create_empty(&self, at: &At) -> Result<Meta> {
         let tree = at.tree()?;
-        let staged = tree.stage(&at.rel, Box::pin(futures_util::stream::empty()), StageOptions::default()).await?;
-        let meta = tree.install(staged, &at.rel, Install::CreateNew).await.map_err(|e| match e {
-            wharf_backends::Error::Missing | wharf_backends::Error::NotADirectory => {
-                Error::Conflict("parent collection missing".into())
-            }
-            other => other.into(),
-        })?;
-        Ok(meta)
+        let empty = Box::pin(futures_util::stream::empty());
+        let staged = tree.stage(&at.rel, empty, StageOptions::default()).await.map_err(parent_missing)?;
+        Ok(tree.install(staged, &at.rel, Install::CreateNew).await.map_err(parent_missing)?.meta)
     }
 
     /// Locks in scope of `path` for a read, without a query while no lock exists.
@@ -272,6 +304,16 @@ impl Repository {
         } else {
             Ok(Vec::new())
         }
+    }
+}
+
+/// A parent missing (or a file where a folder should be) is a 409, as on the native store.
+fn parent_missing(e: wharf_backends::Error) -> Error {
+    match e {
+        wharf_backends::Error::Missing | wharf_backends::Error::NotADirectory => {
+            Error::Conflict("parent collection missing".into())
+        }
+        other => other.into(),
     }
 }
 

@@ -93,18 +93,25 @@ pub(crate) async fn remove(conn: &mut SqliteConnection, at: &At, name: &PropName
 /// (a PUT installs a new file), so its properties carry over as on the native store.
 pub(crate) async fn adopt(conn: &mut SqliteConnection, at: &At, old: Option<&NodeId>, node: &NodeId) -> Result<()> {
     if let Some(old) = old {
-        sqlx::query("UPDATE mounted_props SET node = ? WHERE mount_id = ? AND path = ? AND node = ?")
-            .bind(node.key())
-            .bind(at.mount.id)
-            .bind(at.key())
-            .bind(old.key())
-            .execute(&mut *conn)
-            .await?;
+        carry(conn, at, old, node).await?;
     }
     sqlx::query("DELETE FROM mounted_props WHERE mount_id = ? AND path = ? AND node <> ?")
         .bind(at.mount.id)
         .bind(at.key())
         .bind(node.key())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Re-stamps the rows of the object `old` at `at` with `node`, the object Wharf just
+/// replaced it with (one statement: rows of other objects are ignored when read anyway).
+pub(crate) async fn carry(conn: &mut SqliteConnection, at: &At, old: &NodeId, node: &NodeId) -> Result<()> {
+    sqlx::query("UPDATE mounted_props SET node = ? WHERE mount_id = ? AND path = ? AND node = ?")
+        .bind(node.key())
+        .bind(at.mount.id)
+        .bind(at.key())
+        .bind(old.key())
         .execute(&mut *conn)
         .await?;
     Ok(())
