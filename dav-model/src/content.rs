@@ -70,6 +70,15 @@ impl Repository {
         Ok(found)
     }
 
+    /// [`Repository::resolve`] for a GET, which may bring a small file's content along
+    /// (see `mount::stat_for_read`); [`Repository::read_content`] then needs no trip.
+    pub(crate) async fn resolve_for_read(&self, path: &DavPath) -> Result<Option<Resource>> {
+        match self.mounted(path) {
+            Some(at) => crate::mount::stat_for_read(&at, path).await,
+            None => self.resolve(path).await,
+        }
+    }
+
     /// Replaces (or creates) the content at `path` with `body`.
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
         if let Some(at) = self.mounted(path) {
@@ -316,6 +325,12 @@ impl Repository {
 
     /// Streams the content of a file, or the byte range `range` of it.
     pub(crate) async fn read_content(&self, resource: &Resource, range: Option<Range<u64>>) -> Result<ByteStream> {
+        if let Some(body) = &resource.small_body {
+            let len = body.len() as u64;
+            let range = range.map_or(0..len, |r| r.start.min(len)..r.end.min(len));
+            let part = body.slice(range.start as usize..range.end as usize);
+            return Ok(Box::pin(futures_util::stream::once(async move { Ok(part) })));
+        }
         if let Some(at) = self.mounted(&resource.path) {
             return self.mounted_read(&at, resource, range).await;
         }

@@ -33,6 +33,9 @@ pub struct Resource {
     /// The identity of the object in a mounted tree (`None` on the native store), which
     /// its dead properties are stamped with.
     pub(crate) node: Option<wharf_backends::NodeId>,
+    /// The whole content of a small file, when the look-up that found it also read it
+    /// (GET's, on a mounted tree: one trip to the disk instead of two).
+    pub(crate) small_body: Option<bytes::Bytes>,
 }
 
 /// One resource of a listing with everything a property answer needs, fetched in batches.
@@ -62,6 +65,7 @@ impl Resource {
             created_ns: row.get(at + 8),
             modified_ns: row.get(at + 9),
             node: None,
+            small_body: None,
         }
     }
 
@@ -202,6 +206,7 @@ pub(crate) async fn members(conn: &mut SqliteConnection, parent: &Resource) -> R
             created_ns,
             modified_ns,
             node: None,
+            small_body: None,
         })
         .collect())
 }

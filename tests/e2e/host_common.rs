@@ -284,3 +284,27 @@ pub fn raw_as(
     let status = status.unwrap_or_else(|| panic!("no status in {out:?}"));
     (status, out)
 }
+
+/// PUT as `who`, returning the status.
+pub async fn put_as(h: &Host, who: (&str, &str), path: &str, body: impl Into<reqwest::Body>) -> u16 {
+    h.req(who, "PUT", path).body(body).send().await.expect("PUT").status().as_u16()
+}
+
+/// GET as `who`, returning status and bytes.
+pub async fn get_as(h: &Host, who: (&str, &str), path: &str) -> (u16, Vec<u8>) {
+    let r = h.req(who, "GET", path).send().await.expect("GET");
+    (r.status().as_u16(), r.bytes().await.expect("body").to_vec())
+}
+
+/// COPY or MOVE as `who` to `to` (a path on the same server), with extra headers.
+pub async fn transfer(h: &Host, who: (&str, &str), method: &str, from: &str, to: &str, extra: &[(&str, &str)]) -> u16 {
+    let mut r = h.req(who, method, from).header("Destination", h.s.url(to));
+    for (k, v) in extra {
+        r = r.header(*k, *v);
+    }
+    r.send().await.expect(method).status().as_u16()
+}
+
+pub fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    disk_names(dir).into_iter().filter(|n| n.starts_with(".wharf-tmp-")).collect()
+}

@@ -127,6 +127,19 @@ impl View<'_> {
         }
     }
 
+    /// [`View::resolve`] for a GET: a small file on a mounted tree comes with its content,
+    /// so [`View::read_content`] of it costs nothing more.
+    pub async fn resolve_for_read(&self, path: &DavPath) -> Result<Option<Resource>> {
+        let stored = self.stored(path, Rights::READ)?;
+        match self.repo.resolve_for_read(&stored).await? {
+            Some(mut r) => {
+                r.path = path.clone();
+                Ok(Some(r))
+            }
+            None => Ok(None),
+        }
+    }
+
     pub async fn check_read(
         &self,
         path: &DavPath,

@@ -13,7 +13,7 @@
 //! other programs show at once.
 
 mod ops;
-pub(crate) use ops::stat;
+pub(crate) use ops::{stat, stat_for_read};
 mod props;
 mod transfer;
 
@@ -115,6 +115,7 @@ pub(crate) fn resource_of(path: DavPath, meta: &Meta) -> Resource {
         created_ns: meta.created_ns,
         modified_ns: meta.modified_ns,
         node: Some(meta.node),
+        small_body: None,
     }
 }
 

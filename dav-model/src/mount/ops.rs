@@ -28,6 +28,28 @@ pub(crate) async fn stat(at: &At, path: &DavPath) -> Result<Option<Resource>> {
     }
 }
 
+/// Files up to this size are read by GET's look-up itself.
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// [`stat`] for a GET: a small file comes with its content, read in the same trip to the
+/// disk as its metadata (the read's own check that it is still that version then holds
+/// by construction). Anything else is looked up as usual.
+pub(crate) async fn stat_for_read(at: &At, path: &DavPath) -> Result<Option<Resource>> {
+    let Ok((meta, mut stream)) = at.tree()?.read(&at.rel, None).await else {
+        return stat(at, path).await;
+    };
+    let mut r = resource_of(path.clone(), &meta);
+    if meta.size <= SMALL_BODY {
+        let mut body = bytes::BytesMut::with_capacity(meta.size as usize);
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            body.extend_from_slice(&chunk.map_err(wharf_backends::Error::Io)?);
+        }
+        // Shorter means cut while being read: read again, checked, when it is needed.
+        r.small_body = (body.len() as u64 == meta.size).then(|| body.freeze());
+    }
+    Ok(Some(r))
+}
+
 /// The parent directory of `at` must exist (409 otherwise, as on the native store).
 async fn parent_dir(at: &At) -> Result<()> {
     let parent = at.parent().ok_or_else(|| Error::NotAllowed("the root has no parent".into()))?;
