@@ -181,7 +181,7 @@ impl Inner {
     pub(super) fn install_now(&self, mut staged: HostStaged, path: &[String], how: Install) -> Result<Installed> {
         let installed = self.try_install(&mut staged, path, how);
         if installed.is_err() {
-            staged.temp().remove_now();
+            staged.discard();
         }
         installed
     }
@@ -189,7 +189,7 @@ impl Inner {
     fn try_install(&self, staged: &mut HostStaged, path: &[String], how: Install) -> Result<Installed> {
         let name = last(path)?;
         staged.check(self, path)?;
-        let temp = staged.temp();
+        let temp = staged.temp(self)?;
         let dir = temp.dir_handle();
         let dir = dir.as_fd();
         let (target, replaced) = match entry(dir, name).mapped()? {

@@ -172,9 +172,19 @@ async fn body_over_the_limit_is_refused_without_leftovers() {
 }
 
 #[tokio::test]
-async fn dropped_staged_body_removes_its_temp_file() {
+async fn a_small_body_touches_the_disk_only_at_install() {
     let f = fixture().await;
     let staged = f.tree.stage(&p(&["a"]), one(b"data"), StageOptions::default()).await.unwrap();
+    assert!(on_disk(&f.root).is_empty());
+    f.tree.install(staged, &p(&["a"]), Install::Replace).await.unwrap();
+    assert_eq!(on_disk(&f.root), vec![b"a".to_vec()]);
+}
+
+#[tokio::test]
+async fn dropped_staged_body_removes_its_temp_file() {
+    let f = fixture().await;
+    // Larger than what waits in memory until install.
+    let staged = f.tree.stage(&p(&["a"]), body(vec![pattern(100_000)]), StageOptions::default()).await.unwrap();
     assert_eq!(on_disk(&f.root).len(), 1);
     drop(staged);
     for _ in 0..100 {
@@ -502,7 +512,7 @@ async fn full_durability_works() {
 async fn stage_under_a_parent_linked_outside_creates_nothing_there() {
     let f = fixture().await;
     std::os::unix::fs::symlink(&f.outside, f.root.join("out")).unwrap();
-    let result = f.tree.stage(&p(&["out", "planted"]), one(b"x"), StageOptions::default()).await;
+    let result = put(&f.tree, &p(&["out", "planted"]), b"x", Install::Replace).await;
     assert!(matches!(result, Err(Error::Escapes | Error::Missing)), "{:?}", result.err());
     let result = f.tree.stage(&p(&["out", "big"]), body(vec![pattern(2_000_000)]), StageOptions::default()).await;
     assert!(matches!(result, Err(Error::Escapes | Error::Missing)), "{:?}", result.err());
