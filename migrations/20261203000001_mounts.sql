@@ -6,7 +6,10 @@ CREATE TABLE mounts (
     stored_path TEXT    NOT NULL UNIQUE,
     kind        TEXT    NOT NULL,
     source      TEXT    NOT NULL,
-    read_only   INTEGER NOT NULL DEFAULT 0
+    read_only   INTEGER NOT NULL DEFAULT 0,
+    -- Most bytes the files below may hold (RFC 4331 quota, 507 beyond); NULL: the free
+    -- space of the folder's file system is the only limit.
+    quota_bytes INTEGER
 );
 
 -- Dead properties of resources in mounted trees, keyed by path within the mount ('' for

@@ -188,9 +188,13 @@ impl Repository {
     pub async fn quota_at(&self, stored: &crate::DavPath) -> Result<Quota> {
         match self.mounted(stored) {
             Some(at) => {
-                let tree = at.tree()?;
-                let root: &[String] = &[];
-                Ok(Quota { used: tree.used(root).await?, available: tree.available().await? })
+                at.mount.forget_used();
+                let used = at.mount.used().await?;
+                let mut available = at.tree()?.available().await?;
+                if let Some(cap) = at.mount.info.quota_bytes {
+                    available = available.min(cap.saturating_sub(used));
+                }
+                Ok(Quota { used, available })
             }
             None => self.quota().await,
         }

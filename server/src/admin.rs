@@ -95,6 +95,9 @@ enum ShareAction {
         /// With --host: nobody may change anything in the folder, whatever their grant.
         #[arg(long, requires = "host")]
         read_only: bool,
+        /// With --host: most bytes the folder's files may hold (507 beyond).
+        #[arg(long, requires = "host", value_name = "N")]
+        quota_bytes: Option<u64>,
     },
     /// Delete a share, its grants, and its folder with everything in it.
     Del { name: String },
@@ -183,8 +186,8 @@ async fn run_share(repo: &Repository, action: ShareAction) -> Result<(), String>
             repo.add_share(&name).await.map_err(|e| share_error(&name, e))?;
             println!("share {name} created, folder /shares/{name}");
         }
-        ShareAction::Add { name, host: Some(dir), read_only } => {
-            repo.add_host_share(&name, &dir, read_only).await.map_err(|e| share_error(&name, e))?;
+        ShareAction::Add { name, host: Some(dir), read_only, quota_bytes } => {
+            repo.add_host_share(&name, &dir, read_only, quota_bytes).await.map_err(|e| share_error(&name, e))?;
             let ro = if read_only { " (read-only)" } else { "" };
             println!("share {name} created, serving {}{ro}", dir.display());
         }
@@ -266,8 +269,15 @@ async fn print_shares(repo: &Repository) -> Result<(), String> {
     for s in repo.list_shares().await.map_err(message)? {
         let grants: Vec<String> = s.grants.iter().map(|(user, r)| format!("{user}:{r}")).collect();
         let folder = match &s.mount {
-            Some(m) if m.read_only => format!("{} (read-only)", m.source),
-            Some(m) => m.source.clone(),
+            Some(m) => {
+                let ro = if m.read_only { ", read-only" } else { "" };
+                let cap = m.quota_bytes.map(|q| format!(", at most {q} bytes")).unwrap_or_default();
+                let notes = format!("{ro}{cap}");
+                match notes.strip_prefix(", ") {
+                    Some(n) => format!("{} ({n})", m.source),
+                    None => m.source.clone(),
+                }
+            }
             None => "(store)".to_owned(),
         };
         rows.push([s.name, folder, if grants.is_empty() { "-".to_owned() } else { grants.join(", ") }]);

@@ -266,3 +266,47 @@ async fn the_servers_own_data_directory_is_never_served() {
     let (status, xml) = propfind_as(&h, ALICE, "/holder/data/", "1", ALLPROP).await;
     assert!(status != 207 || !xml.contains("wharf.db"), "the data directory is listed: {xml}");
 }
+
+/// A server with alice granted `rwdl` on `capped`, a host folder holding at most 10,000
+/// bytes, which already holds a 4,000-byte file written by another program.
+async fn capped() -> (Server, tempfile::TempDir) {
+    let s = Server::start();
+    let root = host_root();
+    let dir = root.path().join("folder");
+    std::fs::write(dir.join("there.bin"), vec![1u8; 4000]).expect("write");
+    add_user(&s, ALICE.0, ALICE.1, &[]);
+    cli(&s.data, &["share", "add", "capped", "--host", utf8(&dir), "--quota-bytes", "10000"], "");
+    cli(&s.data, &["share", "grant", "capped", ALICE.0, "rwdl"], "");
+    wait_for_folder(&s, ALICE, &dir, "/capped/").await;
+    (s, root)
+}
+
+#[tokio::test]
+async fn a_share_with_a_quota_refuses_a_put_past_it_with_507_and_keeps_the_disk_as_it_was() {
+    let (s, root) = capped().await;
+    let put = |path: &'static str, n: usize| as_user(&s, ALICE, "PUT", path).body(vec![2u8; n]).send();
+    assert_eq!(put("/capped/fits.bin", 5000).await.expect("PUT").status(), 201);
+    let before = snapshot(&root.path().join("folder"));
+    assert_eq!(put("/capped/too-much.bin", 2000).await.expect("PUT").status(), 507);
+    assert_eq!(snapshot(&root.path().join("folder")), before);
+    // Replacing a file counts only what it adds.
+    assert_eq!(put("/capped/fits.bin", 6000).await.expect("PUT").status(), 204);
+}
+
+#[tokio::test]
+async fn a_share_with_a_quota_reports_it_in_the_rfc_4331_properties() {
+    let (s, _root) = capped().await;
+    let body = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/><D:quota-available-bytes/></D:prop></D:propfind>"#;
+    let (status, xml) = send(as_user(&s, ALICE, "PROPFIND", "/capped/").header("Depth", "0").body(body)).await;
+    assert_eq!(status, 207, "{xml}");
+    let r = &crate::harness::multistatus(&xml)[0];
+    assert_eq!(r.ok_text("DAV:", "quota-used-bytes"), "4000");
+    assert_eq!(r.ok_text("DAV:", "quota-available-bytes"), "6000");
+}
+
+#[tokio::test]
+async fn share_list_shows_a_share_quota() {
+    let (s, _root) = capped().await;
+    let out = cli_output(&s.data, &["share", "list"]);
+    assert!(out.lines().any(|l| l.starts_with("capped") && l.contains("at most 10000 bytes")), "{out}");
+}

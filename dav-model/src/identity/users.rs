@@ -308,8 +308,14 @@ impl Repository {
     }
 
     /// Creates a share that serves the host folder `dir` in place (`read_only`: for
-    /// everyone, whatever their grant says).
-    pub async fn add_host_share(&self, name: &str, dir: &std::path::Path, read_only: bool) -> Result<()> {
+    /// everyone, whatever their grant says; `quota_bytes`: a cap on what its files hold).
+    pub async fn add_host_share(
+        &self,
+        name: &str,
+        dir: &std::path::Path,
+        read_only: bool,
+        quota_bytes: Option<u64>,
+    ) -> Result<()> {
         validate_name("share", name)?;
         let source = self.host_folder(dir)?;
         let mut tx = self.write.begin().await?;
@@ -319,7 +325,7 @@ impl Repository {
         sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
         let stored = share_path(name)?;
         ensure_collection(&mut tx, &stored).await?;
-        insert_mount(&mut tx, &stored, &source, read_only).await?;
+        insert_mount(&mut tx, &stored, &source, read_only, quota_bytes).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
         tracing::debug!(share = name, %source, "host share created");
@@ -344,7 +350,7 @@ impl Repository {
         // The properties of another folder's files mean nothing here (they cascade away).
         sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(stored.key()).execute(&mut *tx).await?;
         if let Some(source) = &source {
-            insert_mount(&mut tx, &stored, source, false).await?;
+            insert_mount(&mut tx, &stored, source, false, None).await?;
         }
         self.commit(tx).await?;
         self.reload_mounts().await
@@ -437,12 +443,20 @@ fn stored_rights(letters: &str) -> Result<Rights> {
     Rights::parse(letters).map_err(|_| Error::Internal(format!("stored rights {letters:?} are invalid")))
 }
 
-async fn insert_mount(conn: &mut SqliteConnection, stored: &DavPath, source: &str, read_only: bool) -> Result<()> {
-    sqlx::query("INSERT INTO mounts (stored_path, kind, source, read_only) VALUES (?, ?, ?, ?)")
+async fn insert_mount(
+    conn: &mut SqliteConnection,
+    stored: &DavPath,
+    source: &str,
+    read_only: bool,
+    quota_bytes: Option<u64>,
+) -> Result<()> {
+    let quota = quota_bytes.map(|q| q.min(i64::MAX as u64) as i64);
+    sqlx::query("INSERT INTO mounts (stored_path, kind, source, read_only, quota_bytes) VALUES (?, ?, ?, ?, ?)")
         .bind(stored.key())
         .bind(HOST)
         .bind(source)
         .bind(read_only)
+        .bind(quota)
         .execute(&mut *conn)
         .await
         .map_err(unique_or)?;

@@ -37,6 +37,8 @@ pub struct MountInfo {
     pub kind: String,
     pub source: String,
     pub read_only: bool,
+    /// A cap on the bytes the folder's files may hold.
+    pub quota_bytes: Option<u64>,
 }
 
 /// An opened mount.
@@ -46,7 +48,13 @@ pub(crate) struct Mounted {
     /// The tree, or why it could not be opened (a folder that went away): every request
     /// under the mount then fails with that reason instead of reaching the native store.
     pub tree: std::result::Result<Arc<dyn Tree>, String>,
+    /// Bytes the files hold, as last walked, and when: a capped mount checks writes
+    /// against it, adjusted by its own writes, walking again once it is a few seconds old.
+    pub used: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
+
+/// How old the walked figure of a capped mount's bytes may be before a write walks again.
+const USED_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Mounted {
     pub fn tree(&self) -> Result<&dyn Tree> {
@@ -54,6 +62,39 @@ impl Mounted {
             Ok(t) => Ok(t.as_ref()),
             Err(why) => Err(Error::Internal(format!("{} is unavailable: {why}", self.info.stored))),
         }
+    }
+
+    /// Bytes the mount's files hold: walked, or the recent walk adjusted since.
+    pub async fn used(&self) -> Result<u64> {
+        let cached = *self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, n)) = cached.filter(|(at, _)| at.elapsed() < USED_FRESH) {
+            return Ok(n);
+        }
+        let root: &[String] = &[];
+        let n = self.tree()?.used(root).await?;
+        *self.used.lock().unwrap_or_else(|e| e.into_inner()) = Some((std::time::Instant::now(), n));
+        Ok(n)
+    }
+
+    /// After a write of this process: the figure moves by what it added or removed.
+    pub fn adjust_used(&self, added: u64, removed: u64) {
+        if let Some((_, n)) = self.used.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            *n = n.saturating_add(added).saturating_sub(removed);
+        }
+    }
+
+    /// After a change whose size is not known at once (a DELETE, a COPY of a folder).
+    pub fn forget_used(&self) {
+        *self.used.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Refuses a write that would take the files past the mount's cap (507).
+    pub async fn check_quota(&self, adding: u64, removing: u64) -> Result<()> {
+        let Some(cap) = self.info.quota_bytes else { return Ok(()) };
+        if self.used().await?.saturating_sub(removing).saturating_add(adding) > cap {
+            return Err(Error::InsufficientStorage);
+        }
+        Ok(())
     }
 }
 
@@ -135,14 +176,15 @@ impl Repository {
     /// Reads the mount table again, keeping trees already open for unchanged rows. Runs at
     /// start-up and whenever users or shares change (see the authenticator's watch).
     pub async fn reload_mounts(&self) -> Result<()> {
-        let rows: Vec<(i64, String, String, String, bool)> =
-            sqlx::query_as("SELECT id, stored_path, kind, source, read_only FROM mounts ORDER BY id")
+        let rows: Vec<(i64, String, String, String, bool, Option<i64>)> =
+            sqlx::query_as("SELECT id, stored_path, kind, source, read_only, quota_bytes FROM mounts ORDER BY id")
                 .fetch_all(&self.read)
                 .await?;
         let old: HashMap<i64, Arc<Mounted>> = self.mounts.snapshot().iter().map(|m| (m.id, m.clone())).collect();
         let mut next = Vec::with_capacity(rows.len());
-        for (id, stored, kind, source, read_only) in rows {
-            let info = MountInfo { stored: DavPath::from_key(&stored)?, kind, source, read_only };
+        for (id, stored, kind, source, read_only, quota) in rows {
+            let quota_bytes = quota.map(|q| q.max(0) as u64);
+            let info = MountInfo { stored: DavPath::from_key(&stored)?, kind, source, read_only, quota_bytes };
             match old.get(&id) {
                 Some(m) if m.info == info && m.tree.is_ok() => next.push(m.clone()),
                 _ => {
@@ -150,7 +192,7 @@ impl Repository {
                     if let Err(why) = &tree {
                         tracing::error!(mount = %info.stored, source = %info.source, %why, "mount unavailable");
                     }
-                    next.push(Arc::new(Mounted { id, info, tree }));
+                    next.push(Arc::new(Mounted { id, info, tree, used: Default::default() }));
                 }
             }
         }
@@ -182,13 +224,14 @@ impl Repository {
 
     /// Every mount, for `wharf share list` and the like.
     pub async fn list_mounts(&self) -> Result<Vec<MountInfo>> {
-        let rows: Vec<(String, String, String, bool)> =
-            sqlx::query_as("SELECT stored_path, kind, source, read_only FROM mounts ORDER BY stored_path")
+        let rows: Vec<(String, String, String, bool, Option<i64>)> =
+            sqlx::query_as("SELECT stored_path, kind, source, read_only, quota_bytes FROM mounts ORDER BY stored_path")
                 .fetch_all(&self.read)
                 .await?;
         rows.into_iter()
-            .map(|(stored, kind, source, read_only)| {
-                Ok(MountInfo { stored: DavPath::from_key(&stored)?, kind, source, read_only })
+            .map(|(stored, kind, source, read_only, quota)| {
+                let quota_bytes = quota.map(|q| q.max(0) as u64);
+                Ok(MountInfo { stored: DavPath::from_key(&stored)?, kind, source, read_only, quota_bytes })
             })
             .collect()
     }

@@ -151,7 +151,8 @@ impl Repository {
             return Err(Error::NotAllowed("PUT on a collection".into()));
         }
         let resuming = opts.resume_at.is_some_and(|n| n > 0);
-        let plain = !resuming && opts.pre.is_empty() && !self.lock_rows.may_exist();
+        let capped = at.mount.info.quota_bytes.is_some();
+        let plain = !resuming && !capped && opts.pre.is_empty() && !self.lock_rows.may_exist();
         // Refuse before a byte is read when the answer can't be a success; the plain case
         // learns what it replaced from the install itself.
         let mut current = None;
@@ -206,6 +207,8 @@ impl Repository {
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, target.as_ref(), &opts.pre, &locks).await?;
         check_put(path, target.as_ref(), &locks, opts)?;
+        let replaced = target.as_ref().map_or(0, |t| t.size);
+        at.mount.check_quota(staged.size, replaced).await?;
         if prefix_of.is_some() && target.as_ref().map(|r| &r.etag) != prefix_of.as_ref() {
             // The kept prefix is no longer the file's: a retry would succeed.
             return Err(Error::PreconditionFailed);
@@ -214,6 +217,7 @@ impl Repository {
             Some(EtagMatch::Any) => Install::CreateNew,
             _ => Install::Replace,
         };
+        let size = staged.size;
         let meta = at
             .tree()?
             .install(staged, &at.rel, how)
@@ -223,6 +227,7 @@ impl Repository {
                 other => parent_missing(other),
             })?
             .meta;
+        at.mount.adjust_used(size, replaced);
         props::adopt(&mut tx, at, target.as_ref().and_then(|t| t.node.as_ref()), &meta.node).await?;
         tx.commit().await?;
         Ok(PutOutcome { created: target.is_none(), resource: resource_of(path.clone(), &meta) })
