@@ -134,13 +134,3 @@ async fn quota_available_bytes_is_the_free_space_of_the_folders_file_system() {
     );
     assert!(reported > 10_000_000 || low < 10_000_000, "the store's quota is not the folder's");
 }
-
-#[tokio::test]
-async fn the_server_can_be_restarted_and_serves_the_folder_again() {
-    let mut h = team().await;
-    std::fs::write(h.disk("persist.txt"), "still here").expect("write");
-    assert_eq!(proppatch_as(&h, ALICE, "/team/persist.txt", &set_tag("kept")).await.0, 207);
-    h.s.restart();
-    assert_eq!(get_as(&h, ALICE, "/team/persist.txt").await, (200, b"still here".to_vec()));
-    assert_eq!(tag(&h, ALICE, "/team/persist.txt").await.as_deref(), Some("kept"));
-}

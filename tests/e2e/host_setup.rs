@@ -310,3 +310,27 @@ async fn share_list_shows_a_share_quota() {
     let out = cli_output(&s.data, &["share", "list"]);
     assert!(out.lines().any(|l| l.starts_with("capped") && l.contains("at most 10000 bytes")), "{out}");
 }
+
+#[tokio::test]
+async fn the_server_can_be_restarted_and_serves_the_folder_again() {
+    let mut h = team().await;
+    std::fs::write(h.disk("persist.txt"), "still here").expect("write");
+    assert_eq!(proppatch_as(&h, ALICE, "/team/persist.txt", &set_tag("kept")).await.0, 207);
+    h.s.restart();
+    assert_eq!(get_as(&h, ALICE, "/team/persist.txt").await, (200, b"still here".to_vec()));
+    assert_eq!(tag(&h, ALICE, "/team/persist.txt").await.as_deref(), Some("kept"));
+}
+
+#[tokio::test]
+async fn a_folder_missing_at_start_is_served_once_it_is_back() {
+    let mut h = team().await;
+    std::fs::write(h.disk("a.txt"), "back").expect("write");
+    h.s.kill();
+    let aside = h.root.path().join("aside");
+    std::fs::rename(h.folder(), &aside).expect("move the folder away");
+    h.s.restart();
+    assert_ne!(get_as(&h, ALICE, "/team/a.txt").await.0, 200);
+    std::fs::rename(&aside, h.folder()).expect("move the folder back");
+    wait_for_status(&h.s, ALICE, "/team/a.txt", 200).await;
+    assert_eq!(get_as(&h, ALICE, "/team/a.txt").await, (200, b"back".to_vec()));
+}

@@ -188,6 +188,8 @@ impl Authenticator {
             self.repo.lookups.invalidate();
             self.repo.reload_mounts().await?;
             tracing::debug!("users or shares changed: cached logins dropped");
+        } else if self.repo.has_unavailable_mounts() {
+            self.repo.reload_mounts().await?;
         }
         Ok(changed)
     }

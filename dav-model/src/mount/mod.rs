@@ -222,6 +222,12 @@ impl Repository {
         }
     }
 
+    /// Whether a mount could not be opened (its folder was missing, say): the watch that
+    /// reloads on changes then also tries again, so the folder is served once it is back.
+    pub fn has_unavailable_mounts(&self) -> bool {
+        self.mounts.snapshot().iter().any(|m| m.tree.is_err())
+    }
+
     /// Every mount, for `wharf share list` and the like.
     pub async fn list_mounts(&self) -> Result<Vec<MountInfo>> {
         let rows: Vec<(String, String, String, bool, Option<i64>)> =
