@@ -38,11 +38,8 @@ impl Repository {
         let scope = WriteScope { path, subtree: false, membership_changes: false };
         check_write(&snap.locks, &scope, pre, principal)?;
         let (failures, times) = judge(ops);
-        if failures.iter().any(Option::is_some) {
-            let results = ops.iter().zip(failures);
-            return Ok(results
-                .map(|(op, f)| (op_name(op).clone(), f.unwrap_or(PatchResult::FailedDependency)))
-                .collect());
+        if let Some(refused) = refusals(ops, &failures) {
+            return Ok(refused);
         }
         let mut writes = Batch::new();
         for op in ops {
@@ -97,6 +94,14 @@ impl Repository {
         tx.finish(vec![(path.clone(), Some(Resource::from_row_at(row, 1, path.clone())))]);
         Ok(Some(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect()))
     }
+}
+
+/// When an instruction failed on its own: every instruction's result, the others 424.
+pub(crate) fn refusals(ops: &[PatchOp], failures: &[Option<PatchResult>]) -> Option<Vec<(PropName, PatchResult)>> {
+    failures.iter().any(Option::is_some).then(|| {
+        let results = ops.iter().zip(failures);
+        results.map(|(op, f)| (op_name(op).clone(), f.unwrap_or(PatchResult::FailedDependency))).collect()
+    })
 }
 
 pub(crate) fn op_name(op: &PatchOp) -> &PropName {

@@ -7,25 +7,10 @@ use crate::harness::{add_user, get, multistatus, propfind, proppatch, put, Serve
 
 const ALLPROP: &str = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
 
-/// Runs `code` in Python with `f`, an `ftplib.FTP` logged in as `user`, and returns what it
-/// printed. `code` may call `say(x)`; ftplib errors it doesn't catch fail the test.
+/// Runs `code` in Python with `f`, an `ftplib.FTP` logged in as `user` (see
+/// [`crate::harness::ftp_as`]).
 fn ftp(s: &Server, user: &str, password: &str, code: &str) -> String {
-    let (host, port) = s.ftp.rsplit_once(':').expect("ftp address");
-    let script = format!(
-        "import ftplib, io, socket, struct\n\
-         f = ftplib.FTP()\n\
-         f.connect({host:?}, {port}, timeout=20)\n\
-         f.login({user:?}, {password:?})\n\
-         def say(x): print(x)\n\
-         def stor(name, data): f.storbinary('STOR ' + name, io.BytesIO(data))\n\
-         def retr(name):\n    b = io.BytesIO(); f.retrbinary('RETR ' + name, b.write); return b.getvalue()\n\
-         def code(cmd):\n    try:\n        return f.sendcmd(cmd)[:3]\n    except ftplib.Error as e:\n        return str(e)[:3]\n\
-         {code}\n\
-         f.quit()\n"
-    );
-    let out = Command::new("python3").arg("-c").arg(&script).output().expect("run python3");
-    assert!(out.status.success(), "ftplib script failed:\n{}\n{script}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::harness::ftp_as(s, user, password, code)
 }
 
 fn admin_ftp(s: &Server, code: &str) -> String {

@@ -255,19 +255,36 @@ pub fn header(resp: &reqwest::Response, name: &str) -> String {
     resp.headers().get(name).map(|v| v.to_str().expect("ASCII header").to_owned()).unwrap_or_default()
 }
 
-/// Sends `method target` byte for byte over a fresh connection, bypassing the URL
-/// normalisation of the HTTP client (which would resolve `%2e%2e` itself). Returns the
-/// status and the whole response, head and body, as (lossy) text.
+/// Sends `method target` byte for byte as the admin over a fresh connection (see
+/// [`raw_as`]).
 pub fn raw(s: &Server, method: &str, target: &str, body: &[u8]) -> (u16, String) {
+    raw_as(s, ("admin", ADMIN_PASSWORD), method, target, &[], body)
+}
+
+/// Sends `method target` byte for byte as `who` over a fresh connection, bypassing the
+/// URL normalisation of the HTTP client (which would resolve `%2e%2e` itself), with extra
+/// headers. Returns the status and the whole response, head and body, as (lossy) text.
+pub fn raw_as(
+    s: &Server,
+    who: (&str, &str),
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let authority = s.base.trim_start_matches("http://").trim_end_matches('/');
     let mut conn = std::net::TcpStream::connect(authority).expect("connect");
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        basic("admin", ADMIN_PASSWORD),
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        basic(who.0, who.1),
         body.len()
     );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     conn.write_all(head.as_bytes()).expect("write head");
     conn.write_all(body).expect("write body");
     let mut out = Vec::new();

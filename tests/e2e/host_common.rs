@@ -251,40 +251,6 @@ pub fn free_bytes(p: &Path) -> u64 {
     st.f_bavail as u64 * st.f_frsize as u64
 }
 
-/// Sends `method target` byte for byte as `who` over a fresh connection, bypassing the
-/// URL normalisation of the HTTP client (which would resolve `%2e%2e` itself), with extra
-/// headers. Returns the status and the whole response, head and body, as (lossy) text.
-pub fn raw_as(
-    s: &Server,
-    who: (&str, &str),
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String) {
-    use std::io::{Read, Write};
-    let authority = s.base.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(authority).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        basic(who.0, who.1),
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    conn.write_all(head.as_bytes()).expect("write head");
-    conn.write_all(body).expect("write body");
-    let mut out = Vec::new();
-    conn.read_to_end(&mut out).expect("read response");
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok());
-    let status = status.unwrap_or_else(|| panic!("no status in {out:?}"));
-    (status, out)
-}
-
 /// PUT as `who`, returning the status.
 pub async fn put_as(h: &Host, who: (&str, &str), path: &str, body: impl Into<reqwest::Body>) -> u16 {
     h.req(who, "PUT", path).body(body).send().await.expect("PUT").status().as_u16()

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::ftp_as;
+use crate::harness::{ftp_as, raw_as};
 use crate::host_common::*;
 
 /// Content of the files outside: any answer holding it leaked them.

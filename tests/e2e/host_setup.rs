@@ -89,8 +89,8 @@ async fn user_add_with_a_missing_home_folder_fails_and_adds_no_user() {
     assert!(!cli_output(&s.data, &["user", "list"]).contains("dave"));
 }
 
-#[tokio::test]
-async fn a_read_only_host_share_refuses_every_webdav_write_even_with_rwdl() {
+/// A server with alice granted `rwdl` on `ro`, a read-only host folder holding `doc.txt`.
+async fn read_only_share() -> (Server, tempfile::TempDir) {
     let s = Server::start();
     let root = host_root();
     let dir = root.path().join("folder");
@@ -99,6 +99,13 @@ async fn a_read_only_host_share_refuses_every_webdav_write_even_with_rwdl() {
     cli(&s.data, &["share", "add", "ro", "--host", utf8(&dir), "--read-only"], "");
     cli(&s.data, &["share", "grant", "ro", ALICE.0, "rwdl"], "");
     wait_for_folder(&s, ALICE, &dir, "/ro/").await;
+    (s, root)
+}
+
+#[tokio::test]
+async fn a_read_only_host_share_refuses_every_webdav_write_even_with_rwdl() {
+    let (s, root) = read_only_share().await;
+    let dir = root.path().join("folder");
     let r = as_user(&s, ALICE, "GET", "/ro/doc.txt").send().await.expect("GET");
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("body"), "read me");
@@ -125,14 +132,8 @@ async fn a_read_only_host_share_refuses_every_webdav_write_even_with_rwdl() {
 
 #[tokio::test]
 async fn a_read_only_host_share_refuses_ftp_writes() {
-    let s = Server::start();
-    let root = host_root();
+    let (s, root) = read_only_share().await;
     let dir = root.path().join("folder");
-    std::fs::write(dir.join("doc.txt"), "read me").expect("write");
-    add_user(&s, ALICE.0, ALICE.1, &[]);
-    cli(&s.data, &["share", "add", "ro", "--host", utf8(&dir), "--read-only"], "");
-    cli(&s.data, &["share", "grant", "ro", ALICE.0, "rwdl"], "");
-    wait_for_folder(&s, ALICE, &dir, "/ro/").await;
     let out = ftp_as(
         &s,
         ALICE.0,

@@ -13,7 +13,7 @@ use super::{props, resource_of, At};
 use crate::condition::{EtagMatch, Preconditions};
 use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
-use crate::proppatch::{judge, op_name};
+use crate::proppatch::{judge, op_name, refusals};
 use crate::props::{PatchOp, PatchResult, PropName};
 use crate::resource::{Entry, Resource};
 use crate::times::time_prop;
@@ -294,11 +294,8 @@ impl Repository {
         self.evaluate(&mut tx, path, Some(&target), pre, &locks).await?;
         check_write(&locks, &WriteScope { path, subtree: false, membership_changes: false }, pre, principal)?;
         let (failures, times) = judge(ops);
-        if failures.iter().any(Option::is_some) {
-            let results = ops.iter().zip(failures);
-            return Ok(results
-                .map(|(op, f)| (op_name(op).clone(), f.unwrap_or(PatchResult::FailedDependency)))
-                .collect());
+        if let Some(refused) = refusals(ops, &failures) {
+            return Ok(refused);
         }
         let node = target.node.ok_or_else(|| Error::Internal("a mounted resource without identity".into()))?;
         props::adopt(&mut tx, at, None, &node).await?;
