@@ -17,6 +17,9 @@ pub(crate) use ops::{stat, stat_for_read};
 mod props;
 mod transfer;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
