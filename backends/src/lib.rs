@@ -95,6 +95,12 @@ pub enum Error {
     CrossDevice,
     #[error("no space left")]
     NoSpace,
+    /// The host's own permissions refuse Wharf's process.
+    #[error("permission denied by the file system")]
+    Denied,
+    /// A directory removed only when empty still holds something.
+    #[error("not empty")]
+    NotEmpty,
     /// A name (or path) longer than the tree's file system allows.
     #[error("name too long")]
     NameTooLong,

@@ -179,6 +179,11 @@ pub trait Tree: Send + Sync + 'static {
     /// followed.
     async fn remove(&self, path: &[String]) -> Result<()>;
 
+    /// Removes directory `path` only if nothing at all is in it ([`Error::NotEmpty`]
+    /// otherwise): what a MOVE to another tree does once it moved every member it saw,
+    /// so that nothing it could not see (or that arrived meanwhile) goes with it.
+    async fn remove_empty_dir(&self, path: &[String]) -> Result<()>;
+
     /// Bytes that can still be written.
     async fn available(&self) -> Result<u64>;
 

@@ -75,6 +75,8 @@ impl From<wharf_backends::Error> for Error {
             wharf_backends::Error::ReadOnly => Error::Forbidden("the folder is read-only".into()),
             wharf_backends::Error::Unsupported(what) => Error::NotAllowed(format!("{what} is not supported here")),
             wharf_backends::Error::NoSpace => Error::InsufficientStorage,
+            wharf_backends::Error::Denied => Error::Forbidden("the host's permissions refuse it".into()),
+            wharf_backends::Error::NotEmpty => Error::Conflict("the folder holds more than could be moved".into()),
             wharf_backends::Error::NameTooLong => Error::BadPath("name too long for this folder".into()),
             other => Error::Blob(other),
         }

@@ -188,7 +188,6 @@ impl Repository {
     pub async fn quota_at(&self, stored: &crate::DavPath) -> Result<Quota> {
         match self.mounted(stored) {
             Some(at) => {
-                at.mount.forget_used();
                 let used = at.mount.used().await?;
                 let mut available = at.tree()?.available().await?;
                 if let Some(cap) = at.mount.info.quota_bytes {

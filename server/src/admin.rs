@@ -128,7 +128,8 @@ async fn run_user(repo: &Repository, action: UserAction, password: String) -> Re
         UserAction::Add { name, read_only, admin, digest, home, .. } => {
             if let Some(dir) = &home {
                 // Refuse a bad folder before the user exists.
-                repo.host_folder(dir).map_err(message)?;
+                let home = dav_model::identity::home_of(&name).map_err(message)?;
+                repo.host_folder(dir, &home).await.map_err(message)?;
             }
             let opts = UserOptions { read_only, admin, digest };
             repo.add_user(&name, &password, opts).await.map_err(|e| match e {

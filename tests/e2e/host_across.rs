@@ -134,3 +134,16 @@ async fn quota_available_bytes_is_the_free_space_of_the_folders_file_system() {
     );
     assert!(reported > 10_000_000 || low < 10_000_000, "the store's quota is not the folder's");
 }
+
+#[tokio::test]
+async fn a_move_out_of_the_folder_leaves_what_it_could_not_carry() {
+    let h = team().await;
+    std::fs::create_dir(h.disk("d")).expect("mkdir");
+    std::fs::write(h.disk("d/file.txt"), "moves").expect("write");
+    mkfifo(&h.disk("d/pipe"));
+    let r = h.req(ALICE, "MOVE", "/team/d/").header("Destination", h.s.url("/d/")).send().await.expect("MOVE");
+    assert_eq!(r.status(), 207, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(get_as(&h, ALICE, "/d/file.txt").await, (200, b"moves".to_vec()));
+    assert!(!h.disk("d/file.txt").exists(), "what arrived left the folder");
+    assert!(h.disk("d/pipe").exists(), "what could not be carried stays");
+}

@@ -361,3 +361,15 @@ async fn move_with_overwrite_replaces_the_existing_file_with_204() {
     assert_eq!(std::fs::read(h.disk("b.txt")).expect("b"), b"a");
     assert_eq!(inode(&h.disk("b.txt")), ino);
 }
+
+#[tokio::test]
+async fn a_put_over_a_file_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = team().await;
+    std::fs::write(h.disk("private.txt"), "old").expect("write");
+    std::fs::set_permissions(h.disk("private.txt"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert_eq!(put_as(&h, ALICE, "/team/private.txt", "new").await, 204);
+    let mode = std::fs::metadata(h.disk("private.txt")).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read(h.disk("private.txt")).expect("read"), b"new");
+}

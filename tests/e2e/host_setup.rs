@@ -335,3 +335,22 @@ async fn a_folder_missing_at_start_is_served_once_it_is_back() {
     wait_for_status(&h.s, ALICE, "/team/a.txt", 200).await;
     assert_eq!(get_as(&h, ALICE, "/team/a.txt").await, (200, b"back".to_vec()));
 }
+
+#[tokio::test]
+async fn a_copy_within_a_capped_share_past_its_cap_is_507() {
+    let (s, root) = capped().await;
+    let copy = |to: &str| as_user(&s, ALICE, "COPY", "/capped/there.bin").header("Destination", s.url(to)).send();
+    assert_eq!(copy("/capped/one.bin").await.expect("COPY").status(), 201);
+    assert_eq!(copy("/capped/two.bin").await.expect("COPY").status(), 507);
+    assert!(!root.path().join("folder/two.bin").exists());
+}
+
+#[tokio::test]
+async fn a_folder_overlapping_the_folder_of_another_share_is_refused() {
+    let h = team().await;
+    std::fs::create_dir(h.disk("inner")).expect("mkdir");
+    for dir in [h.folder(), h.disk("inner"), h.root.path().to_owned()] {
+        assert!(!cli_succeeds(&h.s.data, &["share", "add", "twin", "--host", utf8(&dir)], ""), "{}", dir.display());
+    }
+    assert!(!cli_output(&h.s.data, &["share", "list"]).contains("twin"));
+}

@@ -50,6 +50,8 @@ pub(super) fn map(e: io::Error) -> Error {
         Some(Errno::NOSPC | Errno::DQUOT) => Error::NoSpace,
         Some(Errno::ROFS) => Error::ReadOnly,
         Some(Errno::NAMETOOLONG) => Error::NameTooLong,
+        Some(Errno::ACCESS | Errno::PERM) => Error::Denied,
+        Some(Errno::NOTEMPTY) => Error::NotEmpty,
         _ => Error::Io(e),
     }
 }

@@ -253,6 +253,11 @@ impl Tree for HostTree {
         self.run(path, |t, p| t.remove_now(p)).await
     }
 
+    async fn remove_empty_dir(&self, path: &[String]) -> Result<()> {
+        self.writable()?;
+        self.run(path, |t, p| t.remove_empty_dir_now(p)).await
+    }
+
     async fn available(&self) -> Result<u64> {
         self.run(&[], |t, _| fs::available(t.root_fd()).mapped()).await
     }

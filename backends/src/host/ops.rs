@@ -200,8 +200,16 @@ impl Inner {
                 if old.is_dir() {
                     return Err(Error::IsADirectory);
                 }
+                if old.file_type != FileType::Symlink && old.kind() != Some(Kind::File) {
+                    // A FIFO, socket or device is never replaced by an upload.
+                    return Err(Error::Special);
+                }
                 // A replaced link was no object of the tree's own: nothing carries over.
                 let replaced = (old.kind() == Some(Kind::File)).then(|| old.meta());
+                if replaced.is_some() && self.opts.file_mode.is_none() {
+                    // New content, same permissions: a private file stays private.
+                    rfs::fchmod(temp.file().as_fd(), Mode::from_raw_mode(old.mode & 0o7777)).mapped()?;
+                }
                 (bytes, replaced)
             }
             Entry::Absent(bytes) => (bytes, None),
@@ -213,6 +221,21 @@ impl Inner {
         temp.installed();
         self.synced(dir)?;
         Ok(Installed { meta: fs::fstat(temp.file().as_fd()).mapped()?.meta(), replaced })
+    }
+
+    /// Removes directory `path` only if it is empty (`rmdir`): [`Error::NotEmpty`] if
+    /// anything at all is in it, shown or not.
+    pub(super) fn remove_empty_dir_now(&self, path: &[String]) -> Result<()> {
+        let name = path.last().ok_or(Error::Escapes)?;
+        let (dir, _) = self.parent(path).map_err(lookup_err)?;
+        let Entry::Found(bytes) = entry(dir.as_fd(), name).mapped()? else {
+            return Err(Error::Missing);
+        };
+        match rfs::unlinkat(dir.as_fd(), &bytes, AtFlags::REMOVEDIR) {
+            Err(Errno::NOTEMPTY | Errno::EXIST) => Err(Error::NotEmpty),
+            result => result.mapped(),
+        }?;
+        self.synced(dir.as_fd())
     }
 
     pub(super) fn create_dir_now(&self, path: &[String]) -> Result<Meta> {

@@ -317,7 +317,7 @@ impl Repository {
         quota_bytes: Option<u64>,
     ) -> Result<()> {
         validate_name("share", name)?;
-        let source = self.host_folder(dir)?;
+        let source = self.host_folder(dir, &share_path(name)?).await?;
         let mut tx = self.write.begin().await?;
         if share_id(&mut tx, name).await?.is_some() {
             return Err(Error::AlreadyExists);
@@ -335,8 +335,11 @@ impl Repository {
     /// Serves the host folder `dir` as `user`'s home, in place of their home in the store
     /// (which is kept, hidden, and comes back if the folder is unset).
     pub async fn set_home_folder(&self, user: &str, dir: Option<&std::path::Path>) -> Result<()> {
-        let source = dir.map(|d| self.host_folder(d)).transpose()?;
         let stored = home_of(user)?;
+        let source = match dir {
+            Some(d) => Some(self.host_folder(d, &stored).await?),
+            None => None,
+        };
         let mut tx = self.write.begin().await?;
         user_id(&mut tx, user).await?.ok_or(Error::NotFound)?;
         let current: Option<(String,)> = sqlx::query_as("SELECT source FROM mounts WHERE stored_path = ?")

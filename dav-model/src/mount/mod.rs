@@ -204,7 +204,9 @@ impl Repository {
     }
 
     async fn open_tree(&self, info: &MountInfo) -> std::result::Result<Arc<dyn Tree>, String> {
-        self.check_source(std::path::Path::new(&info.source)).map_err(|e| e.to_string())?;
+        // Checked again as it resolves now: the folder may have been replaced by a link.
+        let now = std::fs::canonicalize(&info.source).map_err(|e| e.to_string())?;
+        self.check_source(&now).map_err(|e| e.to_string())?;
         match info.kind.as_str() {
             HOST => {
                 let c = &self.config;
@@ -247,12 +249,21 @@ impl Repository {
 }
 
 impl Repository {
-    /// Checks that `dir` is a folder this server may serve, and gives its canonical form
-    /// (what the mount table stores, so a later change of the working directory changes
-    /// nothing).
-    pub fn host_folder(&self, dir: &std::path::Path) -> Result<String> {
+    /// Checks that `dir` is a folder this server may serve at `stored`, and gives its
+    /// canonical form (what the mount table stores, so a later change of the working
+    /// directory changes nothing). A folder that holds or lies inside another mount's is
+    /// refused: one file under two mounts would escape each mount's locks, properties and
+    /// read-only setting, and a MOVE from one to the other could delete its own source.
+    pub async fn host_folder(&self, dir: &std::path::Path, stored: &DavPath) -> Result<String> {
         let source = host_source(dir)?;
-        self.check_source(std::path::Path::new(&source))?;
+        let path = std::path::Path::new(&source);
+        self.check_source(path)?;
+        for m in self.list_mounts().await? {
+            let other = std::path::Path::new(&m.source);
+            if m.stored != *stored && (other.starts_with(path) || path.starts_with(other)) {
+                return Err(Error::BadRequest(format!("{source} overlaps the folder served at {}", m.stored)));
+            }
+        }
         Ok(source)
     }
 

@@ -29,7 +29,7 @@ pub(crate) async fn stat(at: &At, path: &DavPath) -> Result<Option<Resource>> {
 }
 
 /// Files up to this size are read by GET's look-up itself.
-const SMALL_BODY: u64 = 64 * 1024;
+const SMALL_BODY: u64 = 256 * 1024;
 
 /// [`stat`] for a GET: a small file comes with its content, read in the same trip to the
 /// disk as its metadata (the read's own check that it is still that version then holds
@@ -168,8 +168,20 @@ impl Repository {
             Some(n) => self.resumed_body(current.clone(), n, body).await?,
             None => (body, None),
         };
-        let stage = StageOptions { limit: self.config.max_upload_bytes, modified_ns: opts.modified_ns };
-        let staged = tree.stage(&at.rel, body, stage).await.map_err(parent_missing)?;
+        // Under a cap, a body may not grow past what is left of it while it arrives.
+        let room = match at.mount.info.quota_bytes {
+            Some(cap) => Some(cap.saturating_sub(at.mount.used().await?) + current.as_ref().map_or(0, |r| r.size)),
+            None => None,
+        };
+        let limit = match (self.config.max_upload_bytes, room) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let stage = StageOptions { limit, modified_ns: opts.modified_ns };
+        let staged = tree.stage(&at.rel, body, stage).await.map_err(|e| match e {
+            wharf_backends::Error::TooLarge(n) if Some(n) == room => Error::InsufficientStorage,
+            other => parent_missing(other),
+        })?;
         if let Some(expected) = opts.expected_len.filter(|&n| n != staged.size) {
             let size = staged.size;
             return Err(Error::BadRequest(format!("body of {size} bytes where {expected} were announced")));
@@ -270,6 +282,7 @@ impl Repository {
         self.evaluate(&mut tx, path, Some(&target), pre, &locks).await?;
         check_write(&locks, &WriteScope { path, subtree: true, membership_changes: true }, pre, principal)?;
         at.tree()?.remove(&at.rel).await?;
+        at.mount.forget_used();
         props::forget_subtree(&mut tx, at).await?;
         drop_subtree_locks(&mut tx, path).await?;
         tx.commit().await?;

@@ -15,6 +15,15 @@ use crate::resource::Resource;
 use crate::tree::{Depth, Transfer, TransferOutcome};
 use crate::{Error, PutOptions, Repository, Result};
 
+/// A transfer between trees under way: the preconditions and principal each step runs
+/// with, what failed, and the sources copied (in the order they were, parents first).
+struct Carry<'a> {
+    pre: &'a Preconditions,
+    principal: Option<&'a str>,
+    failed: Vec<(DavPath, Error)>,
+    copied: Vec<Resource>,
+}
+
 impl Repository {
     /// A COPY or MOVE within one mounted tree.
     pub(crate) async fn mounted_transfer(&self, s: &At, d: &At, req: Transfer<'_>) -> Result<TransferOutcome> {
@@ -43,6 +52,12 @@ impl Repository {
         if existing.is_some() && !req.overwrite {
             return Err(Error::PreconditionFailed);
         }
+        if !req.moving && !source.is_collection && existing.as_ref().is_some_and(|e| !e.is_collection) {
+            // Replaced in one step by the PUT of a transfer between trees: a failed copy
+            // then leaves the old file.
+            drop(tx);
+            return self.transfer_across(req).await;
+        }
         let dst_locks = locks_in_scope(&mut tx, dst).await?;
         check_write(
             &dst_locks,
@@ -50,6 +65,16 @@ impl Repository {
             req.pre,
             req.principal,
         )?;
+        if !req.moving {
+            let adding = if source.is_collection { tree.used(&s.rel).await? } else { source.size };
+            let removing = match &existing {
+                Some(e) if e.is_collection => tree.used(&d.rel).await?,
+                Some(e) => e.size,
+                None => 0,
+            };
+            d.mount.check_quota(adding, removing).await?;
+        }
+        d.mount.forget_used();
         // A file replacing a file is one atomic rename; anything else clears the way first.
         let replace_in_place =
             req.moving && existing.as_ref().is_some_and(|e| !e.is_collection) && !source.is_collection;
@@ -63,7 +88,14 @@ impl Repository {
             other => other.into(),
         };
         if req.moving {
-            tree.rename(&s.rel, &d.rel, replace_in_place).await.map_err(raced)?;
+            match tree.rename(&s.rel, &d.rel, replace_in_place).await {
+                // Another file system mounted inside the folder: copy, then delete.
+                Err(wharf_backends::Error::CrossDevice) => {
+                    drop(tx);
+                    return self.transfer_across(req).await;
+                }
+                other => other.map_err(raced)?,
+            }
             props::rename_subtree(&mut tx, s, d).await?;
             drop_subtree_locks(&mut tx, src).await?;
         } else {
@@ -117,57 +149,85 @@ impl Repository {
             return Err(Error::PreconditionFailed);
         }
         let inner = Preconditions::proving(req.pre.if_header.iter().flat_map(|h| h.tokens()));
-        if existing.is_some() {
+        // A file over a file is replaced by the PUT itself, atomically: if the copy fails,
+        // the old file is still there. Anything else makes way first.
+        if existing.as_ref().is_some_and(|e| e.is_collection || source.is_collection) {
             self.delete(dst, &inner, req.principal).await?;
         }
         let deep = req.moving || req.depth == Depth::Infinity;
-        let mut failed = Vec::new();
-        self.copy_member(&source, dst, deep, &inner, req.principal, &mut failed).await;
-        if let Some(pos) = failed.iter().position(|(p, _)| p == dst) {
+        let mut carry = Carry { pre: &inner, principal: req.principal, failed: Vec::new(), copied: Vec::new() };
+        self.copy_member(&source, dst, deep, &mut carry).await;
+        if let Some(pos) = carry.failed.iter().position(|(p, _)| p == dst) {
             // Nothing arrived: the request failed as a whole.
-            return Err(failed.swap_remove(pos).1);
+            return Err(carry.failed.swap_remove(pos).1);
         }
-        if req.moving && failed.is_empty() {
-            if let Err(e) = self.delete(src, &inner, req.principal).await {
-                failed.push((src.clone(), e));
-            }
+        if req.moving && carry.failed.is_empty() {
+            self.remove_moved(&mut carry).await;
         }
-        Ok(match (failed.is_empty(), existing.is_some()) {
-            (false, _) => TransferOutcome::Partial(failed),
+        Ok(match (carry.failed.is_empty(), existing.is_some()) {
+            (false, _) => TransferOutcome::Partial(carry.failed),
             (true, true) => TransferOutcome::Replaced,
             (true, false) => TransferOutcome::Created,
         })
     }
 
+    /// The source side of a MOVE between trees, once everything arrived: each file only
+    /// if it is still the version that was copied, each folder only once empty, so that
+    /// nothing the copy did not carry (a member another program added meanwhile, or one
+    /// the listing leaves out: a FIFO, a link, an upload in progress) is lost with it.
+    async fn remove_moved(&self, carry: &mut Carry<'_>) {
+        while let Some(r) = carry.copied.pop() {
+            let removed = if r.is_collection {
+                self.remove_empty(&r, carry).await
+            } else {
+                let mut pre = carry.pre.clone();
+                pre.if_match = Some(crate::condition::EtagMatch::Tags(vec![r.etag.clone()]));
+                self.delete(&r.path, &pre, carry.principal).await
+            };
+            if let Err(e) = removed {
+                carry.failed.push((r.path.clone(), e));
+            }
+        }
+    }
+
+    /// Deletes a collection that holds nothing any more (409 otherwise).
+    async fn remove_empty(&self, r: &Resource, carry: &Carry<'_>) -> Result<()> {
+        let Some(at) = self.mounted(&r.path) else {
+            if !self.list(r).await?.is_empty() {
+                return Err(Error::Conflict("the folder holds more than could be moved".into()));
+            }
+            return self.delete(&r.path, carry.pre, carry.principal).await;
+        };
+        let mut tx = self.write.begin().await?;
+        at.tree()?.remove_empty_dir(&at.rel).await?;
+        props::forget_subtree(&mut tx, &at).await?;
+        drop_subtree_locks(&mut tx, &r.path).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Copies `src` to `dst` (and, when `deep`, everything below it), recording what
     /// failed instead of stopping: the rest still arrives.
-    async fn copy_member(
-        &self,
-        src: &Resource,
-        dst: &DavPath,
-        deep: bool,
-        pre: &Preconditions,
-        principal: Option<&str>,
-        failed: &mut Vec<(DavPath, Error)>,
-    ) {
-        if let Err(e) = self.copy_one(src, dst, pre, principal).await {
-            failed.push((dst.clone(), e));
+    async fn copy_member(&self, src: &Resource, dst: &DavPath, deep: bool, carry: &mut Carry<'_>) {
+        if let Err(e) = self.copy_one(src, dst, carry.pre, carry.principal).await {
+            carry.failed.push((dst.clone(), e));
             return;
         }
+        carry.copied.push(src.clone());
         if !(deep && src.is_collection) {
             return;
         }
         let members = match self.list(src).await {
             Ok(m) => m,
             Err(e) => {
-                failed.push((dst.clone(), e));
+                carry.failed.push((dst.clone(), e));
                 return;
             }
         };
         for m in members {
             match dst.join(m.resource.name()) {
-                Ok(to) => Box::pin(self.copy_member(&m.resource, &to, deep, pre, principal, failed)).await,
-                Err(e) => failed.push((m.resource.path.clone(), e)),
+                Ok(to) => Box::pin(self.copy_member(&m.resource, &to, deep, carry)).await,
+                Err(e) => carry.failed.push((m.resource.path.clone(), e)),
             }
         }
     }
