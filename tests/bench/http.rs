@@ -169,36 +169,33 @@ pub fn lab() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/lab"))
 }
 
-pub fn start_apache(port: u16, root: &std::path::Path) {
-    let status = Command::new("bash")
-        .arg(lab().join("apache-dav.sh"))
-        .arg(port.to_string())
-        .arg(root)
-        .status()
-        .expect("run apache-dav.sh");
-    assert!(status.success(), "apache-dav.sh failed");
+/// Starts a reference server with its lab script (`apache-dav.sh`, `nginx-dav.sh`), which
+/// takes the port and the folder to serve.
+fn start_lab(script: &str, port: u16, root: &Path) {
+    let status = Command::new("bash").arg(lab().join(script)).arg(port.to_string()).arg(root).status().expect(script);
+    assert!(status.success(), "{script} failed");
     std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Stops a reference server by the pid file its lab script named.
+fn stop_lab(pid_file: &str) {
+    if let Ok(pid) = std::fs::read_to_string(pid_file) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+}
+
+pub fn start_apache(port: u16, root: &Path) {
+    start_lab("apache-dav.sh", port, root);
 }
 
 pub fn stop_apache(port: u16) {
-    if let Ok(pid) = std::fs::read_to_string(format!("/tmp/apache-dav-{port}/httpd.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
+    stop_lab(&format!("/tmp/apache-dav-{port}/httpd.pid"));
 }
 
 pub fn start_nginx(port: u16, root: &Path) {
-    let status = Command::new("bash")
-        .arg(lab().join("nginx-dav.sh"))
-        .arg(port.to_string())
-        .arg(root)
-        .status()
-        .expect("run nginx-dav.sh");
-    assert!(status.success(), "nginx-dav.sh failed");
-    std::thread::sleep(Duration::from_millis(500));
+    start_lab("nginx-dav.sh", port, root);
 }
 
 pub fn stop_nginx(port: u16) {
-    if let Ok(pid) = std::fs::read_to_string(format!("/tmp/nginx-dav-{port}/nginx.pid")) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
-    }
+    stop_lab(&format!("/tmp/nginx-dav-{port}/nginx.pid"));
 }
