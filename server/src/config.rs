@@ -49,9 +49,13 @@ pub struct ServeArgs {
     /// Let requests without credentials read the public area (`/public` in the store).
     #[arg(long, env = "WHARF_ANONYMOUS", num_args = 0..=1, default_missing_value = "true")]
     pub anonymous: Option<bool>,
-    /// Failed logins (per user, and per source address) before a lockout.
+    /// Failed logins of one user name before it is locked out (0: never).
     #[arg(long, env = "WHARF_LOCKOUT_AFTER")]
     pub lockout_after: Option<u32>,
+    /// Failed logins from one client address, whatever the user names, before the address is
+    /// locked out (0: never). Higher than per user: an office behind NAT is one address.
+    #[arg(long, env = "WHARF_ADDRESS_LOCKOUT_AFTER")]
+    pub address_lockout_after: Option<u32>,
     /// How long a lockout lasts, in seconds.
     #[arg(long, env = "WHARF_LOCKOUT_SECONDS")]
     pub lockout_seconds: Option<u64>,
@@ -82,6 +86,26 @@ pub struct ServeArgs {
     /// Octal permissions of folders Wharf creates in host folders (default: 777 less the umask).
     #[arg(long, env = "WHARF_HOST_DIR_MODE")]
     pub host_dir_mode: Option<String>,
+    /// Address of the operations listener (`/metrics`, `/livez`, `/readyz`; default
+    /// 127.0.0.1:8081), or `off`. Kept off the WebDAV port so no file name is reserved.
+    #[arg(long, env = "WHARF_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// Seconds that requests and transfers in flight get to finish after SIGTERM.
+    #[arg(long, env = "WHARF_GRACE_SECONDS")]
+    pub grace_seconds: Option<u64>,
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose `Forwarded` and
+    /// `X-Forwarded-*` headers are believed. Nobody's are by default.
+    #[arg(long, env = "WHARF_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Serve under this path prefix (`/dav`) instead of at `/`.
+    #[arg(long, env = "WHARF_BASE_PATH")]
+    pub base_path: Option<String>,
+    /// `text` (default) or `json`: one JSON object per log line.
+    #[arg(long, env = "WHARF_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log one line per HTTP request and FTP transfer (never credentials).
+    #[arg(long, env = "WHARF_ACCESS_LOG", num_args = 0..=1, default_missing_value = "true")]
+    pub access_log: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -99,6 +123,7 @@ struct FileConfig {
     digest: Option<bool>,
     anonymous: Option<bool>,
     lockout_after: Option<u32>,
+    address_lockout_after: Option<u32>,
     lockout_seconds: Option<u64>,
     ftp_listen: Option<String>,
     ftp_passive_ports: Option<String>,
@@ -109,6 +134,12 @@ struct FileConfig {
     host_gid: Option<u32>,
     host_file_mode: Option<String>,
     host_dir_mode: Option<String>,
+    admin_listen: Option<String>,
+    grace_seconds: Option<u64>,
+    trusted_proxies: Option<String>,
+    base_path: Option<String>,
+    log_format: Option<String>,
+    access_log: Option<bool>,
 }
 
 /// The merged settings the server runs with.
@@ -125,6 +156,7 @@ pub struct Settings {
     pub digest: bool,
     pub anonymous: bool,
     pub lockout_after: u32,
+    pub address_lockout_after: u32,
     pub lockout_seconds: u64,
     /// `None` when FTP is off.
     pub ftp_listen: Option<SocketAddr>,
@@ -136,6 +168,14 @@ pub struct Settings {
     pub host_gid: Option<u32>,
     pub host_file_mode: Option<u32>,
     pub host_dir_mode: Option<u32>,
+    /// `None` when the operations listener is off.
+    pub admin_listen: Option<SocketAddr>,
+    pub grace: std::time::Duration,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Empty, or `/prefix` without a trailing slash.
+    pub base_path: String,
+    pub log_json: bool,
+    pub access_log: bool,
 }
 
 impl Settings {
@@ -165,6 +205,7 @@ impl Settings {
             digest: args.digest.or(file.digest).unwrap_or(false),
             anonymous: args.anonymous.or(file.anonymous).unwrap_or(false),
             lockout_after: args.lockout_after.or(file.lockout_after).unwrap_or(5),
+            address_lockout_after: args.address_lockout_after.or(file.address_lockout_after).unwrap_or(50),
             lockout_seconds: args.lockout_seconds.or(file.lockout_seconds).unwrap_or(300),
             ftp_listen: parse_ftp_listen(args.ftp_listen.or(file.ftp_listen).as_deref())?,
             ftp_passive_ports: parse_port_range(args.ftp_passive_ports.or(file.ftp_passive_ports).as_deref())?,
@@ -175,6 +216,16 @@ impl Settings {
             host_gid: args.host_gid.or(file.host_gid),
             host_file_mode: parse_mode("--host-file-mode", args.host_file_mode.or(file.host_file_mode))?,
             host_dir_mode: parse_mode("--host-dir-mode", args.host_dir_mode.or(file.host_dir_mode))?,
+            admin_listen: parse_admin_listen(args.admin_listen.or(file.admin_listen).as_deref())?,
+            grace: std::time::Duration::from_secs(args.grace_seconds.or(file.grace_seconds).unwrap_or(10)),
+            trusted_proxies: parse_proxies(args.trusted_proxies.or(file.trusted_proxies).as_deref())?,
+            base_path: parse_base_path(args.base_path.or(file.base_path).as_deref())?,
+            log_json: match args.log_format.or(file.log_format).as_deref().map(str::trim) {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("--log-format must be `text` or `json`, not `{other}`")),
+            },
+            access_log: args.access_log.or(file.access_log).unwrap_or(false),
         })
         .and_then(Settings::check)
     }
@@ -208,6 +259,57 @@ fn parse_ftp_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
             addr.parse().map(Some).map_err(|_| format!("--ftp-listen: `{addr}` is not ADDRESS:PORT or `off`"))
         }
     }
+}
+
+/// The operations listener: loopback by default, since `/metrics` tells anyone who can reach it
+/// how busy the server is.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
+
+pub fn parse_admin_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    match value.map(str::trim) {
+        None => Ok(Some(DEFAULT_ADMIN_LISTEN)),
+        Some("off" | "none" | "false" | "") => Ok(None),
+        Some(addr) => {
+            addr.parse().map(Some).map_err(|_| format!("--admin-listen: `{addr}` is not ADDRESS:PORT or `off`"))
+        }
+    }
+}
+
+/// `10.0.0.0/8, 192.0.2.7`: ranges, or single addresses meaning themselves alone.
+fn parse_proxies(value: Option<&str>) -> Result<Vec<ipnet::IpNet>, String> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let mut nets = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let net = match item.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => item
+                .parse::<std::net::IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| format!("--trusted-proxies: `{item}` is not an address or CIDR range"))?,
+        };
+        nets.push(net);
+    }
+    Ok(nets)
+}
+
+/// `/dav`, `dav/` and `/dav/` all mean `/dav`; `/` means no prefix. Only plain names: the
+/// prefix is compared with request paths byte for byte, before percent-decoding.
+fn parse_base_path(value: Option<&str>) -> Result<String, String> {
+    let Some(value) = value else { return Ok(String::new()) };
+    let trimmed = value.trim().trim_matches('/');
+    let plain = |seg: &str| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    };
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if !trimmed.split('/').all(plain) {
+        return Err(format!("--base-path: `{value}` must be plain path segments such as /dav"));
+    }
+    Ok(format!("/{trimmed}"))
 }
 
 /// Passive ports: the IANA dynamic range unless configured (`50000-50100`, say).
@@ -274,6 +376,32 @@ mod tests {
         assert_eq!(parse_mode("m", Some("0750".into())).unwrap(), Some(0o750));
         assert!(parse_mode("m", Some("rw-r".into())).is_err());
         assert!(parse_mode("m", Some("17777".into())).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_or_single_addresses() {
+        let nets = parse_proxies(Some("10.0.0.0/8, 192.0.2.7,::1")).unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!nets[1].contains(&"192.0.2.8".parse::<std::net::IpAddr>().unwrap()));
+        assert!(parse_proxies(Some("proxy.local")).is_err());
+    }
+
+    #[test]
+    fn base_path_is_normalised_to_a_leading_slash() {
+        assert_eq!(parse_base_path(Some("dav/")).unwrap(), "/dav");
+        assert_eq!(parse_base_path(Some("/a/b")).unwrap(), "/a/b");
+        assert_eq!(parse_base_path(Some("/")).unwrap(), "");
+        assert!(parse_base_path(Some("/a/../b")).is_err());
+        assert!(parse_base_path(Some("/a b")).is_err());
+    }
+
+    #[test]
+    fn the_admin_listener_is_on_loopback_unless_turned_off() {
+        let s = Settings::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(s.admin_listen, Some(DEFAULT_ADMIN_LISTEN));
+        let off = ServeArgs { admin_listen: Some("off".into()), ..Default::default() };
+        assert_eq!(Settings::resolve(off).unwrap().admin_listen, None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ftp;
 mod http_server;
 mod if_header;
 mod listener;
+mod proxy;
 mod serve;
 mod tls;
 mod xml;

@@ -98,6 +98,7 @@ async fn start_identity(repo: &Arc<Repository>, settings: &Settings) -> Result<A
     }
     let guard = GuardConfig {
         max_failures: settings.lockout_after,
+        max_address_failures: settings.address_lockout_after,
         lockout: std::time::Duration::from_secs(settings.lockout_seconds),
     };
     let auth = Arc::new(Authenticator::new(repo.clone(), guard));

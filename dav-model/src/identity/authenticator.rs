@@ -352,7 +352,7 @@ mod tests {
         let store = Arc::new(wharf_backends::MemoryStore::new());
         let repo = Arc::new(Repository::with_store(&url, store, Config::default()).await.unwrap());
         repo.add_user("alice", "secret", UserOptions { digest: true, ..Default::default() }).await.unwrap();
-        let guard = GuardConfig { max_failures, lockout: Duration::from_secs(60) };
+        let guard = GuardConfig { max_failures, max_address_failures: max_failures, lockout: Duration::from_secs(60) };
         (Arc::new(Authenticator::new(repo, guard)), dir)
     }
 

@@ -19,18 +19,25 @@ const FIRST_DELAY: Duration = Duration::from_millis(100);
 /// Longest delay: long enough to slow guessing, short enough not to look like a hang.
 const MAX_DELAY: Duration = Duration::from_secs(2);
 
-/// How strict the guard is. The defaults match the server's: 5 failures, 5 minutes.
+/// How strict the guard is. The defaults match the server's: 5 failures of one user name,
+/// 50 from one address, 5 minutes.
+///
+/// The two thresholds differ on purpose: one address may be a whole office behind NAT, or a
+/// reverse proxy's view of everyone, where a few colleagues' typos must not lock all out; one
+/// user name is one account, where a handful of wrong guesses is already suspicious.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuardConfig {
-    /// Failures within `lockout` that lock a user or address out; 0 never locks out.
+    /// Failures of one user name within `lockout` that lock it out; 0 never locks out.
     pub max_failures: u32,
+    /// Failures from one source address within `lockout` that lock it out; 0 never does.
+    pub max_address_failures: u32,
     /// How long a lockout lasts, and the window in which failures are counted.
     pub lockout: Duration,
 }
 
 impl Default for GuardConfig {
     fn default() -> Self {
-        GuardConfig { max_failures: 5, lockout: Duration::from_secs(300) }
+        GuardConfig { max_failures: 5, max_address_failures: 50, lockout: Duration::from_secs(300) }
     }
 }
 
@@ -110,8 +117,10 @@ impl Guard {
 
     fn failure_at(&self, user: &str, source: IpAddr, now: Instant) -> Duration {
         let mut entries = self.lock();
-        let mut worst = 0;
-        for key in [Key::user(user), Key::Source(source_key(source))] {
+        let mut user_failures = 0;
+        let limits = [self.config.max_failures, self.config.max_address_failures];
+        for (key, max) in [Key::user(user), Key::Source(source_key(source))].into_iter().zip(limits) {
+            let is_user = matches!(key, Key::User(_));
             let rec =
                 entries.entry(key).or_insert(Record { failures: 0, window_start: now, locked_until: None, last: now });
             if self.is_stale(rec, now) {
@@ -119,15 +128,19 @@ impl Guard {
             }
             rec.failures = rec.failures.saturating_add(1);
             rec.last = now;
-            if self.config.max_failures > 0 && rec.failures >= self.config.max_failures && rec.locked_until.is_none() {
+            if max > 0 && rec.failures >= max && rec.locked_until.is_none() {
                 rec.locked_until = Some(now + self.config.lockout);
             }
-            worst = worst.max(rec.failures);
+            if is_user {
+                user_failures = rec.failures;
+            }
         }
         if entries.len() > CAPACITY {
             self.evict(&mut entries, now);
         }
-        backoff(worst)
+        // Slowed down per user name only: an address's count would slow every colleague
+        // behind the same NAT down for one person's typos.
+        backoff(user_failures)
     }
 
     /// A record that no longer counts: its lockout is over, or (unlocked) its counting
@@ -188,7 +201,7 @@ mod tests {
     }
 
     fn guard(max: u32) -> Guard {
-        Guard::new(GuardConfig { max_failures: max, lockout: Duration::from_secs(60) })
+        Guard::new(GuardConfig { max_failures: max, max_address_failures: max, lockout: Duration::from_secs(60) })
     }
 
     #[test]
@@ -211,6 +224,18 @@ mod tests {
         }
         assert!(g.check_at("d", ip("192.0.2.7"), t).is_err());
         assert!(g.check_at("d", ip("192.0.2.8"), t).is_ok());
+    }
+
+    #[test]
+    fn an_address_tolerates_more_failures_than_a_user_name() {
+        let g = Guard::new(GuardConfig { max_failures: 2, max_address_failures: 5, lockout: Duration::from_secs(60) });
+        let t = Instant::now();
+        for user in ["a", "b", "c", "d"] {
+            g.failure_at(user, ip("192.0.2.7"), t);
+        }
+        assert!(g.check_at("e", ip("192.0.2.7"), t).is_ok(), "four colleagues' typos lock nobody out");
+        g.failure_at("e", ip("192.0.2.7"), t);
+        assert!(g.check_at("f", ip("192.0.2.7"), t).is_err());
     }
 
     #[test]

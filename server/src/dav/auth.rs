@@ -16,9 +16,12 @@ use dav_model::identity::{LoginOutcome, Principal};
 use super::digest::Checked;
 use super::{empty, State};
 
-/// The client's address, as the connection layer recorded it.
+/// The client's address: the TCP peer, or the client a trusted proxy names (see proxy.rs).
 pub fn peer(req: &Parts) -> IpAddr {
-    req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    match req.extensions.get::<crate::proxy::ClientAddr>() {
+        Some(client) => client.0,
+        None => req.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+    }
 }
 
 /// The principal a request runs as, or the response to send instead (401 or 429).

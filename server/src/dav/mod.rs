@@ -45,6 +45,8 @@ pub struct State {
     pub digest: bool,
     /// Requests without credentials read the public area instead of getting a 401.
     pub anonymous: bool,
+    /// Whose `Forwarded` headers are believed.
+    pub proxies: Arc<crate::proxy::Proxies>,
 }
 
 impl State {
@@ -56,6 +58,7 @@ impl State {
             infinity_limit: s.propfind_infinity_limit,
             digest: s.digest,
             anonymous: s.anonymous,
+            proxies: Arc::new(crate::proxy::Proxies::new(s.trusted_proxies.clone())),
         }
     }
 }
@@ -76,12 +79,15 @@ impl Ctx {
 pub type DavResult = Result<Response<Body>, DavError>;
 
 pub fn router(state: State) -> Router {
+    let proxies = state.proxies.clone();
     Router::new()
         .fallback(move |req: Request| {
             let state = state.clone();
             async move { dispatch(state, req).await }
         })
         .layer(compression())
+        // Outermost: everything inside sees the client address a trusted proxy reported.
+        .layer(axum::middleware::from_fn(move |req, next| crate::proxy::layer(proxies.clone(), req, next)))
 }
 
 /// gzip for XML and HTML answers when the client accepts it: a PROPFIND listing shrinks
