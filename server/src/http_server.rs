@@ -19,8 +19,9 @@
 //! HTTP/2 connection that stays idle but answers pings is kept, as HTTP/2 clients expect.
 //!
 //! **Shutdown** stops accepting, asks every connection to finish (HTTP/1 closes after the
-//! response in progress, HTTP/2 sends GOAWAY) and waits up to 10 s before cutting whatever is
-//! left.
+//! response in progress, HTTP/2 sends GOAWAY) and waits up to the grace period
+//! (`--grace-seconds`, 10 s by default) before cutting whatever is left; an upload cut then
+//! leaves the previous content, like any interrupted PUT.
 
 use std::future::Future;
 use std::io;
@@ -73,8 +74,9 @@ pub async fn run(
     tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
 ) -> io::Result<()> {
-    run_with(listener, tls, app, shutdown, LIMITS).await
+    run_with(listener, tls, app, shutdown, Limits { grace, ..LIMITS }).await
 }
 
 async fn run_with(

@@ -33,33 +33,63 @@ enum Command {
     Share(admin::ShareCommand),
 }
 
+/// Logs go to stderr, as text or (`--log-format json`) one JSON object per line for log
+/// collectors; `WHARF_LOG` filters them like `RUST_LOG`.
+fn init_logging(json: bool) {
+    // libunftp logs through the `log` crate (bridged by the `tracing-log` feature); its
+    // info level is one line per command, so by default only its warnings show.
+    let filter = EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new("info,libunftp=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().with_current_span(false).with_span_list(false).init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        // libunftp logs through the `log` crate (bridged by the `tracing-log` feature); its
-        // info level is one line per command, so by default only its warnings show.
-        .with_env_filter(EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new("info,libunftp=warn")))
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let job: Result<_, String> = match cli.command {
+        // The server's settings are resolved first: they say how to log.
+        Command::Serve(args) => config::Settings::resolve(*args).map(|settings| {
+            init_logging(settings.log_json);
+            Job::Serve(settings)
+        }),
+        Command::User(cmd) => Ok(Job::User(cmd)),
+        Command::Share(cmd) => Ok(Job::Share(cmd)),
+    };
+    let job = match job {
+        Ok(job) => job,
+        Err(e) => return failure(e),
+    };
+    if !matches!(job, Job::Serve(_)) {
+        init_logging(false);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("wharf: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        Err(e) => return failure(format!("cannot start the runtime: {e}")),
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::serve(*args).await,
-            Command::User(cmd) => admin::user(cmd).await,
-            Command::Share(cmd) => admin::share(cmd).await,
+        match job {
+            Job::Serve(settings) => serve::serve(settings).await,
+            Job::User(cmd) => admin::user(cmd).await,
+            Job::Share(cmd) => admin::share(cmd).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("wharf: {e}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => failure(e),
     }
+}
+
+/// A command, with the server's settings already resolved.
+enum Job {
+    Serve(config::Settings),
+    User(admin::UserCommand),
+    Share(admin::ShareCommand),
+}
+
+fn failure(message: String) -> std::process::ExitCode {
+    eprintln!("wharf: {message}");
+    std::process::ExitCode::FAILURE
 }

@@ -7,8 +7,7 @@ use dav_model::Repository;
 
 use crate::config::Settings;
 
-pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
-    let settings = crate::config::Settings::resolve(args)?;
+pub async fn serve(settings: Settings) -> Result<(), String> {
     // Certificate problems are reported before the repository is touched.
     let tls = match &settings.tls {
         Some((cert, key)) => Some(crate::tls::load(cert, key).map_err(|e| format!("TLS: {e}"))?),
@@ -38,11 +37,12 @@ pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
         }
         tokio::spawn(crate::ftp::run(l, repo.clone(), auth.clone(), options, wait(stopped.clone())))
     });
+    crate::dav::uri::set_base_path(&settings.base_path);
     let app = crate::dav::router(crate::dav::State::new(repo.clone(), auth, &settings));
     let scheme = if tls.is_some() { "https" } else { "http" };
-    println!("wharf: serving {} on {scheme}://{addr}/", settings.data.display());
+    println!("wharf: serving {} on {scheme}://{addr}{}/", settings.data.display(), settings.base_path);
     tracing::info!(%addr, data = %settings.data.display(), tls = tls.is_some(), "listening");
-    crate::http_server::run(listener, tls, app, wait(stopped)).await.map_err(|e| e.to_string())?;
+    crate::http_server::run(listener, tls, app, wait(stopped), settings.grace).await.map_err(|e| e.to_string())?;
     if let Some(ftp) = ftp {
         let _ = ftp.await;
     }

@@ -273,7 +273,7 @@ pub fn raw_as(
     body: &[u8],
 ) -> (u16, String) {
     use std::io::{Read, Write};
-    let authority = s.base.trim_start_matches("http://").trim_end_matches('/');
+    let authority = s.base.trim_start_matches("http://").split('/').next().unwrap_or_default();
     let mut conn = std::net::TcpStream::connect(authority).expect("connect");
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
     let mut head = format!(

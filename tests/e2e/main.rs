@@ -2,6 +2,7 @@
 //! temporary data directory and talks HTTP to it.
 
 mod auth;
+mod base_path;
 mod browser;
 mod client_times;
 mod clients_common;
@@ -27,5 +28,7 @@ mod https;
 mod locks;
 mod propfind;
 mod proppatch;
+mod proxy;
+mod shutdown;
 mod users_cli;
 mod xml_safety;

@@ -20,7 +20,7 @@ const MAX_RANGES: usize = 32;
 pub async fn get(cx: &Ctx, req: Request, with_body: bool) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let target = cx.view().resolve_for_read(&path).await?.ok_or(Error::NotFound)?;
-    let pre = headers::preconditions(req.headers())?;
+    let pre = headers::preconditions(&req)?;
     match cx.view().check_read(&path, Some(&target), &pre, true).await {
         Err(Error::NotModified) => {
             let mut r = empty(StatusCode::NOT_MODIFIED);

@@ -6,7 +6,7 @@ use dav_model::condition::{EtagMatch, Preconditions};
 use dav_model::Depth;
 
 use super::time::parse_http_date;
-use super::uri::local_target;
+use super::uri::{local_target, Own};
 use super::DavError;
 use crate::if_header::parse_if_header;
 
@@ -71,11 +71,13 @@ fn etag_match(v: &str) -> EtagMatch {
 }
 
 /// Every precondition header of the request.
-pub fn preconditions(headers: &HeaderMap) -> Result<Preconditions, DavError> {
+pub fn preconditions<B>(req: &axum::http::Request<B>) -> Result<Preconditions, DavError> {
+    let headers = req.headers();
     let if_header = match text(headers, "if")? {
         None => None,
         Some(v) => {
-            let resolve = |raw: &str| local_target(raw, headers).and_then(Result::ok);
+            let own = Own::of(headers, req.extensions());
+            let resolve = |raw: &str| local_target(raw, &own).and_then(Result::ok);
             let parsed = parse_if_header(v, resolve).map_err(|e| DavError::BadRequest(format!("If header: {e}")))?;
             Some(parsed)
         }

@@ -13,7 +13,7 @@ use crate::xml::{self, parse_lockinfo};
 
 pub async fn lock(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
-    let pre = headers::preconditions(req.headers())?;
+    let pre = headers::preconditions(&req)?;
     let timeouts = headers::timeouts(req.headers())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
     let lockroot = !Quirks::of(req.headers()).no_lockroot;

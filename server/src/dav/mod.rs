@@ -30,7 +30,7 @@ mod put;
 mod quirks;
 mod time;
 mod tree;
-mod uri;
+pub(crate) mod uri;
 
 pub use error::DavError;
 
@@ -104,6 +104,10 @@ fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::c
 }
 
 async fn dispatch(state: State, req: Request) -> Response<Body> {
+    let req = match uri::rebase(req) {
+        Ok(req) => req,
+        Err(resp) => return finish(resp),
+    };
     let method = req.method().clone();
     let uri = req.uri().clone();
     if method == axum::http::Method::OPTIONS {
@@ -115,7 +119,8 @@ async fn dispatch(state: State, req: Request) -> Response<Body> {
         return finish(resp);
     }
     // Before authentication: a forged request learns nothing, not even whether it would log in.
-    if let Some(why) = browser::csrf::refusal(&method, req.headers(), &uri) {
+    let public = req.extensions().get::<crate::proxy::PublicOrigin>();
+    if let Some(why) = browser::csrf::refusal(&method, req.headers(), &uri, public) {
         tracing::debug!(%method, %uri, why, "refused as cross-site");
         return finish(empty(StatusCode::FORBIDDEN));
     }

@@ -18,7 +18,7 @@ use crate::xml::{parse_propfind, PropfindRequest};
 pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
-    let pre = headers::preconditions(req.headers())?;
+    let pre = headers::preconditions(&req)?;
     let quirks = Quirks::of(req.headers());
     let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let request = parse_propfind(&body)?;

@@ -12,7 +12,7 @@ use crate::xml::parse_proppatch;
 
 pub async fn proppatch(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
-    let pre = headers::preconditions(req.headers())?;
+    let pre = headers::preconditions(&req)?;
     let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let ops = parse_proppatch(&body)?;
     let results = cx.view().proppatch(&path, &ops, &pre).await?;

@@ -23,7 +23,7 @@ pub async fn put(cx: &Ctx, req: Request) -> DavResult {
     let opts = PutOptions {
         content_type: h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned),
         principal: None,
-        pre: headers::preconditions(h)?,
+        pre: headers::preconditions(&req)?,
         // Both are client conventions, not HTTP: a value that doesn't parse is ignored.
         modified_ns: text(h, X_OC_MTIME).and_then(parse_unix_seconds),
         expected_len: text(h, X_EXPECTED_ENTITY_LENGTH).and_then(|v| v.trim().parse().ok()),

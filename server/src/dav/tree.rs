@@ -15,7 +15,7 @@ pub async fn mkcol(cx: &Ctx, req: Request) -> DavResult {
         // RFC 4918 9.3: we define no MKCOL body, so any body is unsupported.
         return Err(DavError::UnsupportedMediaType);
     }
-    let pre = headers::preconditions(req.headers())?;
+    let pre = headers::preconditions(&req)?;
     cx.view().mkcol(&path, &pre).await?;
     Ok(empty(StatusCode::CREATED))
 }
@@ -29,7 +29,7 @@ pub async fn delete(cx: &Ctx, req: Request) -> DavResult {
     if depth != Depth::Infinity {
         return Err(DavError::BadRequest("DELETE takes Depth infinity".into()));
     }
-    let pre = headers::preconditions(req.headers())?;
+    let pre = headers::preconditions(&req)?;
     cx.view().delete(&path, &pre).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -41,12 +41,12 @@ pub async fn transfer(cx: &Ctx, req: Request, moving: bool) -> DavResult {
         .get("destination")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| DavError::BadRequest("missing Destination".into()))?;
-    let dst = uri::local_target(dest, h).ok_or(DavError::BadGateway)??;
+    let dst = uri::local_target(dest, &uri::Own::of(h, req.extensions())).ok_or(DavError::BadGateway)??;
     let depth = headers::depth(h, Depth::Infinity)?;
     if moving && depth != Depth::Infinity {
         return Err(DavError::BadRequest("MOVE takes Depth infinity".into()));
     }
-    let pre = headers::preconditions(h)?;
+    let pre = headers::preconditions(&req)?;
     let outcome = cx
         .view()
         .transfer(Transfer {

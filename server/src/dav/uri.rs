@@ -1,7 +1,9 @@
 //! Request URIs and hrefs. Paths are percent-decoded exactly once, must be UTF-8, and
 //! become a normalised [`DavPath`]; hrefs are written back percent-encoded.
 
-use axum::http::{HeaderMap, Uri};
+use std::sync::OnceLock;
+
+use axum::http::{Extensions, HeaderMap, Uri};
 use dav_model::DavPath;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -27,6 +29,58 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'&')
     .add(b'\'');
 
+/// The `--base-path` prefix (`/dav`, or empty). One process serves one prefix, so it is set
+/// once at start rather than threaded through every handler that writes an href.
+static BASE: OnceLock<String> = OnceLock::new();
+
+/// Sets the prefix every href gets and every request path must carry. Only the first call
+/// counts; the server makes it before it accepts anything.
+pub fn set_base_path(base: &str) {
+    let _ = BASE.set(base.to_owned());
+}
+
+/// The prefix, empty when Wharf is served at `/`.
+pub fn base_path() -> &'static str {
+    BASE.get().map_or("", String::as_str)
+}
+
+/// The part of a raw request path below the prefix (`/dav/a` → `/a`, `/dav` → `/`), or `None`
+/// for a path outside it. Compared before percent-decoding: the prefix is plain ASCII.
+pub fn strip_base(raw: &str) -> Option<&str> {
+    let base = base_path();
+    let rest = raw.strip_prefix(base)?;
+    match rest {
+        "" => Some("/"),
+        r if r.starts_with('/') => Some(r),
+        _ => None,
+    }
+}
+
+/// A request with the base path taken off its URI, so handlers see paths as stored; or the
+/// answer for one outside it: 404, or a redirect from `/dav` to `/dav/` for a browser.
+pub fn rebase(mut req: axum::extract::Request) -> Result<axum::extract::Request, axum::response::Response> {
+    if base_path().is_empty() {
+        return Ok(req);
+    }
+    let uri = req.uri();
+    let Some(rest) = strip_base(uri.path()) else {
+        return Err(super::empty(axum::http::StatusCode::NOT_FOUND));
+    };
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    if uri.path() == base_path() && matches!(req.method().as_str(), "GET" | "HEAD") {
+        let mut resp = super::empty(axum::http::StatusCode::MOVED_PERMANENTLY);
+        let location = format!("{}/{query}", base_path());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(axum::http::header::LOCATION, v);
+        }
+        return Err(resp);
+    }
+    let rebased: Uri =
+        format!("{rest}{query}").parse().map_err(|_| super::empty(axum::http::StatusCode::BAD_REQUEST))?;
+    *req.uri_mut() = rebased;
+    Ok(req)
+}
+
 /// Decodes a raw (still percent-encoded) absolute path into a model path.
 /// Segments are decoded one by one so an encoded `%2F` can't smuggle a separator in.
 pub fn decode_path(raw: &str) -> Result<DavPath, DavError> {
@@ -51,9 +105,9 @@ pub fn request_path(uri: &Uri) -> Result<DavPath, DavError> {
     decode_path(uri.path())
 }
 
-/// The href of `path`; collections end in `/`.
+/// The href of `path`, under the base path; collections end in `/`.
 pub fn href(path: &DavPath, collection: bool) -> String {
-    let mut s = String::new();
+    let mut s = String::from(base_path());
     for seg in path.segments() {
         s.push('/');
         s.extend(utf8_percent_encode(seg, SEGMENT));
@@ -64,20 +118,45 @@ pub fn href(path: &DavPath, collection: bool) -> String {
     s
 }
 
+/// The authorities a request may call this server's own: the `Host` it was sent with and,
+/// behind a trusted proxy, the public host the client used (a `Destination` names the URL
+/// the client sees, `https://files.example.org/...`, not the back end's).
+pub struct Own<'a> {
+    host: Option<&'a str>,
+    public: Option<&'a str>,
+}
+
+impl<'a> Own<'a> {
+    pub fn of(headers: &'a HeaderMap, extensions: &'a Extensions) -> Own<'a> {
+        Own {
+            host: headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()),
+            public: extensions.get::<crate::proxy::PublicOrigin>().and_then(|o| o.host.as_deref()),
+        }
+    }
+
+    fn knows_hosts(&self) -> bool {
+        self.host.is_some() || self.public.is_some()
+    }
+
+    fn is_ours(&self, authority: &str) -> bool {
+        [self.host, self.public].into_iter().flatten().any(|h| h.eq_ignore_ascii_case(authority))
+    }
+}
+
 /// Maps a URI named in a header (Destination, If tags) to a path on this server: an
-/// absolute path, or an absolute URI whose authority is ours. `None` means "elsewhere".
-pub fn local_target(value: &str, headers: &HeaderMap) -> Option<Result<DavPath, DavError>> {
-    if value.starts_with('/') {
-        let path = value.split(['?', '#']).next().unwrap_or(value);
-        return Some(decode_path(path));
-    }
-    let uri: Uri = value.parse().ok()?;
-    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
-    match (uri.authority(), host) {
-        (Some(a), Some(h)) if a.as_str().eq_ignore_ascii_case(h) => Some(decode_path(uri.path())),
-        (Some(_), Some(_)) => None,
-        _ => Some(decode_path(uri.path())),
-    }
+/// absolute path, or an absolute URI whose authority is ours, under the base path. `None`
+/// means "elsewhere".
+pub fn local_target(value: &str, own: &Own) -> Option<Result<DavPath, DavError>> {
+    let path = if value.starts_with('/') {
+        value.split(['?', '#']).next().unwrap_or(value)
+    } else {
+        let uri: Uri = value.parse().ok()?;
+        match uri.authority() {
+            Some(a) if own.knows_hosts() && !own.is_ours(a.as_str()) => return None,
+            _ => return Some(decode_path(strip_base(uri.path())?)),
+        }
+    };
+    Some(decode_path(strip_base(path)?))
 }
 
 #[cfg(test)]
@@ -109,8 +188,23 @@ mod tests {
     fn foreign_destination_is_not_local() {
         let mut h = HeaderMap::new();
         h.insert("host", "127.0.0.1:8080".parse().unwrap());
-        assert!(local_target("http://example.org/x", &h).is_none());
-        let p = local_target("http://127.0.0.1:8080/a%20b", &h).unwrap().unwrap();
+        let ext = Extensions::new();
+        let own = Own::of(&h, &ext);
+        assert!(local_target("http://example.org/x", &own).is_none());
+        let p = local_target("http://127.0.0.1:8080/a%20b", &own).unwrap().unwrap();
         assert_eq!(p.key(), "/a b");
+    }
+
+    #[test]
+    fn the_public_host_a_trusted_proxy_reports_is_local() {
+        let mut h = HeaderMap::new();
+        h.insert("host", "backend:8080".parse().unwrap());
+        let mut ext = Extensions::new();
+        let public = Some("files.example.org".to_owned());
+        ext.insert(crate::proxy::PublicOrigin { scheme: Some("https".into()), host: public });
+        let own = Own::of(&h, &ext);
+        let p = local_target("https://files.example.org/x", &own).unwrap().unwrap();
+        assert_eq!(p.key(), "/x");
+        assert!(local_target("https://elsewhere.example.org/x", &own).is_none());
     }
 }

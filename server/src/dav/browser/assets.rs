@@ -45,7 +45,7 @@ pub fn version() -> &'static str {
 
 /// The URL of an asset, for the page's links.
 pub fn url(name: &str) -> String {
-    format!("/?asset={name}&v={}", version())
+    format!("{}/?asset={name}&v={}", crate::dav::uri::base_path(), version())
 }
 
 /// The answer to a GET or HEAD naming an asset, or `None` when the request names none.

@@ -14,8 +14,14 @@ fn changes_state(m: &Method) -> bool {
     matches!(m.as_str(), "PUT" | "DELETE" | "MKCOL" | "COPY" | "MOVE" | "PROPPATCH" | "LOCK" | "UNLOCK" | "POST")
 }
 
-/// Why a request is refused, or `None` when it may go on.
-pub fn refusal(method: &Method, headers: &HeaderMap, uri: &Uri) -> Option<&'static str> {
+/// Why a request is refused, or `None` when it may go on. Behind a trusted proxy the page's
+/// origin is the public one the proxy reported (`public`), not the back end's Host.
+pub fn refusal(
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    public: Option<&crate::proxy::PublicOrigin>,
+) -> Option<&'static str> {
     if !changes_state(method) {
         return None;
     }
@@ -29,6 +35,11 @@ pub fn refusal(method: &Method, headers: &HeaderMap, uri: &Uri) -> Option<&'stat
         (Some(o), Some(own)) => same_origin(o, own, uri.scheme_str()),
         _ => false,
     };
+    let same = same
+        || match (origin.to_str().ok(), public.and_then(|p| p.host.as_deref())) {
+            (Some(o), Some(host)) => same_origin(o, host, public.and_then(|p| p.scheme.as_deref())),
+            _ => false,
+        };
     if !same {
         return Some("Origin is not this server");
     }
@@ -80,7 +91,7 @@ mod tests {
         for (k, v) in pairs {
             h.insert(*k, v.parse().unwrap());
         }
-        refusal(&Method::from_bytes(method.as_bytes()).unwrap(), &h, &Uri::from_static("/a"))
+        refusal(&Method::from_bytes(method.as_bytes()).unwrap(), &h, &Uri::from_static("/a"), None)
     }
 
     #[test]

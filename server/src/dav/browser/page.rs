@@ -46,7 +46,8 @@ pub fn render(path: &DavPath, members: &[Entry], sort: Sort, desc: bool) -> Stri
 }
 
 fn breadcrumbs(h: &mut String, path: &DavPath) {
-    h.push_str("<nav class=\"crumbs\" aria-label=\"Breadcrumbs\"><a href=\"/\">Home</a>");
+    let home = escape(&href(&DavPath::root(), true)).into_owned();
+    let _ = write!(h, "<nav class=\"crumbs\" aria-label=\"Breadcrumbs\"><a href=\"{home}\">Home</a>");
     let mut at = DavPath::default();
     for seg in path.segments() {
         at = at.join(seg).unwrap_or(at);
