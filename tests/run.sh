@@ -28,3 +28,4 @@ tests/clients/run.sh target/debug/wharf store
 tests/clients/run.sh target/debug/wharf host
 tests/ftp/run.sh target/debug/wharf
 tests/browser/run.sh target/debug/wharf
+tests/browser/run.sh target/debug/wharf --base-path /files

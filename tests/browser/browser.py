@@ -469,7 +469,8 @@ class Run:
             FILE_B,
         )
         parts = urllib.parse.urlsplit(link)  # the browser's href may carry the userinfo
-        target = URL.rstrip("/") + parts.path + ("?" + parts.query if parts.query else "")
+        server = urllib.parse.urlsplit(URL)  # the link's path already carries any base path
+        target = urllib.parse.urlunsplit((server.scheme, server.netloc, parts.path, parts.query, ""))
         headers, body = expect_status(200, "GET", target)
         if body != self.files[FILE_B]:
             fail(f"downloaded {len(body)} bytes that differ from the {len(self.files[FILE_B])} uploaded")

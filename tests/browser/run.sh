@@ -6,10 +6,12 @@
 # `not ok - STEP` per step, then `browser: N passed, M failed`; exits non-zero on failure.
 # The listing's screenshot is saved as target/browser-artifacts/listing.png.
 #
-# Usage: tests/browser/run.sh [path/to/wharf]   (default target/debug/wharf)
+# Usage: tests/browser/run.sh [path/to/wharf [SERVE-FLAGS...]]   (default target/debug/wharf)
+# e.g. `tests/browser/run.sh target/debug/wharf --base-path /files` runs it under a prefix.
 # WHARF_BROWSER_KEEP=1 keeps the work directory (server.log, chromedriver.log).
 set -euo pipefail
 bin=$(realpath "${1:-target/debug/wharf}")
+shift || true
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
@@ -33,7 +35,7 @@ trap 'exit 130' INT TERM
 
 # shellcheck source=../serve.sh
 source "$(dirname "$0")/../serve.sh"
-start_wharf "$bin" "$work" browser || exit 1
+start_wharf "$bin" "$work" browser "$@" || exit 1
 
 mkdir -p "$root/target/browser-artifacts"
 WHARF_URL="$url" WHARF_PASSWORD="$password" WHARF_WORK="$work" \
