@@ -160,10 +160,16 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn commit(&self, staged: Staged) -> Result<BlobId>;
     /// Streams a blob, or the byte range `range` of it.
     async fn open(&self, id: &BlobId, range: Option<Range<u64>>) -> Result<ByteStream>;
-    /// Removes a blob; removing a missing one is not an error.
-    async fn delete(&self, id: &BlobId) -> Result<()>;
+    /// Removes a blob and returns the bytes it held (0 if it was missing, which is not an
+    /// error), so the garbage collector can report what it freed.
+    async fn delete(&self, id: &BlobId) -> Result<u64>;
     /// All ids present, for garbage collection sweeps after a crash.
     async fn list(&self) -> Result<Vec<BlobId>>;
+    /// Proves the store still takes new bytes, for readiness checks: a store on disk writes
+    /// and removes a file where uploads are staged. One with nothing to check says yes.
+    async fn probe(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Stage and commit in one go, for callers that need no GC guard (tests, tools).
     async fn put(&self, body: ByteStream, limit: Option<u64>) -> Result<(BlobId, u64)> {

@@ -239,18 +239,32 @@ impl BlobStore for LocalStore {
         }
     }
 
-    async fn delete(&self, id: &BlobId) -> Result<()> {
+    async fn delete(&self, id: &BlobId) -> Result<u64> {
         // Not fsynced even in Full mode: a deletion lost to power failure only leaves an
         // unreferenced blob, which the next garbage-collection sweep removes again.
-        match tokio::fs::remove_file(self.blob_path(id)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        let path = self.blob_path(id);
+        let remove =
+            move || std::fs::symlink_metadata(&path).and_then(|m| std::fs::remove_file(&path).map(|()| m.len()));
+        match blocking(remove).await {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            other => Ok(other?),
         }
     }
 
     async fn list(&self) -> Result<Vec<BlobId>> {
         let blobs = self.blobs.clone();
         Ok(blocking(move || list_blobs(&blobs)).await?)
+    }
+
+    /// Creates, writes and removes a temp file in `tmp/`, as every streamed upload does.
+    async fn probe(&self) -> Result<()> {
+        let store = self.clone();
+        Ok(blocking(move || {
+            let (mut file, temp) = store.create_temp()?;
+            file.write_all(b"readiness probe")?;
+            std::fs::remove_file(&temp.0).map(|()| temp.disarm())
+        })
+        .await?)
     }
 }
 

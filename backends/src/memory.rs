@@ -73,9 +73,8 @@ impl BlobStore for MemoryStore {
         Ok(Box::pin(futures_util::stream::iter([Ok(bytes)])))
     }
 
-    async fn delete(&self, id: &BlobId) -> Result<()> {
-        self.blobs().remove(id);
-        Ok(())
+    async fn delete(&self, id: &BlobId) -> Result<u64> {
+        Ok(self.blobs().remove(id).map_or(0, |b| b.len() as u64))
     }
 
     async fn list(&self) -> Result<Vec<BlobId>> {
@@ -164,9 +163,9 @@ mod tests {
     async fn delete_removes_and_tolerates_missing() {
         let store = MemoryStore::new();
         let (id, _) = store.put(body(&[b"gone soon"]), None).await.unwrap();
-        store.delete(&id).await.unwrap();
+        assert_eq!(store.delete(&id).await.unwrap(), 9);
         assert!(matches!(store.open(&id, None).await, Err(Error::NotFound(_))));
-        store.delete(&id).await.unwrap();
+        assert_eq!(store.delete(&id).await.unwrap(), 0);
     }
 
     #[tokio::test]

@@ -75,6 +75,9 @@ pub struct Repository {
     /// trees that saw no lock (see `mount::ops`): those act outside any transaction, and
     /// this keeps a lock from appearing between their look and their act.
     pub(crate) lock_gate: tokio::sync::RwLock<()>,
+    /// The last readiness answer (see `health.rs`).
+    pub(crate) ready: crate::health::ReadyCache,
+    pub(crate) gc_counts: crate::stats::GcCounters,
 }
 
 impl Repository {
@@ -125,6 +128,8 @@ impl Repository {
             lock_rows,
             mounts,
             lock_gate: Default::default(),
+            ready: Default::default(),
+            gc_counts: Default::default(),
         };
         Ok(repo)
     }
@@ -151,14 +156,15 @@ impl Repository {
         let _guard = self.gc_guard.write().await;
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(&self.write).await?;
-        let mut n = 0;
+        let (mut n, mut bytes) = (0, 0);
         for (id,) in rows {
             if let Some(blob) = BlobId::parse(&id) {
-                self.blobs.delete(&blob).await?;
+                bytes += self.blobs.delete(&blob).await?;
                 n += 1;
             }
             sqlx::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0").bind(&id).execute(&self.write).await?;
         }
+        self.gc_counts.record(n, bytes);
         Ok(n)
     }
 

@@ -337,10 +337,21 @@ async fn missing_blob_is_not_found() {
 async fn delete_removes_file_and_tolerates_missing() {
     let (dir, store) = fresh(Durability::Process).await;
     let (id, _) = store.put(one(b"gone soon"), None).await.unwrap();
-    store.delete(&id).await.unwrap();
+    assert_eq!(store.delete(&id).await.unwrap(), 9, "the bytes freed");
     assert!(files_in(&dir.path().join("blobs")).is_empty());
     assert!(matches!(store.open(&id, None).await, Err(Error::NotFound(_))));
-    store.delete(&id).await.unwrap();
+    assert_eq!(store.delete(&id).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_probe_leaves_nothing_and_fails_when_uploads_could_not_be_staged() {
+    let (dir, store) = fresh(Durability::Process).await;
+    store.probe().await.unwrap();
+    assert!(files_in(&dir.path().join("tmp")).is_empty());
+    // A file where `tmp/` should be: no upload could be staged (root ignores permissions).
+    std::fs::remove_dir_all(dir.path().join("tmp")).unwrap();
+    std::fs::write(dir.path().join("tmp"), b"").unwrap();
+    assert!(store.probe().await.is_err());
 }
 
 #[tokio::test]

@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use super::guard::{Guard, GuardConfig};
 use super::password::{decoy_hash, random_key, verify_password};
 use super::principal::Principal;
+use crate::stats::{LoginCounters, LoginStats};
 use crate::{Repository, Result};
 
 /// How long a verified login is trusted without checking the password again.
@@ -82,6 +83,7 @@ pub struct Authenticator {
     /// queues instead of occupying the whole blocking pool.
     hashing: Semaphore,
     verifications: AtomicU64,
+    counts: LoginCounters,
 }
 
 impl Authenticator {
@@ -95,6 +97,7 @@ impl Authenticator {
             seen: Mutex::default(),
             hashing: Semaphore::new(cores),
             verifications: AtomicU64::new(0),
+            counts: LoginCounters::default(),
         }
     }
 
@@ -108,11 +111,13 @@ impl Authenticator {
     pub async fn login(&self, user: &str, password: &str, source: IpAddr) -> LoginOutcome {
         if let Err(retry_after) = self.guard.check(user, source) {
             tracing::warn!(user = ?user, %source, ?retry_after, "login refused: locked out");
+            LoginCounters::bump(&self.counts.locked_out);
             return LoginOutcome::LockedOut { retry_after };
         }
         let key = self.cache_key(user, password);
         if let Some(principal) = self.cached_login(&key) {
             self.guard.success(user, source);
+            LoginCounters::bump(&self.counts.ok);
             return LoginOutcome::Ok(principal);
         }
         let generation = self.lock_cache().generation;
@@ -127,6 +132,7 @@ impl Authenticator {
         };
         self.insert(generation, |c| &mut c.logins, key, principal.clone());
         self.guard.success(user, source);
+        LoginCounters::bump(&self.counts.ok);
         tracing::info!(user = ?user, %source, "login");
         LoginOutcome::Ok(principal)
     }
@@ -150,6 +156,7 @@ impl Authenticator {
     pub async fn record_digest(&self, user: &str, source: IpAddr, ok: bool) -> LoginOutcome {
         if let Err(retry_after) = self.guard.check(user, source) {
             tracing::warn!(user = ?user, %source, ?retry_after, "digest login refused: locked out");
+            LoginCounters::bump(&self.counts.locked_out);
             return LoginOutcome::LockedOut { retry_after };
         }
         if !ok {
@@ -160,6 +167,7 @@ impl Authenticator {
             None => return self.failed(user, source),
         };
         self.guard.success(user, source);
+        LoginCounters::bump(&self.counts.ok);
         LoginOutcome::Ok(principal)
     }
 
@@ -214,6 +222,11 @@ impl Authenticator {
     /// Password hashes verified so far (cache misses): for metrics and tests.
     pub fn password_verifications(&self) -> u64 {
         self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// Login outcomes and lockouts since start, for monitoring.
+    pub fn login_stats(&self) -> LoginStats {
+        self.counts.snapshot(self.guard.lockouts())
     }
 
     pub fn guard(&self) -> &Guard {
@@ -284,6 +297,7 @@ impl Authenticator {
 
     fn failed(&self, user: &str, source: IpAddr) -> LoginOutcome {
         let delay = self.guard.failure(user, source);
+        LoginCounters::bump(&self.counts.failed);
         tracing::warn!(user = ?user, %source, "login failed");
         LoginOutcome::Rejected { delay }
     }
@@ -291,6 +305,7 @@ impl Authenticator {
     /// The database failed: not the client's fault, so nothing is counted against them.
     fn unavailable(&self, user: &str, source: IpAddr, e: crate::Error) -> LoginOutcome {
         tracing::error!(user = ?user, %source, error = %e, "login could not be checked");
+        LoginCounters::bump(&self.counts.unavailable);
         LoginOutcome::Rejected { delay: Duration::ZERO }
     }
 
@@ -404,6 +419,21 @@ mod tests {
         assert_eq!(auth.password_verifications(), verified);
         let other: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(matches!(auth.login("alice", "secret", other).await, LoginOutcome::LockedOut { .. }), "per user");
+    }
+
+    #[tokio::test]
+    async fn login_stats_count_outcomes_and_lockouts_begun() {
+        let (auth, _dir) = fixture(2).await;
+        principal(auth.login("alice", "secret", HOME).await);
+        principal(auth.login("alice", "secret", HOME).await);
+        for _ in 0..2 {
+            auth.login("alice", "guess", HOME).await;
+        }
+        auth.login("alice", "secret", HOME).await;
+        let s = auth.login_stats();
+        assert_eq!((s.ok, s.failed, s.locked_out, s.unavailable), (2, 2, 1, 0));
+        // The second failure locked out both the name and the address (both thresholds are 2).
+        assert_eq!((s.user_lockouts, s.address_lockouts), (1, 1));
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -68,11 +69,18 @@ struct Record {
 pub struct Guard {
     config: GuardConfig,
     entries: Mutex<HashMap<Key, Record>>,
+    /// Lockouts begun, of user names and of addresses (for monitoring).
+    lockouts: [AtomicU64; 2],
 }
 
 impl Guard {
     pub fn new(config: GuardConfig) -> Guard {
-        Guard { config, entries: Mutex::new(HashMap::new()) }
+        Guard { config, entries: Mutex::new(HashMap::new()), lockouts: Default::default() }
+    }
+
+    /// How many times a user name, and an address, became locked out since start.
+    pub fn lockouts(&self) -> (u64, u64) {
+        (self.lockouts[0].load(Ordering::Relaxed), self.lockouts[1].load(Ordering::Relaxed))
     }
 
     pub fn config(&self) -> GuardConfig {
@@ -130,6 +138,7 @@ impl Guard {
             rec.last = now;
             if max > 0 && rec.failures >= max && rec.locked_until.is_none() {
                 rec.locked_until = Some(now + self.config.lockout);
+                self.lockouts[usize::from(!is_user)].fetch_add(1, Ordering::Relaxed);
             }
             if is_user {
                 user_failures = rec.failures;

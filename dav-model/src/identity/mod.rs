@@ -68,8 +68,8 @@ impl<S: BlobStore> BlobStore for KeepBlobFiles<S> {
         self.0.open(id, range).await
     }
 
-    async fn delete(&self, _id: &BlobId) -> wharf_backends::Result<()> {
-        Ok(())
+    async fn delete(&self, _id: &BlobId) -> wharf_backends::Result<u64> {
+        Ok(0)
     }
 
     async fn list(&self) -> wharf_backends::Result<Vec<BlobId>> {
