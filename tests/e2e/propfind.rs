@@ -173,12 +173,16 @@ async fn allprop_leaves_out_quota_properties() {
 }
 
 #[tokio::test]
-async fn allprop_leaves_out_supportedlock_but_names_it_in_propname() {
+async fn allprop_of_one_resource_has_supportedlock_a_listing_leaves_it_out_propname_names_it() {
     let s = Server::start();
     assert_eq!(put(&s, "/a.txt", "hello").await, 201);
-    let all = propfind_ok(&s, "/a.txt", "0", ALLPROP).await;
-    assert!(all[0].prop("DAV:", "supportedlock").is_none());
-    assert_eq!(all[0].prop("DAV:", "lockdiscovery").map(|(s, _)| s), Some(200));
+    let one = propfind_ok(&s, "/a.txt", "0", ALLPROP).await;
+    assert_eq!(one[0].prop("DAV:", "supportedlock").map(|(s, _)| s), Some(200));
+    assert_eq!(one[0].prop("DAV:", "lockdiscovery").map(|(s, _)| s), Some(200));
+    let listing = propfind_ok(&s, "/", "1", ALLPROP).await;
+    let member = response(&listing, "/a.txt");
+    assert!(member.prop("DAV:", "supportedlock").is_none());
+    assert_eq!(member.prop("DAV:", "lockdiscovery").map(|(s, _)| s), Some(200));
     let names = propfind_ok(&s, "/a.txt", "0", PROPNAME).await;
     assert_eq!(names[0].prop("DAV:", "supportedlock").map(|(s, _)| s), Some(200));
 }

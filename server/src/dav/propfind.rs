@@ -19,7 +19,10 @@ pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
     let path = uri::request_path(req.uri())?;
     let depth = headers::depth(req.headers(), Depth::Infinity)?;
     let pre = headers::preconditions(&req)?;
-    let quirks = Quirks::of(req.headers());
+    let mut quirks = Quirks::of(req.headers());
+    // The compact allprop is for listings, where Windows' size limit bites. Asking about one
+    // resource, Explorer gets every property, `supportedlock` and `lockdiscovery` included.
+    quirks.compact_allprop &= depth != Depth::Zero;
     let body = body::read_xml(req.into_body(), cx.state.max_xml_bytes).await?;
     let request = parse_propfind(&body)?;
     let view = cx.view();
@@ -42,7 +45,8 @@ pub async fn propfind(cx: &Ctx, req: Request) -> DavResult {
     let (repo, principal) = (cx.state.repo.clone(), cx.principal.clone());
     tokio::spawn(async move {
         let view = repo.view(&principal);
-        let walk = Walk { view: &view, request: &request, quota, quirks, tx: &tx };
+        let single = depth == Depth::Zero;
+        let walk = Walk { view: &view, request: &request, quota, quirks, single, tx: &tx };
         if let Err(e) = walk.run(root, depth).await {
             tracing::error!(error = %e, "PROPFIND stream aborted");
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -70,6 +74,9 @@ struct Walk<'a> {
     request: &'a PropfindRequest,
     quota: Option<Quota>,
     quirks: Quirks,
+    /// A Depth 0 request: its allprop also carries `supportedlock`, which is the same for
+    /// every resource and so left out of listings, where it would only add size.
+    single: bool,
     tx: &'a mpsc::Sender<std::io::Result<Bytes>>,
 }
 
@@ -117,7 +124,9 @@ impl Walk<'_> {
             }
             PropfindRequest::AllProp { include } => {
                 let compact = self.quirks.compact_allprop;
-                let live = || live_names(entry, true).filter(move |n| !compact || COMPACT_LIVE.contains(n));
+                let single = self.single.then_some("supportedlock");
+                let live =
+                    || live_names(entry, true).filter(move |n| !compact || COMPACT_LIVE.contains(n)).chain(single);
                 let dead =
                     || entry.dead.iter().filter(move |d| !compact || compact_keeps_dead(&d.name.ns, &d.name.local));
                 for n in live() {
