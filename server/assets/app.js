@@ -175,7 +175,8 @@
     if (button.dataset.act === 'rename') rename(row);
     if (button.dataset.act === 'delete') remove(row);
   });
-  $('mkdir').addEventListener('click', mkdir);
+  // Controls the principal has no right to use are not on the page at all.
+  if ($('mkdir')) $('mkdir').addEventListener('click', mkdir);
 
   // ---- uploads ---------------------------------------------------------------------------
 
@@ -294,14 +295,17 @@
   }
 
   $('cancel-all').addEventListener('click', () => batch.slice().reverse().forEach(cancel));
-  $('pick').addEventListener('change', (e) => {
-    upload(Array.from(e.target.files));
-    e.target.value = '';
-  });
+  if ($('pick')) {
+    $('pick').addEventListener('change', (e) => {
+      upload(Array.from(e.target.files));
+      e.target.value = '';
+    });
+  }
 
   // ---- drag and drop ---------------------------------------------------------------------
 
-  const carriesFiles = (e) => e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
+  const writable = main.dataset.write === '1';
+  const carriesFiles = (e) => writable && e.dataTransfer && Array.from(e.dataTransfer.types).includes('Files');
   document.addEventListener('dragover', (e) => {
     if (!carriesFiles(e)) return;
     e.preventDefault();

@@ -280,3 +280,49 @@ async fn a_two_gib_folder_streams_in_bounded_memory() {
     assert_eq!(std::io::Read::read(&mut stdout, &mut got).expect("end"), 0);
     assert!(child.wait().expect("unzip").success());
 }
+
+/// The page of `path` as `user`.
+async fn page_as(s: &Server, user: &str, password: &str, path: &str) -> String {
+    let r = Client::new()
+        .get(s.url(path))
+        .header("Authorization", harness::basic(user, password))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .expect("GET page");
+    assert_eq!(r.status(), 200);
+    text(r).await
+}
+
+#[tokio::test]
+async fn a_read_only_share_offers_no_write_actions() {
+    let s = Server::start();
+    harness::add_user(&s, "reader", "reader-pass-1", &[]);
+    harness::cli(&s.data, &["share", "add", "docs"], "");
+    harness::cli(&s.data, &["share", "grant", "docs", "admin", "rwdl"], "");
+    harness::cli(&s.data, &["share", "grant", "docs", "reader", "r"], "");
+    assert_eq!(put(&s, "/docs/a.txt", "content").await, 201);
+    let html = page_as(&s, "reader", "reader-pass-1", "/docs/").await;
+    assert!(html.contains("data-name=\"a.txt\""), "{html}");
+    assert!(html.contains("?download=1"), "downloads stay");
+    for control in ["id=\"mkdir\"", "id=\"pick\"", "data-act=\"rename\"", "data-act=\"delete\"", "Drop files"] {
+        assert!(!html.contains(control), "{control} offered on a read-only share: {html}");
+    }
+    assert!(html.contains("data-write=\"0\""));
+}
+
+#[tokio::test]
+async fn the_owner_is_offered_every_action_but_shares_themselves_cannot_be_renamed() {
+    let s = Server::start();
+    harness::cli(&s.data, &["share", "add", "docs"], "");
+    harness::cli(&s.data, &["share", "grant", "docs", "admin", "rwdl"], "");
+    assert_eq!(put(&s, "/docs/a.txt", "content").await, 201);
+    let inside = page(&s, "/docs/").await;
+    for control in ["id=\"mkdir\"", "id=\"pick\"", "data-act=\"rename\"", "data-act=\"delete\"", "data-write=\"1\""] {
+        assert!(inside.contains(control), "{control} missing: {inside}");
+    }
+    let top = page(&s, "/").await;
+    let row = &top[at(&top, "docs")..];
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert!(!row.contains("data-act="), "a share's mount point has no rename or delete: {row}");
+}

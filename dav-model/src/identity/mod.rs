@@ -20,7 +20,7 @@ pub use guard::{Guard, GuardConfig};
 pub use password::REALM;
 pub use principal::{home_of, share_path, Flags, Mount, Principal, Rights, HOMES, PUBLIC, SHARES};
 pub use users::{validate_name, ShareInfo, User, UserOptions, FIRST_ADMIN};
-pub use view::View;
+pub use view::{Allowed, View};
 
 use std::path::Path;
 use std::sync::Arc;

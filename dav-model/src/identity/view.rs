@@ -15,6 +15,16 @@ use crate::resource::{Entry, Resource};
 use crate::tree::{Transfer, TransferOutcome};
 use crate::{Error, PutOptions, PutOutcome, Quota, Repository, Result};
 
+/// See [`View::allowed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allowed {
+    /// Create files and folders inside (a collection).
+    pub create_inside: bool,
+    /// Rename within its parent: a MOVE needs delete here and write in the parent.
+    pub rename: bool,
+    pub delete: bool,
+}
+
 pub struct View<'a> {
     repo: &'a Repository,
     principal: &'a Principal,
@@ -47,6 +57,20 @@ impl View<'_> {
 
     fn rights(&self, path: &DavPath) -> Rights {
         self.principal.to_stored(path).map(|(_, r)| r).unwrap_or_default()
+    }
+
+    /// What the principal may do at `path`, for front ends that offer only possible actions
+    /// (the browser page shows no Upload on a read-only share). Advice only: every
+    /// operation still checks for itself.
+    pub fn allowed(&self, path: &DavPath) -> Allowed {
+        let here = self.rights(path);
+        let fixed = self.not_a_mount_point(path).is_err();
+        let parent_writable = path.parent().is_some_and(|p| self.rights(&p).contains(Rights::WRITE));
+        Allowed {
+            create_inside: here.contains(Rights::WRITE),
+            rename: !fixed && parent_writable && here.contains(Rights::DELETE.with(Rights::READ)),
+            delete: !fixed && here.contains(Rights::DELETE),
+        }
     }
 
     /// Mount points (a user's `/` and shares) can't be deleted or moved away.

@@ -17,9 +17,14 @@ pub async fn listing(cx: &Ctx, uri: &Uri, coll: &Resource, with_body: bool) -> D
     if q.zip {
         return browser::download::zip(cx, coll, with_body).await;
     }
-    let mut members = cx.view().list(coll).await?;
+    let view = cx.view();
+    let mut members = view.list(coll).await?;
     sort(&mut members, q.sort, q.desc);
-    let html = browser::page::render(&coll.path, &members, q.sort, q.desc);
+    let offer = browser::page::Offer {
+        here: view.allowed(&coll.path),
+        members: members.iter().map(|m| view.allowed(&m.resource.path)).collect(),
+    };
+    let html = browser::page::render(&coll.path, &members, q.sort, q.desc, &offer);
     let len = html.len();
     let mut resp = Response::new(if with_body { Body::from(html) } else { Body::empty() });
     let h = resp.headers_mut();

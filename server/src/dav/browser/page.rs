@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use dav_model::identity::Allowed;
 use dav_model::{DavPath, Entry, Resource};
 
 use super::{assets, Sort};
@@ -13,8 +14,16 @@ use crate::dav::props::content_type;
 use crate::dav::time::write_rfc3339;
 use crate::dav::uri::href;
 
+/// What the page offers: only the actions the principal may take, so a read-only share shows
+/// no Upload, New folder, Rename or Delete (the server would refuse them anyway).
+pub struct Offer {
+    pub here: Allowed,
+    /// One per member, in the same order.
+    pub members: Vec<Allowed>,
+}
+
 /// The whole page for the collection at `path`, whose members come already sorted.
-pub fn render(path: &DavPath, members: &[Entry], sort: Sort, desc: bool) -> String {
+pub fn render(path: &DavPath, members: &[Entry], sort: Sort, desc: bool, offer: &Offer) -> String {
     let mut h = String::with_capacity(2048 + members.len() * 400);
     let here = href(path, true);
     let title = escape(path.name().unwrap_or("Home")).into_owned();
@@ -29,16 +38,19 @@ pub fn render(path: &DavPath, members: &[Entry], sort: Sort, desc: bool) -> Stri
         js = escape(&assets::url("app.js")),
     );
     breadcrumbs(&mut h, path);
-    toolbar(&mut h, path);
-    let _ = write!(h, "</header>\n<main id=\"drop\" data-dir=\"{}\">\n", escape(&here));
+    toolbar(&mut h, path, offer.here.create_inside);
+    let writable = if offer.here.create_inside { "1" } else { "0" };
+    let _ = write!(h, "</header>\n<main id=\"drop\" data-dir=\"{}\" data-write=\"{writable}\">\n", escape(&here));
     h.push_str(
         "<div id=\"messages\" role=\"alert\" aria-live=\"assertive\"></div>\n\
 <section id=\"uploads\" hidden><div class=\"overall\"><span>All uploads</span>\
 <progress id=\"overall\" max=\"1\" value=\"0\"></progress><span id=\"overall-text\"></span>\
-<button type=\"button\" id=\"cancel-all\">Cancel all</button></div><ul id=\"upload-list\"></ul></section>\n\
-<p class=\"hint js-only\">Drop files anywhere on this page to upload them here.</p>\n",
+<button type=\"button\" id=\"cancel-all\">Cancel all</button></div><ul id=\"upload-list\"></ul></section>\n",
     );
-    table(&mut h, members, sort, desc);
+    if offer.here.create_inside {
+        h.push_str("<p class=\"hint js-only\">Drop files anywhere on this page to upload them here.</p>\n");
+    }
+    table(&mut h, members, sort, desc, &offer.members);
     h.push_str("</main>\n");
     dialog(&mut h);
     h.push_str("</body></html>\n");
@@ -56,19 +68,23 @@ fn breadcrumbs(h: &mut String, path: &DavPath) {
     h.push_str("</nav>\n");
 }
 
-fn toolbar(h: &mut String, path: &DavPath) {
+fn toolbar(h: &mut String, path: &DavPath, create: bool) {
     let zip = format!("{}?download=zip", href(path, true));
-    let _ = writeln!(
+    let _ = write!(
         h,
-        "<div class=\"tools\"><a class=\"button\" id=\"zip\" href=\"{}\" download>Download folder as zip</a>\
-<button type=\"button\" id=\"mkdir\" class=\"js-only\">New folder</button>\
-<label class=\"button js-only\" id=\"pick-label\">Upload files<input type=\"file\" id=\"pick\" multiple></label>\
-</div>",
+        "<div class=\"tools\"><a class=\"button\" id=\"zip\" href=\"{}\" download>Download folder as zip</a>",
         escape(&zip)
     );
+    if create {
+        h.push_str(
+            "<button type=\"button\" id=\"mkdir\" class=\"js-only\">New folder</button>\
+<label class=\"button js-only\" id=\"pick-label\">Upload files<input type=\"file\" id=\"pick\" multiple></label>",
+        );
+    }
+    h.push_str("</div>\n");
 }
 
-fn table(h: &mut String, members: &[Entry], sort: Sort, desc: bool) {
+fn table(h: &mut String, members: &[Entry], sort: Sort, desc: bool, allowed: &[Allowed]) {
     h.push_str("<table id=\"listing\"><thead><tr>");
     for (col, label) in [(Sort::Name, "Name"), (Sort::Size, "Size"), (Sort::Modified, "Modified")] {
         let active = col == sort;
@@ -85,15 +101,15 @@ fn table(h: &mut String, members: &[Entry], sort: Sort, desc: bool) {
         );
     }
     h.push_str("<th class=\"actions\">Actions</th></tr></thead>\n<tbody>\n");
-    for e in members {
-        row(h, &e.resource);
+    for (n, e) in members.iter().enumerate() {
+        row(h, &e.resource, allowed.get(n).copied().unwrap_or_default());
     }
     h.push_str("</tbody></table>\n");
     let empty = if members.is_empty() { "" } else { " hidden" };
     let _ = writeln!(h, "<p id=\"empty\"{empty}>This folder is empty.</p>");
 }
 
-fn row(h: &mut String, r: &Resource) {
+fn row(h: &mut String, r: &Resource, allowed: Allowed) {
     let link = escape(&href(&r.path, r.is_collection)).into_owned();
     let name = escape(r.name()).into_owned();
     let (kind, size, download) = if r.is_collection {
@@ -111,12 +127,14 @@ fn row(h: &mut String, r: &Resource) {
         bytes = r.size,
     );
     modified(h, r.modified_ns);
-    let _ = writeln!(
-        h,
-        "</td><td class=\"actions\"><a href=\"{download}\" download>Download</a>\
-<button type=\"button\" class=\"js-only\" data-act=\"rename\">Rename</button>\
-<button type=\"button\" class=\"js-only danger\" data-act=\"delete\">Delete</button></td></tr>"
-    );
+    let _ = write!(h, "</td><td class=\"actions\"><a href=\"{download}\" download>Download</a>");
+    if allowed.rename {
+        h.push_str("<button type=\"button\" class=\"js-only\" data-act=\"rename\">Rename</button>");
+    }
+    if allowed.delete {
+        h.push_str("<button type=\"button\" class=\"js-only danger\" data-act=\"delete\">Delete</button>");
+    }
+    h.push_str("</td></tr>\n");
 }
 
 /// `<time>` with the exact instant, shown as `YYYY-MM-DD hh:mm UTC`.
