@@ -19,7 +19,7 @@ mod memory;
 pub mod tree;
 
 pub use host::{HostOptions, HostTree};
-pub use local::LocalStore;
+pub use local::{LocalStore, Taken};
 pub use memory::MemoryStore;
 pub use tree::{Caps, DirEntry, Install, Installed, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
 
@@ -176,5 +176,13 @@ pub trait BlobStore: Send + Sync + 'static {
         let staged = self.stage(body, limit).await?;
         let size = staged.size;
         Ok((self.commit(staged).await?, size))
+    }
+
+    /// Takes a blob out of the store to where an operator can still look at it: fsck does
+    /// this with bytes that no longer match their id, which may be the only copy of
+    /// something a user had. Returns where it went; a store without such a place deletes
+    /// the blob and returns `None`.
+    async fn quarantine(&self, id: &BlobId) -> Result<Option<std::path::PathBuf>> {
+        self.delete(id).await.map(|_| None)
     }
 }

@@ -203,6 +203,11 @@ impl LocalStore {
 
 #[async_trait::async_trait]
 impl BlobStore for LocalStore {
+    /// Into `lost+found/` beside `blobs/` (see [`LocalStore::lost_and_found`]).
+    async fn quarantine(&self, id: &BlobId) -> Result<Option<PathBuf>> {
+        self.move_aside(id).await
+    }
+
     async fn stage(&self, body: ByteStream, limit: Option<u64>) -> Result<Staged> {
         let mut upload = Upload::new(self.clone(), body, limit);
         let mut first = Vec::new();
@@ -598,6 +603,9 @@ fn fan_out_name(entry: &std::fs::DirEntry) -> Option<String> {
     let ok = name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     ok.then_some(name)
 }
+
+mod maintenance;
+pub use maintenance::Taken;
 
 #[cfg(test)]
 mod tests;

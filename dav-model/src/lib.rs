@@ -10,6 +10,7 @@ pub mod condition;
 mod content;
 mod error;
 mod evaluate;
+pub mod fsck;
 mod health;
 pub mod identity;
 pub mod lock;

@@ -1,0 +1,311 @@
+//! The checks. The database is read in one read transaction, so its figures agree with
+//! each other even while a server writes; the blob store is listed after it, and blob
+//! findings are confirmed once more (see [`confirm`]).
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::StreamExt;
+use sqlx::SqliteConnection;
+use wharf_backends::BlobId;
+
+use super::{Counts, Finding};
+use crate::resource::ROOT_ID;
+use crate::{now_ns, DavPath, Repository, Result};
+
+/// Longest parent chain followed when naming a resource: deeper is a cycle.
+const MAX_DEPTH: usize = 4096;
+
+/// Every resource the root leads to through collections.
+pub(super) const REACHABLE: &str = "WITH RECURSIVE reach(id) AS ( \
+       SELECT id FROM resources WHERE id = 1 AND is_collection = 1 \
+       UNION \
+       SELECT r.id FROM resources r JOIN reach ON r.parent_id = reach.id \
+       JOIN resources c ON c.id = reach.id AND c.is_collection = 1)";
+
+pub(super) async fn run(repo: &Repository, verify_content: bool) -> Result<(Vec<Finding>, Counts)> {
+    let mut findings = Vec::new();
+    let mut counts = Counts::default();
+    let mut tx = repo.read.begin().await?;
+    database(&mut tx, &mut findings).await?;
+    tree(&mut tx, &mut findings, &mut counts).await?;
+    let refs = refcounts(&mut tx, &mut findings).await?;
+    locks_and_mounts(&mut tx, &mut findings, &mut counts).await?;
+    let blob_findings = blob_files(repo, &mut tx, &refs, &mut counts).await?;
+    tx.commit().await?;
+    for finding in blob_findings {
+        if confirm(repo, &finding).await? {
+            findings.push(finding);
+        }
+    }
+    if verify_content {
+        let mut conn = repo.read.acquire().await?;
+        verify(repo, &mut conn, &refs, &mut findings, &mut counts).await?;
+    }
+    Ok((findings, counts))
+}
+
+async fn database(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Result<()> {
+    let messages: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(&mut *conn).await?;
+    for (message,) in messages.into_iter().filter(|(m,)| m != "ok") {
+        out.push(Finding::DatabaseDamaged { message });
+    }
+    // Resources with a missing parent are reported as unreachable, with the rest of them.
+    let rows: Vec<(String, Option<i64>, String)> =
+        sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check WHERE \"table\" <> 'resources'")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (table, rowid, parent) in rows {
+        out.push(Finding::OrphanRow { table, rowid: rowid.unwrap_or(-1), parent });
+    }
+    Ok(())
+}
+
+async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM resources").fetch_one(&mut *conn).await?;
+    counts.resources = n.max(0) as u64;
+    let root: Option<(bool,)> =
+        sqlx::query_as("SELECT is_collection FROM resources WHERE id = ? AND parent_id IS NULL")
+            .bind(ROOT_ID)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if root != Some((true,)) {
+        out.push(Finding::RootMissing);
+        return Ok(());
+    }
+    let unreachable: Vec<(i64, Option<i64>, String)> = sqlx::query_as(&format!(
+        "{REACHABLE} SELECT id, parent_id, name FROM resources WHERE id NOT IN (SELECT id FROM reach) ORDER BY id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, parent_id, name) in unreachable {
+        out.push(Finding::Unreachable { id, parent_id, name });
+    }
+    let holding: Vec<(i64,)> = sqlx::query_as(&format!(
+        "{REACHABLE} SELECT id FROM resources WHERE is_collection = 1 AND (blob_id IS NOT NULL OR size <> 0) \
+         AND id IN (SELECT id FROM reach)"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id,) in holding {
+        out.push(Finding::CollectionHasContent { path: path_of(conn, id).await? });
+    }
+    let sized: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, size FROM resources WHERE is_collection = 0 AND blob_id IS NULL AND size <> 0")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, size) in sized {
+        out.push(Finding::SizeWithoutContent { path: path_of(conn, id).await?, size });
+    }
+    Ok(())
+}
+
+/// What the database says of blobs: the counts recorded in `blobs`, and the actual
+/// number of files pointing at each.
+pub(super) struct Refs {
+    recorded: HashMap<String, i64>,
+    pub actual: HashMap<String, i64>,
+}
+
+async fn refcounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Result<Refs> {
+    let recorded: HashMap<String, i64> =
+        sqlx::query_as("SELECT id, refcount FROM blobs").fetch_all(&mut *conn).await?.into_iter().collect();
+    let actual: HashMap<String, i64> =
+        sqlx::query_as("SELECT blob_id, COUNT(*) FROM resources WHERE blob_id IS NOT NULL GROUP BY blob_id")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let ids: HashSet<&String> = recorded.keys().chain(actual.keys()).collect();
+    let mut ids: Vec<&String> = ids.into_iter().collect();
+    ids.sort();
+    for id in ids {
+        let (rec, act) = (recorded.get(id).copied(), actual.get(id).copied().unwrap_or(0));
+        if rec.unwrap_or(0) != act {
+            out.push(Finding::RefcountMismatch { blob: id.clone(), recorded: rec, actual: act });
+        }
+    }
+    Ok(Refs { recorded, actual })
+}
+
+async fn locks_and_mounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
+    let mounts: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, stored_path FROM mounts ORDER BY id").fetch_all(&mut *conn).await?;
+    let mut mounted = Vec::new();
+    for (mount_id, path) in mounts {
+        let at = DavPath::from_key(&path).ok();
+        let found = match &at {
+            Some(p) => crate::resource::lookup(conn, p).await?,
+            None => None,
+        };
+        if !found.is_some_and(|r| r.is_collection) {
+            out.push(Finding::MountPointMissing { mount_id, path });
+        }
+        mounted.extend(at);
+    }
+    let locks: Vec<(String, String)> =
+        sqlx::query_as("SELECT token, root_path FROM locks WHERE expires_ns IS NULL OR expires_ns > ? ORDER BY token")
+            .bind(now_ns())
+            .fetch_all(&mut *conn)
+            .await?;
+    counts.locks = locks.len() as u64;
+    for (token, root) in locks {
+        let exists = match DavPath::from_key(&root) {
+            Ok(p) if mounted.iter().any(|m| p.starts_with(m)) => true,
+            Ok(p) => crate::resource::lookup(conn, &p).await?.is_some(),
+            Err(_) => false,
+        };
+        if !exists {
+            out.push(Finding::LockRootMissing { token, root });
+        }
+    }
+    Ok(())
+}
+
+/// Blobs files point at that the store lacks, and files of the store nothing points at.
+async fn blob_files(
+    repo: &Repository,
+    conn: &mut SqliteConnection,
+    refs: &Refs,
+    counts: &mut Counts,
+) -> Result<Vec<Finding>> {
+    let files: HashSet<BlobId> = repo.blobs.list().await?.into_iter().collect();
+    counts.blob_files = files.len() as u64;
+    counts.blobs = refs.actual.len() as u64;
+    let mut out = Vec::new();
+    let mut referenced: Vec<&String> = refs.actual.keys().collect();
+    referenced.sort();
+    for blob in referenced {
+        let present = BlobId::parse(blob).is_some_and(|id| files.contains(&id));
+        if !present {
+            out.push(Finding::MissingBlob { blob: blob.clone(), paths: paths_of_blob(conn, blob).await? });
+        }
+    }
+    let mut files: Vec<BlobId> = files.into_iter().collect();
+    files.sort();
+    for blob in files {
+        // A row at refcount 0 or below is garbage the collector will take with its file.
+        if !refs.actual.contains_key(blob.as_str()) && !refs.recorded.contains_key(blob.as_str()) {
+            out.push(Finding::OrphanBlobFile { blob });
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a blob finding still holds now. Beside a server in another process, a blob
+/// can be collected after the snapshot that saw it referenced, and an upload's file
+/// appears a moment before the row pointing at it commits.
+async fn confirm(repo: &Repository, finding: &Finding) -> Result<bool> {
+    let (blob, want_file) = match finding {
+        Finding::MissingBlob { blob, .. } => (blob.as_str(), false),
+        Finding::OrphanBlobFile { blob } => (blob.as_str(), true),
+        _ => return Ok(true),
+    };
+    let mut conn = repo.read.acquire().await?;
+    let (refs, rows): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM resources WHERE blob_id = ?1), (SELECT COUNT(*) FROM blobs WHERE id = ?1)",
+    )
+    .bind(blob)
+    .fetch_one(&mut *conn)
+    .await?;
+    let file = match BlobId::parse(blob) {
+        Some(id) => exists(repo, &id).await?,
+        None => false,
+    };
+    Ok(if want_file { file && refs == 0 && rows == 0 } else { !file && refs > 0 })
+}
+
+async fn exists(repo: &Repository, id: &BlobId) -> Result<bool> {
+    match repo.blobs.open(id, Some(0..0)).await {
+        Ok(_) => Ok(true),
+        Err(wharf_backends::Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads every blob files point at: its hash must be its id, its length their size.
+async fn verify(
+    repo: &Repository,
+    conn: &mut SqliteConnection,
+    refs: &Refs,
+    out: &mut Vec<Finding>,
+    counts: &mut Counts,
+) -> Result<()> {
+    let mut blobs: Vec<BlobId> = refs.actual.keys().filter_map(|b| BlobId::parse(b)).collect();
+    blobs.sort();
+    for blob in blobs {
+        let Some((hash, len)) = hash_of(repo, &blob).await? else { continue };
+        counts.bytes_verified += len;
+        if hash != blob.as_str() {
+            out.push(Finding::ContentMismatch { paths: paths_of_blob(conn, blob.as_str()).await?, blob });
+            continue;
+        }
+        let wrong: Option<(i64,)> =
+            sqlx::query_as("SELECT size FROM resources WHERE blob_id = ? AND size <> ? LIMIT 1")
+                .bind(blob.as_str())
+                .bind(len as i64)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some((recorded,)) = wrong {
+            let paths = paths_of_blob(conn, blob.as_str()).await?;
+            out.push(Finding::SizeMismatch { blob, recorded, actual: len, paths });
+        }
+    }
+    Ok(())
+}
+
+/// The BLAKE3 hash (as hex) and length of a blob's bytes; `None` if it is missing, which
+/// the listing already reported.
+async fn hash_of(repo: &Repository, blob: &BlobId) -> Result<Option<(String, u64)>> {
+    let mut stream = match repo.blobs.open(blob, None).await {
+        Ok(s) => s,
+        Err(wharf_backends::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut hasher = blake3::Hasher::new();
+    let mut len = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| crate::Error::Blob(e.into()))?;
+        hasher.update(&chunk);
+        len += chunk.len() as u64;
+    }
+    Ok(Some((hasher.finalize().to_hex().to_string(), len)))
+}
+
+async fn paths_of_blob(conn: &mut SqliteConnection, blob: &str) -> Result<Vec<DavPath>> {
+    let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM resources WHERE blob_id = ? ORDER BY id")
+        .bind(blob)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut paths = Vec::with_capacity(ids.len());
+    for (id,) in ids {
+        paths.push(path_of(conn, id).await?);
+    }
+    Ok(paths)
+}
+
+/// The path of resource `id`, walking up its parents. An unreachable resource gets the
+/// path as far as its parents go, under `/?`.
+pub(super) async fn path_of(conn: &mut SqliteConnection, id: i64) -> Result<DavPath> {
+    let mut names = Vec::new();
+    let mut at = id;
+    while at != ROOT_ID && names.len() < MAX_DEPTH {
+        let row: Option<(Option<i64>, String)> = sqlx::query_as("SELECT parent_id, name FROM resources WHERE id = ?")
+            .bind(at)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some((parent, name)) = row else {
+            names.push("?".to_owned());
+            break;
+        };
+        names.push(name);
+        match parent {
+            Some(p) => at = p,
+            None => break,
+        }
+    }
+    let mut path = DavPath::root();
+    for name in names.into_iter().rev() {
+        path = path.child_normalized(name);
+    }
+    Ok(path)
+}

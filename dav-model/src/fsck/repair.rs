@@ -1,0 +1,116 @@
+//! Repairs, one finding at a time. Each statement re-derives what it fixes (a count is set
+//! to the count of now, an orphan row is deleted only while it is still one), so a repair
+//! never acts on a figure the check saw but that changed since.
+//!
+//! What is left alone: a damaged database file (fsck repairs rows, not SQLite's format),
+//! a missing root, a missing mount point, and content that is gone — the rows of files
+//! whose blob is missing stay, so that their names, times and properties survive and a
+//! GET fails instead of serving something else; uploading the same bytes again anywhere
+//! brings the blob back for all of them, or the files can be deleted.
+
+use wharf_backends::BlobId;
+
+use super::{Finding, Outcome, Repair};
+use crate::{Repository, Result};
+
+/// Tables a foreign key can dangle from (names from `PRAGMA foreign_key_check` are only
+/// ever put into SQL when they are one of these).
+const CHILD_TABLES: [&str; 4] = ["dead_props", "grants", "mounted_props", "mounts"];
+
+pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome> {
+    let done = match finding {
+        Finding::DatabaseDamaged { .. } => {
+            return Ok(Outcome::Left("the database file is damaged: restore it from a backup"))
+        }
+        Finding::RootMissing => return Ok(Outcome::Left("the root collection is damaged: restore from a backup")),
+        Finding::MountPointMissing { .. } => {
+            return Ok(Outcome::Left("remove the share or home and add it again (wharf share / wharf user)"))
+        }
+        Finding::MissingBlob { .. } => {
+            return Ok(Outcome::Left("content lost: upload the same bytes again, restore them, or delete the files"))
+        }
+        Finding::OrphanRow { table, rowid, .. } => orphan_row(repo, table, *rowid).await?,
+        Finding::Unreachable { .. } => unreachable(repo).await?,
+        Finding::CollectionHasContent { path } => {
+            exec(repo, "UPDATE resources SET blob_id = NULL, size = 0 WHERE id = (SELECT id FROM resources WHERE is_collection = 1 AND id = ?)", lookup_id(repo, path).await?).await?;
+            Repair::ContentCleared
+        }
+        Finding::SizeWithoutContent { path, .. } => {
+            exec(repo, "UPDATE resources SET size = 0 WHERE blob_id IS NULL AND id = ?", lookup_id(repo, path).await?)
+                .await?;
+            Repair::SizeSet(0)
+        }
+        Finding::RefcountMismatch { blob, .. } => refcount(repo, blob).await?,
+        Finding::OrphanBlobFile { blob } => {
+            repo.blobs.delete(blob).await?;
+            Repair::BlobDeleted
+        }
+        Finding::ContentMismatch { blob, .. } => Repair::BlobMovedAside(repo.blobs.quarantine(blob).await?),
+        Finding::SizeMismatch { blob, actual, .. } => size(repo, blob, *actual).await?,
+        Finding::LockRootMissing { token, .. } => {
+            sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&repo.write).await?;
+            Repair::LockRemoved
+        }
+    };
+    Ok(Outcome::Repaired(done))
+}
+
+async fn exec(repo: &Repository, sql: &str, id: i64) -> Result<()> {
+    sqlx::query(sql).bind(id).execute(&repo.write).await?;
+    Ok(())
+}
+
+async fn lookup_id(repo: &Repository, path: &crate::DavPath) -> Result<i64> {
+    let mut conn = repo.write.acquire().await?;
+    Ok(crate::resource::lookup(&mut conn, path).await?.map_or(-1, |r| r.id))
+}
+
+async fn orphan_row(repo: &Repository, table: &str, rowid: i64) -> Result<Repair> {
+    let Some(table) = CHILD_TABLES.iter().find(|t| **t == table) else {
+        return Err(crate::Error::Internal(format!("unexpected table {table} in a foreign key check")));
+    };
+    // Deleted only while the check still names it (the pragma takes the table as argument).
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE rowid = ?1 AND rowid IN (SELECT rowid FROM pragma_foreign_key_check('{table}'))"
+    ))
+    .bind(rowid)
+    .execute(&repo.write)
+    .await?;
+    Ok(Repair::RowDeleted)
+}
+
+/// Deletes every resource that is unreachable now, in one statement, so that members
+/// whose parent goes with them never dangle. Their dead properties go along (ON DELETE
+/// CASCADE), the triggers release their blobs, and the collector takes blobs left without
+/// a file: no user could reach those files, and the server's view has no place to show
+/// them again. Later findings of the same run find nothing left to delete.
+async fn unreachable(repo: &Repository) -> Result<Repair> {
+    let sql = format!(
+        "{} DELETE FROM resources WHERE id NOT IN (SELECT id FROM reach) \
+         AND EXISTS (SELECT 1 FROM resources WHERE id = 1 AND is_collection = 1)",
+        super::check::REACHABLE
+    );
+    sqlx::query(&sql).execute(&repo.write).await?;
+    Ok(Repair::RowDeleted)
+}
+
+async fn refcount(repo: &Repository, blob: &str) -> Result<Repair> {
+    let (actual,): (i64,) = sqlx::query_as(
+        "INSERT INTO blobs (id, refcount) VALUES (?1, (SELECT COUNT(*) FROM resources WHERE blob_id = ?1)) \
+         ON CONFLICT (id) DO UPDATE SET refcount = excluded.refcount RETURNING refcount",
+    )
+    .bind(blob)
+    .fetch_one(&repo.write)
+    .await?;
+    Ok(Repair::RefcountSet(actual))
+}
+
+async fn size(repo: &Repository, blob: &BlobId, actual: u64) -> Result<Repair> {
+    let size = actual as i64;
+    sqlx::query("UPDATE resources SET size = ? WHERE blob_id = ?")
+        .bind(size)
+        .bind(blob.as_str())
+        .execute(&repo.write)
+        .await?;
+    Ok(Repair::SizeSet(size))
+}
