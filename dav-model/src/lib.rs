@@ -5,9 +5,11 @@
 //! Nothing in this crate's API mentions HTTP or FTP: operations take typed requests and
 //! return typed results or the one [`Error`].
 
+pub mod backup;
 mod cache;
 pub mod condition;
 mod content;
+pub mod datadir;
 mod error;
 mod evaluate;
 pub mod fsck;

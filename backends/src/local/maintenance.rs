@@ -64,6 +64,9 @@ impl LocalStore {
                 return Ok(Taken::Present);
             }
             match std::fs::hard_link(&from, &to) {
+                // The file is shared: syncing it here makes the source's bytes durable too
+                // (they may only be in the page cache, under Process durability).
+                Ok(()) if store.full() => std::fs::File::open(&to)?.sync_all().map(|()| Taken::Linked),
                 Ok(()) => Ok(Taken::Linked),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Taken::Present),
                 // The source is gone; a missing fan-out directory here is made by the copy.
