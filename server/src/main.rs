@@ -11,6 +11,7 @@ mod ftp;
 mod http_server;
 mod if_header;
 mod listener;
+mod maintenance;
 mod proxy;
 mod serve;
 mod tls;
@@ -31,6 +32,12 @@ enum Command {
     User(admin::UserCommand),
     /// Manage shares and who may use them.
     Share(admin::ShareCommand),
+    /// Check the store's consistency (beside a running server), or repair it (stopped).
+    Fsck(maintenance::FsckArgs),
+    /// Write a consistent copy of the data directory, while the server runs.
+    Backup(maintenance::BackupArgs),
+    /// Bring a backup back as the data directory (the server must be stopped).
+    Restore(maintenance::RestoreArgs),
 }
 
 /// Logs go to stderr, as text or (`--log-format json`) one JSON object per line for log
@@ -57,6 +64,9 @@ fn main() -> std::process::ExitCode {
         }),
         Command::User(cmd) => Ok(Job::User(cmd)),
         Command::Share(cmd) => Ok(Job::Share(cmd)),
+        Command::Fsck(args) => Ok(Job::Fsck(args)),
+        Command::Backup(args) => Ok(Job::Backup(args)),
+        Command::Restore(args) => Ok(Job::Restore(args)),
     };
     let job = match job {
         Ok(job) => job,
@@ -74,6 +84,9 @@ fn main() -> std::process::ExitCode {
             Job::Serve(settings) => serve::serve(settings).await,
             Job::User(cmd) => admin::user(cmd).await,
             Job::Share(cmd) => admin::share(cmd).await,
+            Job::Fsck(args) => maintenance::fsck(args).await,
+            Job::Backup(args) => maintenance::backup(args).await,
+            Job::Restore(args) => maintenance::restore(args).await,
         }
     });
     match result {
@@ -87,6 +100,9 @@ enum Job {
     Serve(config::Settings),
     User(admin::UserCommand),
     Share(admin::ShareCommand),
+    Fsck(maintenance::FsckArgs),
+    Backup(maintenance::BackupArgs),
+    Restore(maintenance::RestoreArgs),
 }
 
 fn failure(message: String) -> std::process::ExitCode {

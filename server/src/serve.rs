@@ -13,6 +13,10 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         Some((cert, key)) => Some(crate::tls::load(cert, key).map_err(|e| format!("TLS: {e}"))?),
         None => None,
     };
+    // Held until serving ends: `fsck --repair` and `restore` refuse to run beside it.
+    let Some(_lock) = dav_model::datadir::DataDirLock::try_take(&settings.data).map_err(|e| e.to_string())? else {
+        return Err(format!("{} is in use by another wharf serve, fsck --repair or restore", settings.data.display()));
+    };
     let repo = dav_model::Repository::open(&settings.data, settings.model_config())
         .await
         .map_err(|e| format!("cannot open the repository in {}: {e}", settings.data.display()))?;

@@ -26,6 +26,8 @@ mod host_rights;
 mod host_setup;
 mod https;
 mod locks;
+mod maintenance;
+mod maintenance_backup;
 mod propfind;
 mod proppatch;
 mod proxy;
