@@ -53,6 +53,9 @@ pub struct RestoreArgs {
 }
 
 pub async fn fsck(args: FsckArgs) -> Result<(), String> {
+    if !args.data.join("wharf.db").is_file() {
+        return Err(format!("no repository in {} (no wharf.db)", args.data.display()));
+    }
     let lock = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())?;
     if lock.is_none() && args.repair {
         return Err(format!(

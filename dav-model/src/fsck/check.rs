@@ -87,14 +87,14 @@ async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut 
     .fetch_all(&mut *conn)
     .await?;
     for (id,) in holding {
-        out.push(Finding::CollectionHasContent { path: path_of(conn, id).await? });
+        out.push(Finding::CollectionHasContent { id, path: path_of(conn, id).await? });
     }
     let sized: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, size FROM resources WHERE is_collection = 0 AND blob_id IS NULL AND size <> 0")
             .fetch_all(&mut *conn)
             .await?;
     for (id, size) in sized {
-        out.push(Finding::SizeWithoutContent { path: path_of(conn, id).await?, size });
+        out.push(Finding::SizeWithoutContent { id, path: path_of(conn, id).await?, size });
     }
     Ok(())
 }

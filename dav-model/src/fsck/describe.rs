@@ -30,8 +30,8 @@ impl fmt::Display for Finding {
                 Some(p) => write!(f, "resource {id} ({name:?}) is unreachable from the root (parent {p})"),
                 None => write!(f, "resource {id} ({name:?}) is unreachable from the root (no parent)"),
             },
-            Finding::CollectionHasContent { path } => write!(f, "collection {path} has content"),
-            Finding::SizeWithoutContent { path, size } => write!(f, "file {path} has no content but size {size}"),
+            Finding::CollectionHasContent { path, .. } => write!(f, "collection {path} has content"),
+            Finding::SizeWithoutContent { path, size, .. } => write!(f, "file {path} has no content but size {size}"),
             Finding::RefcountMismatch { blob, recorded, actual } => match recorded {
                 Some(r) => write!(f, "blob {} counted {r} references, has {actual}", short(blob)),
                 None => write!(f, "blob {} has {actual} references but no count", short(blob)),

@@ -51,69 +51,33 @@ pub struct FsckOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
     /// `PRAGMA integrity_check` found the database file itself damaged.
-    DatabaseDamaged {
-        message: String,
-    },
+    DatabaseDamaged { message: String },
     /// The root row is missing or not a collection: nothing else about the tree is
     /// trustworthy, and nothing is deleted as unreachable.
     RootMissing,
     /// A row whose foreign key names a row that is not there.
-    OrphanRow {
-        table: String,
-        rowid: i64,
-        parent: String,
-    },
+    OrphanRow { table: String, rowid: i64, parent: String },
     /// A resource the root does not lead to through collections (its parent is missing,
     /// is a file, or the parents form a cycle).
-    Unreachable {
-        id: i64,
-        parent_id: Option<i64>,
-        name: String,
-    },
-    CollectionHasContent {
-        path: DavPath,
-    },
-    SizeWithoutContent {
-        path: DavPath,
-        size: i64,
-    },
+    Unreachable { id: i64, parent_id: Option<i64>, name: String },
+    /// A collection pointing at a blob, or with a size (resource `id`).
+    CollectionHasContent { id: i64, path: DavPath },
+    /// A file without content whose size is not 0 (resource `id`).
+    SizeWithoutContent { id: i64, path: DavPath, size: i64 },
     /// `recorded` is `None` when the blob has no row at all.
-    RefcountMismatch {
-        blob: String,
-        recorded: Option<i64>,
-        actual: i64,
-    },
+    RefcountMismatch { blob: String, recorded: Option<i64>, actual: i64 },
     /// Files point at a blob the store does not have: their content is lost.
-    MissingBlob {
-        blob: String,
-        paths: Vec<DavPath>,
-    },
+    MissingBlob { blob: String, paths: Vec<DavPath> },
     /// A blob file nothing points at and the collector does not know of.
-    OrphanBlobFile {
-        blob: BlobId,
-    },
+    OrphanBlobFile { blob: BlobId },
     /// The blob's bytes do not hash to its id (found with `verify_content`).
-    ContentMismatch {
-        blob: BlobId,
-        paths: Vec<DavPath>,
-    },
+    ContentMismatch { blob: BlobId, paths: Vec<DavPath> },
     /// The blob holds `actual` bytes, files pointing at it say `recorded`.
-    SizeMismatch {
-        blob: BlobId,
-        recorded: i64,
-        actual: u64,
-        paths: Vec<DavPath>,
-    },
+    SizeMismatch { blob: BlobId, recorded: i64, actual: u64, paths: Vec<DavPath> },
     /// An unexpired lock whose root is not a resource (or not a path at all).
-    LockRootMissing {
-        token: String,
-        root: String,
-    },
+    LockRootMissing { token: String, root: String },
     /// A mount whose stored path is not a collection of the store.
-    MountPointMissing {
-        mount_id: i64,
-        path: String,
-    },
+    MountPointMissing { mount_id: i64, path: String },
 }
 
 /// What became of a finding.

@@ -15,7 +15,7 @@ use crate::{Repository, Result};
 
 /// Tables a foreign key can dangle from (names from `PRAGMA foreign_key_check` are only
 /// ever put into SQL when they are one of these).
-const CHILD_TABLES: [&str; 4] = ["dead_props", "grants", "mounted_props", "mounts"];
+const CHILD_TABLES: [&str; 3] = ["dead_props", "grants", "mounted_props"];
 
 pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome> {
     let done = match finding {
@@ -31,13 +31,12 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
         }
         Finding::OrphanRow { table, rowid, .. } => orphan_row(repo, table, *rowid).await?,
         Finding::Unreachable { .. } => unreachable(repo).await?,
-        Finding::CollectionHasContent { path } => {
-            exec(repo, "UPDATE resources SET blob_id = NULL, size = 0 WHERE id = (SELECT id FROM resources WHERE is_collection = 1 AND id = ?)", lookup_id(repo, path).await?).await?;
+        Finding::CollectionHasContent { id, .. } => {
+            exec(repo, "UPDATE resources SET blob_id = NULL, size = 0 WHERE id = ? AND is_collection = 1", *id).await?;
             Repair::ContentCleared
         }
-        Finding::SizeWithoutContent { path, .. } => {
-            exec(repo, "UPDATE resources SET size = 0 WHERE blob_id IS NULL AND id = ?", lookup_id(repo, path).await?)
-                .await?;
+        Finding::SizeWithoutContent { id, .. } => {
+            exec(repo, "UPDATE resources SET size = 0 WHERE id = ? AND blob_id IS NULL", *id).await?;
             Repair::SizeSet(0)
         }
         Finding::RefcountMismatch { blob, .. } => refcount(repo, blob).await?,
@@ -58,11 +57,6 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
 async fn exec(repo: &Repository, sql: &str, id: i64) -> Result<()> {
     sqlx::query(sql).bind(id).execute(&repo.write).await?;
     Ok(())
-}
-
-async fn lookup_id(repo: &Repository, path: &crate::DavPath) -> Result<i64> {
-    let mut conn = repo.write.acquire().await?;
-    Ok(crate::resource::lookup(&mut conn, path).await?.map_or(-1, |r| r.id))
 }
 
 async fn orphan_row(repo: &Repository, table: &str, rowid: i64) -> Result<Repair> {

@@ -198,3 +198,19 @@ async fn a_lock_whose_root_is_gone_is_removed() {
     assert!(report.is_consistent(), "{report}");
     assert!(!repo.lock_rows.may_exist(), "writes skip the lock query again");
 }
+
+#[tokio::test]
+async fn a_collection_with_content_and_an_empty_file_with_a_size_are_set_right() {
+    let (_dir, repo) = store().await;
+    let blob = blob_of(&repo, "/d/c").await;
+    sql(&repo, &format!("UPDATE resources SET blob_id = '{blob}', size = 5 WHERE name = 'd'")).await;
+    repo.put(&p("/d/empty"), body(b""), PutOptions::default()).await.unwrap();
+    sql(&repo, "UPDATE resources SET size = 3 WHERE name = 'empty'").await;
+    let report = repo.fsck(REPAIR).await.unwrap();
+    let found = findings(&report);
+    assert!(matches!(found[0], Finding::CollectionHasContent { path, .. } if *path == p("/d")), "{report}");
+    assert!(matches!(found[1], Finding::SizeWithoutContent { size: 3, .. }), "{report}");
+    assert_eq!(found.len(), 2, "the triggers counted the collection's reference: {report}");
+    assert!(report.is_consistent(), "{report}");
+    assert_eq!(repo.resolve(&p("/d/c")).await.unwrap().unwrap().blob, Some(blob), "the file keeps its content");
+}
