@@ -141,9 +141,10 @@ impl Repository {
             if req.depth == Depth::One {
                 return Err(Error::BadRequest("COPY takes Depth 0 or infinity".into()));
             }
-            if !source.is_collection {
-                let quota_adds = source.size;
-                self.check_quota(&mut tx, quota_adds, 0).await?;
+            if self.config.quota_bytes.is_some() {
+                let deep = source.is_collection && req.depth == Depth::Infinity;
+                let adding = if deep { subtree_bytes(&mut tx, source.id).await? } else { source.size };
+                self.check_quota(&mut tx, adding, 0).await?;
             }
             copy_subtree(&mut tx, &source, parent.id, dst, req.depth == Depth::Infinity, now).await?;
         }
@@ -240,6 +241,17 @@ pub(crate) async fn remove_subtree(conn: &mut SqliteConnection, target: &Resourc
         .execute(&mut *conn)
         .await?;
     drop_subtree_locks(conn, &target.path).await
+}
+
+/// Bytes held by the files at and below resource `id`, which a deep COPY adds.
+async fn subtree_bytes(conn: &mut SqliteConnection, id: i64) -> Result<u64> {
+    let (bytes,): (i64,) = sqlx::query_as(&format!(
+        "{SUBTREE} SELECT COALESCE(SUM(size), 0) FROM resources WHERE id IN (SELECT id FROM sub)"
+    ))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(bytes.max(0) as u64)
 }
 
 /// Copies rows level by level (one INSERT ... SELECT per source collection) and their

@@ -1,0 +1,68 @@
+//! The store's invariants after every step. `Repository::fsck` (check only, every blob's
+//! bytes verified) covers most: reachability, blob reference counts, missing and
+//! unreferenced blob files, sizes, lock roots. Checked here besides, with SQL and on disk,
+//! is what a finished operation leaves that fsck allows for in general: no blob at
+//! reference count 0 (each operation collects its own garbage) and no upload left in
+//! `tmp/`; and that Depth infinity locks are rooted at collections. The bytes in use are compared with the reference.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use dav_model::fsck::FsckOptions;
+use dav_model::{DavPath, Repository};
+use sqlx::SqlitePool;
+
+use crate::state::{LockRow, Snapshot};
+
+/// A read-only connection of its own to the repository's database.
+pub async fn open(dir: &Path) -> SqlitePool {
+    let url = format!("sqlite://{}?mode=ro", dir.join("wharf.db").display());
+    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.expect("database")
+}
+
+/// Every unexpired lock row.
+pub async fn lock_rows(db: &SqlitePool) -> Result<BTreeSet<LockRow>, String> {
+    let rows: Vec<(String, String, bool, bool, Option<String>)> = sqlx::query_as(
+        "SELECT token, root_path, depth_infinite, exclusive, principal FROM locks \
+         WHERE expires_ns IS NULL OR expires_ns > ?",
+    )
+    .bind(dav_model::now_ns())
+    .fetch_all(db)
+    .await
+    .map_err(|e| e.to_string())?;
+    rows.into_iter()
+        .map(|(token, root, deep, exclusive, owner)| {
+            let root = DavPath::from_key(&root).map_err(|e| e.to_string())?.segments().to_vec();
+            Ok(LockRow { token, root, deep, exclusive, owner: owner.unwrap_or_default() })
+        })
+        .collect()
+}
+
+/// Every broken invariant, one line each.
+pub async fn check(repo: &Repository, db: &SqlitePool, data: &Path) -> Result<Vec<String>, String> {
+    let options = FsckOptions { repair: false, verify_content: true };
+    let report = repo.fsck(options).await.map_err(|e| e.to_string())?;
+    let mut out: Vec<String> = report.problems.iter().map(|p| format!("fsck: {:?}", p.finding)).collect();
+    out.extend(sql(db).await.map_err(|e| e.to_string())?);
+    let left = std::fs::read_dir(data.join("blobs").join("tmp")).map_err(|e| e.to_string())?.count();
+    if left > 0 {
+        out.push(format!("{left} files left in the blob store's tmp/"));
+    }
+    Ok(out)
+}
+
+async fn sql(db: &SqlitePool) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(db).await?;
+    Ok(rows.into_iter().map(|(id,)| format!("garbage left behind: blob {id}")).collect())
+}
+
+/// Depth infinity locks are rooted at collections.
+pub fn deep_locks_on_collections(seen: &Snapshot) -> Vec<String> {
+    let on_file = |l: &&LockRow| seen.nodes.get(&l.root).is_some_and(|n| n.content.is_some());
+    seen.locks
+        .iter()
+        .filter(|l| l.deep)
+        .filter(on_file)
+        .map(|l| format!("depth infinity lock on a file: {l:?}"))
+        .collect()
+}

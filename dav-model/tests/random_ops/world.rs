@@ -1,0 +1,140 @@
+//! One run: the store and the reference side by side. Each operation goes to both; their
+//! answers must agree, and after every step so must everything the store shows, and the
+//! store's invariants must hold.
+
+use crate::invariants;
+use crate::ops::{Op, Request, Resolved, Sent, Submit, Target, ViewPath, Who};
+use crate::reference::Reference;
+use crate::state::Key;
+use crate::store::{view_path_or_top, Store};
+
+/// A lock the store granted: its token, who holds it and where it was rooted.
+struct Granted {
+    token: String,
+    owner: Who,
+    root: Key,
+}
+
+pub struct World {
+    store: Store,
+    reference: Reference,
+    granted: Vec<Granted>,
+    db: sqlx::SqlitePool,
+}
+
+/// Runs `ops` on a fresh store (with a quota of `quota` bytes, if any) and its reference.
+pub async fn run(quota: Option<u64>, ops: &[Op]) -> Result<(), String> {
+    let world = World::new(quota).await;
+    let result = world.run(ops).await;
+    result.map_err(|(at, e)| format!("step {at} ({:?}): {e}", ops[at]))
+}
+
+impl World {
+    async fn new(quota: Option<u64>) -> World {
+        let store = Store::open(quota).await;
+        let db = invariants::open(store.dir.path()).await;
+        World { store, reference: Reference::new(quota), granted: Vec::new(), db }
+    }
+
+    async fn run(mut self, ops: &[Op]) -> Result<(), (usize, String)> {
+        let mut result = Ok(());
+        for (at, op) in ops.iter().enumerate() {
+            if let Err(e) = self.step(op).await {
+                result = Err((at, e));
+                break;
+            }
+        }
+        self.db.close().await;
+        self.store.repo.close().await;
+        result
+    }
+
+    async fn step(&mut self, op: &Op) -> Result<(), String> {
+        let Some(r) = self.resolve(op) else { return Ok(()) };
+        let want = self.reference.apply(&r);
+        let (got, token) = self.store.perform(&r).await;
+        if got != want {
+            return Err(format!("{:?} answered {got:?}, the reference {want:?}", r.request));
+        }
+        if let Some(token) = token {
+            let root = self.reference.name_new_lock(&token).ok_or("a lock the reference did not grant")?;
+            self.granted.push(Granted { token, owner: r.who, root });
+        }
+        self.check().await
+    }
+
+    /// The request an operation stands for: its tokens picked from the locks granted so far.
+    fn resolve(&self, op: &Op) -> Option<Resolved> {
+        let at = |who: Who, t: Target| {
+            let pick = |i: usize, folder: bool| {
+                let seen = self.reference.visible(who).into_iter();
+                let seen: Vec<ViewPath> =
+                    seen.filter(|(v, c)| if folder { *c } else { !v.names.is_empty() }).map(|(v, _)| v).collect();
+                view_path_or_top(seen.get(i % seen.len().max(1)).cloned())
+            };
+            match t {
+                Target::Fresh(path) => path,
+                Target::Existing(i) => pick(i, false),
+                Target::Inside(i, name) => {
+                    let mut path = pick(i, true);
+                    path.names.push(name);
+                    path
+                }
+            }
+        };
+        let (who, request, submit) = match op.clone() {
+            Op::Put { who, path, body, submit } => (who, Request::Put { path: at(who, path), body }, submit),
+            Op::Mkcol { who, path, submit } => (who, Request::Mkcol { path: at(who, path) }, submit),
+            Op::Delete { who, path, submit } => (who, Request::Delete { path: at(who, path) }, submit),
+            Op::Copy { who, src, dst, deep, overwrite, submit } => {
+                let (src, dst) = (at(who, src), at(who, dst));
+                (who, Request::Transfer { src, dst, moving: false, deep, overwrite }, submit)
+            }
+            Op::Move { who, src, dst, overwrite, submit } => {
+                let (src, dst) = (at(who, src), at(who, dst));
+                (who, Request::Transfer { src, dst, moving: true, deep: true, overwrite }, submit)
+            }
+            Op::PropPatch { who, path, instrs, submit } => {
+                (who, Request::PropPatch { path: at(who, path), instrs }, submit)
+            }
+            Op::Lock { who, path, exclusive, deep, submit } => {
+                (who, Request::Lock { path: at(who, path), exclusive, deep }, submit)
+            }
+            Op::Unlock { who, lock, at: on } => {
+                let g = self.granted.get(lock % self.granted.len().max(1))?;
+                let root = || view_path_or_top(self.reference.view_of(who, &g.root));
+                let path = on.map_or_else(root, |t| at(who, t));
+                (who, Request::Unlock { path, token: g.token.clone() }, Submit::Nothing)
+            }
+        };
+        Some(Resolved { who, request, sent: self.sent(who, submit) })
+    }
+
+    fn sent(&self, who: Who, submit: Submit) -> Sent {
+        let tokens = |mine: bool| -> Vec<String> {
+            self.granted.iter().filter(|g| !mine || g.owner == who).map(|g| g.token.clone()).collect()
+        };
+        match submit {
+            Submit::Nothing => Sent::Nothing,
+            Submit::Mine => Sent::Proving(tokens(true)),
+            Submit::Everyone => Sent::Proving(tokens(false)),
+            Submit::Untagged(i) => match self.granted.get(i % self.granted.len().max(1)) {
+                Some(g) => Sent::Untagged(g.token.clone()),
+                None => Sent::Nothing,
+            },
+        }
+    }
+
+    /// The store shows what the reference holds, and keeps its invariants.
+    async fn check(&self) -> Result<(), String> {
+        let seen = self.store.snapshot(&self.db).await?;
+        let mut problems = seen.diff(&self.reference.snapshot());
+        problems.extend(invariants::deep_locks_on_collections(&seen));
+        problems.extend(invariants::check(&self.store.repo, &self.db, self.store.dir.path()).await?);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n  "))
+        }
+    }
+}
