@@ -3,7 +3,8 @@
 //! unreferenced blob files, sizes, lock roots. Checked here besides, with SQL and on disk,
 //! is what a finished operation leaves that fsck allows for in general: no blob at
 //! reference count 0 (each operation collects its own garbage) and no upload left in
-//! `tmp/`; and that Depth infinity locks are rooted at collections. The bytes in use are compared with the reference.
+//! `tmp/`; that Depth infinity locks are rooted at collections; and that the quota's
+//! figures agree with its limit (the bytes used are compared with the reference's).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -40,15 +41,25 @@ pub async fn lock_rows(db: &SqlitePool) -> Result<BTreeSet<LockRow>, String> {
 
 /// Every broken invariant, one line each.
 pub async fn check(repo: &Repository, db: &SqlitePool, data: &Path) -> Result<Vec<String>, String> {
-    let options = FsckOptions { repair: false, verify_content: true };
-    let report = repo.fsck(options).await.map_err(|e| e.to_string())?;
-    let mut out: Vec<String> = report.problems.iter().map(|p| format!("fsck: {:?}", p.finding)).collect();
+    let mut out = fsck(repo).await?;
     out.extend(sql(db).await.map_err(|e| e.to_string())?);
     let left = std::fs::read_dir(data.join("blobs").join("tmp")).map_err(|e| e.to_string())?.count();
     if left > 0 {
         out.push(format!("{left} files left in the blob store's tmp/"));
     }
+    let quota = repo.quota().await.map_err(|e| e.to_string())?;
+    if let Some(limit) = repo.config().quota_bytes {
+        if quota.used > limit || quota.available > limit - quota.used {
+            out.push(format!("quota of {limit} bytes, {} used and {} available", quota.used, quota.available));
+        }
+    }
     Ok(out)
+}
+
+async fn fsck(repo: &Repository) -> Result<Vec<String>, String> {
+    let options = FsckOptions { repair: false, verify_content: true };
+    let report = repo.fsck(options).await.map_err(|e| e.to_string())?;
+    Ok(report.problems.iter().map(|p| format!("fsck: {:?}", p.finding)).collect())
 }
 
 async fn sql(db: &SqlitePool) -> sqlx::Result<Vec<String>> {

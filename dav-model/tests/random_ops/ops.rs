@@ -112,6 +112,9 @@ pub enum Submit {
     Everyone,
     /// `If: (<token>)` for one granted token (picked by index), which must hold.
     Untagged(usize),
+    /// `If: <root> (<token>)`, tagged with the root of the token's lock as the requester
+    /// sees it (their `/` when they can't): holds while that lock exists.
+    Tagged(usize),
 }
 
 /// One PROPPATCH instruction on a property of [`PROPS`], by index.
@@ -175,6 +178,12 @@ pub enum Op {
         path: Target,
         exclusive: bool,
         deep: bool,
+        submit: Submit,
+    },
+    /// LOCK without a body: refreshes the lock whose token is submitted.
+    Refresh {
+        who: Who,
+        path: Target,
         submit: Submit,
     },
     /// UNLOCK of a granted token (by index) at `at`, or at its lock's root when `None`.
@@ -253,7 +262,14 @@ fn submit() -> impl Strategy<Value = Submit> {
         3 => Just(Submit::Mine),
         1 => Just(Submit::Everyone),
         1 => any::<usize>().prop_map(Submit::Untagged),
+        1 => any::<usize>().prop_map(Submit::Tagged),
     ]
+}
+
+/// What a refresh submits: never the tokens of both principals at once (see
+/// `Reference::refresh`).
+fn refresh_submit() -> impl Strategy<Value = Submit> {
+    submit().prop_map(|s| if s == Submit::Everyone { Submit::Mine } else { s })
 }
 
 fn instr() -> impl Strategy<Value = Instr> {
@@ -295,6 +311,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, path, instrs, submit)| Op::PropPatch { who, path, instrs, submit }),
         3 => (who(), path(), any::<bool>(), any::<bool>(), submit())
             .prop_map(|(who, path, exclusive, deep, submit)| Op::Lock { who, path, exclusive, deep, submit }),
+        1 => (who(), path(), refresh_submit()).prop_map(|(who, path, submit)| Op::Refresh { who, path, submit }),
         2 => (who(), any::<usize>(), proptest::option::weighted(0.3, path()))
             .prop_map(|(who, lock, at)| Op::Unlock { who, lock, at }),
     ]
@@ -331,6 +348,11 @@ pub enum Sent {
     Proving(Vec<String>),
     /// `If: (<token>)`: holds only if the token's lock covers the request URI.
     Untagged(String),
+    /// `If: <at> (<token>)`: holds only if the token's lock covers `at`.
+    Tagged {
+        token: String,
+        at: ViewPath,
+    },
 }
 
 impl Sent {
@@ -338,7 +360,7 @@ impl Sent {
         match self {
             Sent::Nothing => Vec::new(),
             Sent::Proving(t) => t.iter().map(String::as_str).collect(),
-            Sent::Untagged(t) => vec![t.as_str()],
+            Sent::Untagged(t) | Sent::Tagged { token: t, .. } => vec![t.as_str()],
         }
     }
 }
@@ -352,6 +374,7 @@ pub enum Request {
     Transfer { src: ViewPath, dst: ViewPath, moving: bool, deep: bool, overwrite: bool },
     PropPatch { path: ViewPath, instrs: Vec<Instr> },
     Lock { path: ViewPath, exclusive: bool, deep: bool },
+    Refresh { path: ViewPath },
     Unlock { path: ViewPath, token: String },
 }
 

@@ -77,6 +77,7 @@ impl Reference {
             }
             Request::PropPatch { path, instrs } => self.proppatch(who, path, instrs, sent),
             Request::Lock { path, exclusive, deep } => self.lock(who, path, *exclusive, *deep, sent),
+            Request::Refresh { path } => self.refresh(who, path, sent),
             Request::Unlock { path, token } => self.unlock(who, path, token),
         };
         step.unwrap_or_else(|refused| refused)
@@ -145,18 +146,22 @@ impl Reference {
 
     /// The stored path of a view path, if `who` holds `need` there (View::stored).
     fn need(&self, who: Who, path: &ViewPath, need: u8) -> Result<Key, Outcome> {
-        let (base, letters) = match path.area {
+        let (k, rights) = self.stored(who, path);
+        if rights & need != need {
+            return Err(Outcome::Forbidden);
+        }
+        Ok(k)
+    }
+
+    /// The stored path of a view path, and `who`'s rights there.
+    fn stored(&self, who: Who, path: &ViewPath) -> (Key, u8) {
+        let (mut k, letters) = match path.area {
             Area::Home => (key(&["home", who.name()]), "rwdla"),
             Area::Team => (key(&["shares", "team"]), grants(who)[0].1),
             Area::Ro => (key(&["shares", "ro"]), grants(who)[1].1),
         };
-        let rights = letters.chars().fold(0, |acc, c| acc | bit(c));
-        if rights & need != need {
-            return Err(Outcome::Forbidden);
-        }
-        let mut k = base;
         k.extend(path.names.iter().map(|n| n.nfc().collect::<String>()));
-        Ok(k)
+        (k, letters.chars().fold(0, |acc, c| acc | bit(c)))
     }
 
     /// A principal's `/` and the shares can't be deleted, moved away or replaced.
@@ -185,14 +190,17 @@ impl Reference {
 
     // ---- conditions and locks ----
 
-    /// The `If` header: a proving header always holds; an untagged token must be one of
-    /// the locks covering the request URI.
-    fn holds(&self, k: &Key, sent: &Sent) -> Result<(), Outcome> {
-        match sent {
-            Sent::Untagged(t) if !self.locks.iter().any(|l| &l.token == t && l.covers(k)) => {
-                Err(Outcome::PreconditionFailed)
-            }
-            _ => Ok(()),
+    /// The `If` header: a proving header always holds; a token must be one of the locks
+    /// covering the request URI, or the tagged path.
+    fn holds(&self, who: Who, k: &Key, sent: &Sent) -> Result<(), Outcome> {
+        let (token, at) = match sent {
+            Sent::Untagged(t) => (t, k.clone()),
+            Sent::Tagged { token, at } => (token, self.stored(who, at).0),
+            _ => return Ok(()),
+        };
+        match self.locks.iter().any(|l| &l.token == token && l.covers(&at)) {
+            true => Ok(()),
+            false => Err(Outcome::PreconditionFailed),
         }
     }
 
@@ -260,7 +268,7 @@ fn bit(c: char) -> u8 {
 impl Reference {
     fn put(&mut self, who: Who, path: &ViewPath, body: Body, sent: &Sent) -> Step {
         let k = self.need(who, path, W)?;
-        self.holds(&k, sent)?;
+        self.holds(who, &k, sent)?;
         self.parent_collection(&k)?;
         let old = self.nodes.get(&k).cloned();
         if old.as_ref().is_some_and(|n| n.content.is_none()) {
@@ -280,7 +288,7 @@ impl Reference {
             return Err(Outcome::AlreadyExists);
         }
         self.parent_collection(&k)?;
-        self.holds(&k, sent)?;
+        self.holds(who, &k, sent)?;
         self.check_write(who, &k, false, true, sent)?;
         self.nodes.insert(k, Node { content: None, props: Props::new() });
         Ok(Outcome::Created)
@@ -292,7 +300,7 @@ impl Reference {
         if !self.nodes.contains_key(&k) {
             return Err(Outcome::NotFound);
         }
-        self.holds(&k, sent)?;
+        self.holds(who, &k, sent)?;
         self.check_write(who, &k, true, true, sent)?;
         self.remove(&k);
         Ok(Outcome::Done)
@@ -327,7 +335,7 @@ impl Reference {
         if !self.nodes.contains_key(&s) {
             return Err(Outcome::NotFound);
         }
-        self.holds(&s, sent)?;
+        self.holds(who, &s, sent)?;
         if moving {
             self.check_write(who, &s, true, true, sent)?;
         }
@@ -360,7 +368,7 @@ impl Reference {
         if !k.is_empty() && !self.nodes.contains_key(&k) {
             return Err(Outcome::NotFound);
         }
-        self.holds(&k, sent)?;
+        self.holds(who, &k, sent)?;
         self.check_write(who, &k, false, false, sent)?;
         use dav_model::PatchResult as P;
         let refused = |i: &Instr| match *i {
@@ -389,7 +397,7 @@ impl Reference {
         if !existed {
             k = self.need(who, path, L | W)?;
         }
-        self.holds(&k, sent)?;
+        self.holds(who, &k, sent)?;
         let conflicts: Vec<String> = self
             .locks
             .iter()
@@ -408,6 +416,21 @@ impl Reference {
         let deep = deep && existed && self.is_collection(&k);
         self.locks.push(Lock { token: String::new(), root: k, deep, exclusive, owner: who });
         Ok(if existed { Outcome::Done } else { Outcome::Created })
+    }
+
+    /// A refresh names its lock by a submitted token that covers the path; it must be the
+    /// requester's own. (Several such tokens are never sent: the store would refresh
+    /// whichever it found first.)
+    fn refresh(&mut self, who: Who, path: &ViewPath, sent: &Sent) -> Step {
+        let k = self.need(who, path, L)?;
+        self.holds(who, &k, sent)?;
+        let tokens = sent.tokens();
+        let lock = self.locks.iter().find(|l| l.covers(&k) && tokens.contains(&l.token.as_str()));
+        match lock {
+            None => Err(Outcome::PreconditionFailed),
+            Some(l) if l.owner != who => Err(Outcome::Forbidden),
+            Some(_) => Ok(Outcome::Done),
+        }
     }
 
     fn unlock(&mut self, who: Who, path: &ViewPath, token: &str) -> Step {

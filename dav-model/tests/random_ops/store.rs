@@ -79,7 +79,7 @@ impl Store {
 
     async fn try_perform(&self, r: &Resolved) -> Result<(Outcome, Option<String>), Outcome> {
         let view = self.view(Some(r.who));
-        let pre = preconditions(&r.sent);
+        let pre = preconditions(&r.sent)?;
         let done = |created: bool| if created { Outcome::Created } else { Outcome::Done };
         Ok(match &r.request {
             Request::Put { path: p, body } => {
@@ -128,6 +128,10 @@ impl Store {
                 };
                 let (lock, created) = view.lock(&path(&p.raw())?, req, &pre).await.map_err(outcome)?;
                 (done(created), Some(lock.token))
+            }
+            Request::Refresh { path: p } => {
+                view.refresh_lock(&path(&p.raw())?, &pre, &[]).await.map_err(outcome)?;
+                (Outcome::Done, None)
             }
             Request::Unlock { path: p, token } => {
                 view.unlock(&path(&p.raw())?, token).await.map_err(outcome)?;
@@ -196,16 +200,18 @@ fn stream(bytes: Vec<u8>) -> ByteStream {
     Box::pin(futures_util::stream::iter(chunks))
 }
 
-fn preconditions(sent: &Sent) -> Preconditions {
-    match sent {
+fn preconditions(sent: &Sent) -> Result<Preconditions, Outcome> {
+    let list = |resource, token: &String| {
+        let term = Term { negated: false, condition: Condition::Token(token.clone()) };
+        let header = IfHeader { lists: vec![List { resource, terms: vec![term] }] };
+        Preconditions { if_header: Some(header), ..Preconditions::default() }
+    };
+    Ok(match sent {
         Sent::Nothing => Preconditions::default(),
         Sent::Proving(tokens) => Preconditions::proving(tokens.iter().map(String::as_str)),
-        Sent::Untagged(token) => {
-            let term = Term { negated: false, condition: Condition::Token(token.clone()) };
-            let list = List { resource: Tag::RequestUri, terms: vec![term] };
-            Preconditions { if_header: Some(IfHeader { lists: vec![list] }), ..Preconditions::default() }
-        }
-    }
+        Sent::Untagged(token) => list(Tag::RequestUri, token),
+        Sent::Tagged { token, at } => list(Tag::Path(path(&at.raw())?), token),
+    })
 }
 
 fn patch_op(i: &Instr) -> PatchOp {

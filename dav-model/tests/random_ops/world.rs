@@ -100,6 +100,7 @@ impl World {
             Op::Lock { who, path, exclusive, deep, submit } => {
                 (who, Request::Lock { path: at(who, path), exclusive, deep }, submit)
             }
+            Op::Refresh { who, path, submit } => (who, Request::Refresh { path: at(who, path) }, submit),
             Op::Unlock { who, lock, at: on } => {
                 let g = self.granted.get(lock % self.granted.len().max(1))?;
                 let root = || view_path_or_top(self.reference.view_of(who, &g.root));
@@ -120,6 +121,13 @@ impl World {
             Submit::Everyone => Sent::Proving(tokens(false)),
             Submit::Untagged(i) => match self.granted.get(i % self.granted.len().max(1)) {
                 Some(g) => Sent::Untagged(g.token.clone()),
+                None => Sent::Nothing,
+            },
+            Submit::Tagged(i) => match self.granted.get(i % self.granted.len().max(1)) {
+                Some(g) => {
+                    let at = view_path_or_top(self.reference.view_of(who, &g.root));
+                    Sent::Tagged { token: g.token.clone(), at }
+                }
                 None => Sent::Nothing,
             },
         }
