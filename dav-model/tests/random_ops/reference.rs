@@ -344,23 +344,31 @@ impl Reference {
             return Err(Outcome::PreconditionFailed);
         }
         self.check_write(who, &d, true, true, sent)?;
-        let removed = if existing { self.subtree_bytes(&d) } else { 0 };
-        let carried = if deep { self.subtree(&s) } else { vec![s.clone()] };
+        self.carry(&s, &d, moving, deep)?;
+        Ok(if existing { Outcome::Done } else { Outcome::Created })
+    }
+
+    /// What a COPY or MOVE does once allowed: the destination's subtree (and its locks)
+    /// goes, the source's (all of it, or for COPY Depth 0 just itself) lands there with
+    /// its properties; a MOVE takes the source and its locks away, a COPY must fit the quota.
+    fn carry(&mut self, s: &Key, d: &Key, moving: bool, deep: bool) -> Result<(), Outcome> {
+        let removed = self.subtree_bytes(d);
+        let carried = if deep { self.subtree(s) } else { vec![s.clone()] };
         if !moving {
             let adding = carried.iter().filter_map(|k| self.nodes[k].content.as_ref()).map(|c| c.len() as u64).sum();
             self.check_quota(adding, removed)?;
         }
         let nodes: Vec<(Key, Node)> = carried.iter().map(|k| (k.clone(), self.nodes[k].clone())).collect();
-        self.remove(&d);
+        self.remove(d);
         if moving {
-            self.remove(&s);
+            self.remove(s);
         }
         for (k, n) in nodes {
             let mut at = d.clone();
             at.extend_from_slice(&k[s.len()..]);
             self.nodes.insert(at, n);
         }
-        Ok(if existing { Outcome::Done } else { Outcome::Created })
+        Ok(())
     }
 
     fn proppatch(&mut self, who: Who, path: &ViewPath, instrs: &[Instr], sent: &Sent) -> Step {

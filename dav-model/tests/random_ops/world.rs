@@ -54,7 +54,7 @@ impl World {
         let want = self.reference.apply(&r);
         let (got, token) = self.store.perform(&r).await;
         if got != want {
-            return Err(format!("{:?} answered {got:?}, the reference {want:?}", r.request));
+            return Err(format!("{r:?} answered {got:?}, the reference {want:?}"));
         }
         if let Some(token) = token {
             let root = self.reference.name_new_lock(&token).ok_or("a lock the reference did not grant")?;
@@ -63,25 +63,9 @@ impl World {
         self.check().await
     }
 
-    /// The request an operation stands for: its tokens picked from the locks granted so far.
+    /// The request an operation stands for: its paths and tokens picked from what exists.
     fn resolve(&self, op: &Op) -> Option<Resolved> {
-        let at = |who: Who, t: Target| {
-            let pick = |i: usize, folder: bool| {
-                let seen = self.reference.visible(who).into_iter();
-                let seen: Vec<ViewPath> =
-                    seen.filter(|(v, c)| if folder { *c } else { !v.names.is_empty() }).map(|(v, _)| v).collect();
-                view_path_or_top(seen.get(i % seen.len().max(1)).cloned())
-            };
-            match t {
-                Target::Fresh(path) => path,
-                Target::Existing(i) => pick(i, false),
-                Target::Inside(i, name) => {
-                    let mut path = pick(i, true);
-                    path.names.push(name);
-                    path
-                }
-            }
-        };
+        let at = |who: Who, t: Target| self.aim(who, t);
         let (who, request, submit) = match op.clone() {
             Op::Put { who, path, body, submit } => (who, Request::Put { path: at(who, path), body }, submit),
             Op::Mkcol { who, path, submit } => (who, Request::Mkcol { path: at(who, path) }, submit),
@@ -103,12 +87,35 @@ impl World {
             Op::Refresh { who, path, submit } => (who, Request::Refresh { path: at(who, path) }, submit),
             Op::Unlock { who, lock, at: on } => {
                 let g = self.granted.get(lock % self.granted.len().max(1))?;
-                let root = || view_path_or_top(self.reference.view_of(who, &g.root));
-                let path = on.map_or_else(root, |t| at(who, t));
+                let path = on.map_or_else(|| self.root_as_seen(who, g), |t| at(who, t));
                 (who, Request::Unlock { path, token: g.token.clone() }, Submit::Nothing)
             }
         };
         Some(Resolved { who, request, sent: self.sent(who, submit) })
+    }
+
+    /// The view path a target stands for now.
+    fn aim(&self, who: Who, target: Target) -> ViewPath {
+        let pick = |i: usize, folder: bool| {
+            let seen = self.reference.visible(who).into_iter();
+            let below_top = |v: &ViewPath, collection: bool| if folder { collection } else { !v.names.is_empty() };
+            let seen: Vec<ViewPath> = seen.filter(|(v, c)| below_top(v, *c)).map(|(v, _)| v).collect();
+            view_path_or_top(seen.get(i % seen.len().max(1)).cloned())
+        };
+        match target {
+            Target::Fresh(path) => path,
+            Target::Existing(i) => pick(i, false),
+            Target::Inside(i, name) => {
+                let mut path = pick(i, true);
+                path.names.push(name);
+                path
+            }
+        }
+    }
+
+    /// A lock's root as `who` sees it (their `/` when they can't).
+    fn root_as_seen(&self, who: Who, g: &Granted) -> ViewPath {
+        view_path_or_top(self.reference.view_of(who, &g.root))
     }
 
     fn sent(&self, who: Who, submit: Submit) -> Sent {
@@ -124,10 +131,7 @@ impl World {
                 None => Sent::Nothing,
             },
             Submit::Tagged(i) => match self.granted.get(i % self.granted.len().max(1)) {
-                Some(g) => {
-                    let at = view_path_or_top(self.reference.view_of(who, &g.root));
-                    Sent::Tagged { token: g.token.clone(), at }
-                }
+                Some(g) => Sent::Tagged { token: g.token.clone(), at: self.root_as_seen(who, g) },
                 None => Sent::Nothing,
             },
         }
