@@ -156,6 +156,15 @@ async fn single_range_is_206_with_content_range_and_exact_bytes() {
 }
 
 #[tokio::test]
+async fn a_range_ending_at_the_largest_number_is_the_rest_not_an_overflow() {
+    let s = with_ten().await;
+    let r = get_with(&s, "/ten.txt", "Range", "bytes=3-18446744073709551615").await;
+    assert_eq!(r.status(), 206);
+    assert_eq!(header(&r, "content-range"), "bytes 3-9/10");
+    assert_eq!(&r.bytes().await.expect("body")[..], b"3456789");
+}
+
+#[tokio::test]
 async fn suffix_range_returns_the_last_bytes() {
     let s = with_ten().await;
     let r = get_with(&s, "/ten.txt", "Range", "bytes=-3").await;

@@ -139,6 +139,12 @@ fn requested_ranges(h: &HeaderMap, r: &Resource) -> Option<Vec<Range<u64>>> {
             return None;
         }
     }
+    parse_ranges(spec, r.size)
+}
+
+/// The satisfiable parts of a `bytes=` range set over `size` bytes, each non-empty and within
+/// the content; `None` for a set that is not understood or asks for too many parts.
+pub fn parse_ranges(spec: &str, size: u64) -> Option<Vec<Range<u64>>> {
     let sets = spec.strip_prefix("bytes=")?;
     let mut out = Vec::new();
     for part in sets.split(',') {
@@ -146,20 +152,23 @@ fn requested_ranges(h: &HeaderMap, r: &Resource) -> Option<Vec<Range<u64>>> {
         let range = match (a.trim(), b.trim()) {
             ("", n) => {
                 let n: u64 = n.parse().ok()?;
-                (n > 0).then(|| r.size.saturating_sub(n)..r.size)
+                (n > 0).then(|| size.saturating_sub(n)..size)
             }
-            (a, "") => Some(a.parse().ok()?..r.size),
+            (a, "") => Some(a.parse().ok()?..size),
             (a, b) => {
                 let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
                 if b < a {
                     return None;
                 }
-                Some(a..(b + 1).min(r.size))
+                Some(a..b.saturating_add(1).min(size))
             }
         };
-        if let Some(g) = range.filter(|g| g.start < r.size && g.start < g.end) {
+        if let Some(g) = range.filter(|g| g.start < size && g.start < g.end) {
             out.push(g);
         }
+        if out.len() > MAX_RANGES {
+            return None;
+        }
     }
-    (out.len() <= MAX_RANGES).then_some(out)
+    Some(out)
 }
