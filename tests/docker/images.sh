@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Makes the images the Docker test needs, without a registry (none is reachable here):
+#   wharf-test/debian:bookworm  a minimal Debian 12 (debootstrap minbase), standing in for
+#                               debian:bookworm-slim
+#   wharf-test/rust:bookworm    that plus Debian's Rust toolchain, standing in for
+#                               rust:1-bookworm
+#   wharf-test/nginx:bookworm   that plus Debian's nginx, set up like the official image
+#                               (conf.d/*.conf, logs to stdout/stderr), standing in for
+#                               nginx:stable in docker/compose.proxy.yaml
+# Images that already exist are kept (they are the cache between runs); pass --rebuild to
+# make them again. Needs root, debootstrap and a running Docker engine.
+set -euo pipefail
+
+BASE=wharf-test/debian:bookworm
+RUST=wharf-test/rust:bookworm
+NGINX=wharf-test/nginx:bookworm
+MIRROR=${WHARF_TEST_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${WHARF_TEST_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+
+rebuild=false
+[ "${1:-}" = "--rebuild" ] && rebuild=true
+
+have_image() { ! $rebuild && docker image inspect "$1" >/dev/null 2>&1; }
+
+build_from_stdin() { # TAG: a Dockerfile on stdin, no context; its log shown only on failure
+    local log
+    log=$(mktemp /tmp/wharf-image.XXXXXX.log)
+    docker build -t "$1" - >"$log" 2>&1 || {
+        tail -30 "$log"
+        rm -f "$log"
+        return 1
+    }
+    rm -f "$log"
+}
+
+if have_image "$BASE"; then
+    echo "images: $BASE already there"
+else
+    start=$SECONDS
+    root=$(mktemp -d /tmp/wharf-debootstrap.XXXXXX)
+    trap 'rm -rf "$root"' EXIT
+    echo "images: debootstrap bookworm into $root (takes a minute or two)"
+    debootstrap --variant=minbase bookworm "$root" "$MIRROR" >"$root.log" 2>&1 || {
+        tail -20 "$root.log"
+        exit 1
+    }
+    rm -f "$root.log"
+    # debootstrap writes only "bookworm main"; the official images also follow the point
+    # updates and the security archive (the Rust toolchain below comes from the latter).
+    cat >"$root/etc/apt/sources.list" <<EOF
+deb $MIRROR bookworm main
+deb $MIRROR bookworm-updates main
+deb $SECURITY_MIRROR bookworm-security main
+EOF
+    # Like the official slim image: no apt caches or lists in the image, no docs on install.
+    rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/locale/*' >"$root/etc/dpkg/dpkg.cfg.d/docker-slim"
+    # An imported image has no configuration at all; give it the PATH and CMD that
+    # debian:bookworm-slim has, so `ENV PATH=...:$PATH` in later images extends something.
+    tar -C "$root" -c . | docker import \
+        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+        --change 'CMD ["bash"]' - "$BASE" >/dev/null
+    rm -rf "$root"
+    trap - EXIT
+    echo "images: made $BASE in $((SECONDS - start)) s"
+fi
+
+# Certificate authorities this host adds to Debian's (/usr/local/share/ca-certificates): where
+# HTTPS to the registries passes through an inspecting proxy, cargo inside the build image
+# must trust the same ones to fetch crates. They go into the test's Rust image only; the
+# Dockerfile stays as it is for everyone else. Their checksum is a label of the image, so
+# a change of them makes the image again.
+ca_dir=/usr/local/share/ca-certificates
+ca_sum=$(find "$ca_dir" -name '*.crt' -type f -print0 2>/dev/null | sort -z | xargs -0 -r cat | sha256sum | cut -c1-16)
+rust_ca_sum=$(docker image inspect -f '{{index .Config.Labels "wharf-test.ca"}}' "$RUST" 2>/dev/null || true)
+if have_image "$RUST" && [ "$rust_ca_sum" = "$ca_sum" ]; then
+    echo "images: $RUST already there"
+else
+    start=$SECONDS
+    ctx=$(mktemp -d /tmp/wharf-rust-image.XXXXXX)
+    mkdir "$ctx/ca"
+    find "$ca_dir" -name '*.crt' -type f -exec cp {} "$ctx/ca/" \; 2>/dev/null || true
+    # rustc-web/cargo-web are Debian 12's current Rust (the one Firefox and Chromium are
+    # built with), updated through bookworm-security; they install /usr/bin/cargo and
+    # /usr/bin/rustc. gcc and libc6-dev are the linker and C runtime; ca-certificates lets
+    # cargo fetch crates over HTTPS.
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $BASE
+COPY ca/ /usr/local/share/ca-certificates/
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\
+      rustc-web cargo-web gcc libc6-dev ca-certificates \\
+ && rm -rf /var/lib/apt/lists/* \\
+ && update-ca-certificates \\
+ && cargo --version && rustc --version
+LABEL wharf-test.ca=$ca_sum
+EOF
+    log=$ctx.log
+    docker build -t "$RUST" "$ctx" >"$log" 2>&1 || {
+        tail -30 "$log"
+        rm -rf "$ctx" "$log"
+        exit 1
+    }
+    rm -rf "$ctx" "$log"
+    echo "images: made $RUST in $((SECONDS - start)) s ($(docker run --rm "$RUST" rustc --version))"
+fi
+
+if have_image "$NGINX"; then
+    echo "images: $NGINX already there"
+else
+    start=$SECONDS
+    # Debian's nginx.conf already includes conf.d/*.conf; its own default site goes, so that
+    # the mounted conf.d/default.conf is the only server, as in the official image.
+    build_from_stdin "$NGINX" <<EOF
+FROM $BASE
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx \\
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/default \\
+ && ln -sf /dev/stdout /var/log/nginx/access.log \\
+ && ln -sf /dev/stderr /var/log/nginx/error.log
+EXPOSE 80
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+EOF
+    echo "images: made $NGINX in $((SECONDS - start)) s"
+fi
