@@ -15,7 +15,7 @@ litmus_against() {
     local name=$1 dir="$work/$1"
     shift
     mkdir -p "$dir"
-    WHARF_ADMIN_PASSWORD="$password" "$bin" serve --data "$dir/data" --listen 127.0.0.1:0 --ftp-listen off "$@" \
+    WHARF_ADMIN_PASSWORD="$password" "$bin" serve --data "$dir/data" --listen 127.0.0.1:0 --ftp-listen off --admin-listen off "$@" \
         >"$dir/banner" 2>"$dir/log" &
     pid=$!
     for _ in $(seq 100); do grep -q http "$dir/banner" 2>/dev/null && break; sleep 0.1; done

@@ -7,7 +7,7 @@ start_wharf() {
     shift 3
     password="$tag-$RANDOM-$RANDOM"
     NO_COLOR=1 WHARF_LOG=wharf::dav=debug WHARF_ADMIN_PASSWORD="$password" \
-        "$bin" serve --data "$dir/data" --listen 127.0.0.1:0 --ftp-listen 127.0.0.1:0 "$@" >"$dir/banner" 2>"$dir/server.log" &
+        "$bin" serve --data "$dir/data" --listen 127.0.0.1:0 --ftp-listen 127.0.0.1:0 --admin-listen off "$@" >"$dir/banner" 2>"$dir/server.log" &
     pid=$!
     for _ in $(seq 100); do grep -q http "$dir/banner" 2>/dev/null && break; sleep 0.1; done
     url=$(grep -o 'http://[^ ]*' "$dir/banner" || true)

@@ -157,6 +157,7 @@ impl Connections {
 
     /// One connection, start to end. Failures only concern this client: logged at debug level.
     async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, watcher: Watcher) {
+        let _open = crate::ops::metrics::global().http_connection();
         // Responses are written whole; Nagle would only delay small ones.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");

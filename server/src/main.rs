@@ -12,6 +12,7 @@ mod http_server;
 mod if_header;
 mod listener;
 mod maintenance;
+mod ops;
 mod proxy;
 mod serve;
 mod tls;
@@ -32,6 +33,9 @@ enum Command {
     User(admin::UserCommand),
     /// Manage shares and who may use them.
     Share(admin::ShareCommand),
+    /// Ask a running server whether it is ready (its `/readyz`): exit 0 if so, 1 if not.
+    /// For container health checks.
+    Healthcheck(ops::healthcheck::Args),
     /// Check the store's consistency (beside a running server), or repair it (stopped).
     Fsck(maintenance::FsckArgs),
     /// Write a consistent copy of the data directory, while the server runs.
@@ -64,6 +68,7 @@ fn main() -> std::process::ExitCode {
         }),
         Command::User(cmd) => Ok(Job::User(cmd)),
         Command::Share(cmd) => Ok(Job::Share(cmd)),
+        Command::Healthcheck(args) => Ok(Job::Healthcheck(args)),
         Command::Fsck(args) => Ok(Job::Fsck(args)),
         Command::Backup(args) => Ok(Job::Backup(args)),
         Command::Restore(args) => Ok(Job::Restore(args)),
@@ -84,6 +89,7 @@ fn main() -> std::process::ExitCode {
             Job::Serve(settings) => serve::serve(settings).await,
             Job::User(cmd) => admin::user(cmd).await,
             Job::Share(cmd) => admin::share(cmd).await,
+            Job::Healthcheck(args) => ops::healthcheck::run(args).await,
             Job::Fsck(args) => maintenance::fsck(args).await,
             Job::Backup(args) => maintenance::backup(args).await,
             Job::Restore(args) => maintenance::restore(args).await,
@@ -100,6 +106,7 @@ enum Job {
     Serve(config::Settings),
     User(admin::UserCommand),
     Share(admin::ShareCommand),
+    Healthcheck(ops::healthcheck::Args),
     Fsck(maintenance::FsckArgs),
     Backup(maintenance::BackupArgs),
     Restore(maintenance::RestoreArgs),

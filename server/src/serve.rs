@@ -34,6 +34,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
+    let _operations = start_operations(&settings, &repo, &auth, &stopped).await?;
     let ftp = ftp_listener.map(|l| {
         let options = ftp_options(&settings, tls.as_ref());
         if let Ok(a) = l.local_addr() {
@@ -56,6 +57,23 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<tokio::net::TcpListener, String> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))
+}
+
+/// The operations listener (`/metrics`, `/livez`, `/readyz`), unless it is off. It answers
+/// through the drain after SIGTERM (`/readyz` then says 503) and ends when the returned guard
+/// is dropped, once `serve` is done.
+async fn start_operations(
+    settings: &Settings,
+    repo: &Arc<Repository>,
+    auth: &Arc<Authenticator>,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<crate::ops::Running>, String> {
+    let Some(addr) = settings.admin_listen else { return Ok(None) };
+    let listener = bind(addr, "operations").await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("wharf: operations on http://{addr}/");
+    let ops = crate::ops::Ops { repo: repo.clone(), auth: auth.clone(), stopping: stopped.clone() };
+    Ok(Some(crate::ops::spawn(listener, ops)))
 }
 
 /// Completes once the shutdown signal has been seen.
@@ -82,6 +100,8 @@ fn ftp_options(settings: &Settings, tls: Option<&Arc<rustls::ServerConfig>>) -> 
         tls,
         tls_required: settings.ftps_required,
         anonymous: settings.anonymous,
+        grace: settings.grace,
+        access_log: settings.access_log,
     }
 }
 

@@ -523,7 +523,7 @@ fn free_port() -> u16 {
 
 fn start_wharf(data: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--ftp-listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--ftp-listen", "127.0.0.1:0", "--admin-listen", "off", "--data"])
         .arg(data)
         .env("WHARF_LOG", "warn")
         .env("WHARF_ADMIN_PASSWORD", PASSWORD)

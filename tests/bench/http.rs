@@ -141,7 +141,7 @@ pub fn free_port() -> u16 {
 pub fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--ftp-listen", "off", "--admin-listen", "off", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(args)
         .env("WHARF_LOG", "warn")

@@ -222,7 +222,7 @@ async fn digest_challenge_is_offered_only_when_enabled() {
 fn serve_without_password(data: &Path) -> (std::process::Child, Vec<String>) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--ftp-listen", "off", "--admin-listen", "off", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env_remove("WHARF_ADMIN_PASSWORD")
         .env("WHARF_LOG", "warn")
@@ -274,7 +274,8 @@ async fn logins_failures_and_lockouts_are_logged_without_passwords() {
     let tmp = tempfile::tempdir().expect("tmp");
     let log = tmp.path().join("wharf.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(["serve", "--ftp-listen", "off", "--listen", "127.0.0.1:0", "--lockout-after", "2", "--data"])
+        .args(["serve", "--ftp-listen", "off", "--admin-listen", "off", "--listen", "127.0.0.1:0"])
+        .args(["--lockout-after", "2", "--data"])
         .arg(tmp.path().join("data"))
         .env("WHARF_ADMIN_PASSWORD", "Correct-Horse-7")
         .env("WHARF_LOG", "info")

@@ -29,6 +29,9 @@ pub struct Server {
     pub base: String,
     /// `host:port` of the FTP side.
     pub ftp: String,
+    /// `host:port` of the operations listener (`/metrics`, `/livez`, `/readyz`); empty when
+    /// the test turned it off.
+    pub ops: String,
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     args: Vec<String>,
@@ -53,8 +56,8 @@ impl Server {
     /// Starts a server on `data` (which may hold a previous run's state).
     pub fn start_in(data: &Path, args: &[&str]) -> Server {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, base, ftp) = spawn(data, &args);
-        Server { child: Some(child), base, ftp, data: data.to_owned(), _tmp: None, args, client: admin_client() }
+        let (child, Banner { base, ftp, ops }) = spawn(data, &args);
+        Server { child: Some(child), base, ftp, ops, data: data.to_owned(), _tmp: None, args, client: admin_client() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -77,10 +80,11 @@ impl Server {
     /// Stops the server (SIGKILL) and starts it again on the same data directory.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base, ftp) = spawn(&self.data, &self.args);
+        let (child, Banner { base, ftp, ops }) = spawn(&self.data, &self.args);
         self.child = Some(child);
         self.base = base;
         self.ftp = ftp;
+        self.ops = ops;
     }
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit; true if it did.
@@ -110,11 +114,20 @@ impl Drop for Server {
     }
 }
 
-/// Runs the binary on free loopback ports (`--listen` and `--ftp-listen` `127.0.0.1:0`, unless
-/// `args` names its own FTP address) and reads the addresses it prints.
-fn spawn(data: &Path, args: &[String]) -> (Child, String, String) {
-    let ftp_given = args.iter().any(|a| a.starts_with("--ftp-listen"));
-    let ftp_default = if ftp_given { &[][..] } else { &["--ftp-listen", "127.0.0.1:0"][..] };
+/// The addresses a starting server prints.
+struct Banner {
+    base: String,
+    ftp: String,
+    ops: String,
+}
+
+/// Runs the binary on free loopback ports (`--listen`, `--ftp-listen` and `--admin-listen`
+/// `127.0.0.1:0`, unless `args` names its own FTP or operations address) and reads the
+/// addresses it prints.
+fn spawn(data: &Path, args: &[String]) -> (Child, Banner) {
+    let given = |flag: &str| args.iter().any(|a| a.starts_with(flag));
+    let ftp_default = if given("--ftp-listen") { &[][..] } else { &["--ftp-listen", "127.0.0.1:0"][..] };
+    let ops_default = if given("--admin-listen") { &[][..] } else { &["--admin-listen", "127.0.0.1:0"][..] };
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .arg("serve")
         .arg("--data")
@@ -122,6 +135,7 @@ fn spawn(data: &Path, args: &[String]) -> (Child, String, String) {
         .arg("--listen")
         .arg("127.0.0.1:0")
         .args(ftp_default)
+        .args(ops_default)
         .args(args)
         .env("WHARF_LOG", "warn")
         .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -131,18 +145,20 @@ fn spawn(data: &Path, args: &[String]) -> (Child, String, String) {
         .expect("start wharf");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    let mut ftp = String::new();
+    let (mut ftp, mut ops) = (String::new(), String::new());
     let base = loop {
         line.clear();
         assert!(stdout.read_line(&mut line).expect("read banner") > 0, "wharf exited before its banner");
+        let url = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://"));
         if let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("ftp://")) {
             ftp = addr.trim_end_matches('/').to_owned();
-        }
-        if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")) {
+        } else if line.starts_with("wharf: operations on ") {
+            ops = url.expect("operations URL").trim_start_matches("http://").trim_end_matches('/').to_owned();
+        } else if let Some(url) = url {
             break url.to_owned();
         }
     };
-    (child, base, ftp)
+    (child, Banner { base, ftp, ops })
 }
 
 /// Runs `wharf ARGS --data DIR`, feeding `stdin`; panics unless it succeeds.

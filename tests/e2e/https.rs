@@ -143,7 +143,7 @@ fn an_unusable_certificate_stops_the_server_with_a_clear_message() {
         .arg("serve")
         .arg("--data")
         .arg(dir.path().join("data"))
-        .args(["--listen", "127.0.0.1:0", "--tls-cert"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "off", "--tls-cert"])
         .arg(&missing)
         .arg("--tls-key")
         .arg(&key)

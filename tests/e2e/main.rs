@@ -28,6 +28,7 @@ mod https;
 mod locks;
 mod maintenance;
 mod maintenance_backup;
+mod operations;
 mod propfind;
 mod proppatch;
 mod proxy;

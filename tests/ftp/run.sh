@@ -47,7 +47,7 @@ serve() {
     mkdir -p "$dir"
     password="$name-$RANDOM-$RANDOM"
     NO_COLOR=1 WHARF_LOG=info WHARF_ADMIN_PASSWORD="$password" "$bin" serve --data "$dir/data" \
-        --listen 127.0.0.1:0 --ftp-listen 127.0.0.1:0 "$@" >"$dir/banner" 2>"$dir/server.log" &
+        --listen 127.0.0.1:0 --ftp-listen 127.0.0.1:0 --admin-listen off "$@" >"$dir/banner" 2>"$dir/server.log" &
     pid=$!
     pids+=("$pid")
     log="$dir/server.log"

@@ -47,6 +47,8 @@ pub struct State {
     pub anonymous: bool,
     /// Whose `Forwarded` headers are believed.
     pub proxies: Arc<crate::proxy::Proxies>,
+    /// Log one line per request (target `wharf::access`).
+    pub access_log: bool,
 }
 
 impl State {
@@ -59,6 +61,7 @@ impl State {
             digest: s.digest,
             anonymous: s.anonymous,
             proxies: Arc::new(crate::proxy::Proxies::new(s.trusted_proxies.clone())),
+            access_log: s.access_log,
         }
     }
 }
@@ -80,12 +83,15 @@ pub type DavResult = Result<Response<Body>, DavError>;
 
 pub fn router(state: State) -> Router {
     let proxies = state.proxies.clone();
+    let access_log = state.access_log;
     Router::new()
         .fallback(move |req: Request| {
             let state = state.clone();
             async move { dispatch(state, req).await }
         })
         .layer(compression())
+        // Metrics and the access log see what goes over the wire (compressed bodies).
+        .layer(axum::middleware::from_fn(move |req, next| crate::ops::http::observe(access_log, req, next)))
         // Outermost: everything inside sees the client address a trusted proxy reported.
         .layer(axum::middleware::from_fn(move |req, next| crate::proxy::layer(proxies.clone(), req, next)))
 }

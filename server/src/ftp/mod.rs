@@ -4,9 +4,12 @@
 //! We accept control connections ourselves rather than through libunftp's listener, to set
 //! TCP_NODELAY, which libunftp never does: without it each transfer's closing `226` reply
 //! waits for the client's delayed ACK (~40 ms), which dominates many-small-file transfers.
+//! Hence also our own graceful stop (`drain.rs`).
 
 mod auth;
+mod drain;
 mod error;
+mod observe;
 mod path;
 mod site;
 mod storage;
@@ -21,9 +24,10 @@ use dav_model::Repository;
 use libunftp::options::FtpsRequired;
 use libunftp::ServerBuilder;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use auth::{FtpUser, Logins};
+use drain::{Sessions, Transfers};
+use observe::Observed;
 use storage::DavStorage;
 
 /// What the FTP side needs besides the repository and the authenticator.
@@ -38,11 +42,15 @@ pub struct FtpOptions {
     /// Refuse logins and transfers that are not protected by TLS.
     pub tls_required: bool,
     pub anonymous: bool,
+    /// How long transfers in flight may take to finish after SIGTERM.
+    pub grace: Duration,
+    /// Log one line per upload and download (target `wharf::access`).
+    pub access_log: bool,
 }
 
-/// Serves FTP on `listener` until `shutdown` completes. Sessions still open are then cut
-/// when the process exits, after the HTTP side's graceful stop; an upload cut that way
-/// leaves the previous content, like any interrupted STOR.
+/// Serves FTP on `listener` until `shutdown` completes, then stops gracefully: transfers in
+/// flight get `options.grace` to finish, then every session is ended (see `drain.rs`). An
+/// upload cut after the grace period leaves the previous content, like any interrupted STOR.
 pub async fn run(
     listener: TcpListener,
     repo: Arc<Repository>,
@@ -51,25 +59,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let logins = Arc::new(Logins { auth, repo: repo.clone(), anonymous: options.anonymous });
-    let mut sessions = JoinSet::new();
+    let transfers = Arc::new(Transfers::default());
+    let mut sessions = Sessions::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            () = sessions.reap(), if !sessions.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
                     }
-                    match session(&repo, &logins, &options) {
-                        Ok(server) => {
-                            sessions.spawn(async move {
-                                if let Err(e) = server.service(stream).await {
-                                    tracing::debug!(%peer, error = %e, "FTP session ended with an error");
-                                }
-                            });
-                        }
+                    match session(&repo, peer, &transfers, &logins, &options) {
+                        Ok(server) => sessions.spawn(stream, peer, server),
                         Err(e) => tracing::error!(error = %e, "cannot set up an FTP session"),
                     }
                 }
@@ -81,23 +84,25 @@ pub async fn run(
             },
         }
     }
+    drop(listener);
+    sessions.stop(&transfers, options.grace).await;
 }
 
-/// One libunftp server, serving one control connection.
+/// One libunftp server, serving one control connection from `peer`.
 fn session(
     repo: &Arc<Repository>,
+    peer: std::net::SocketAddr,
+    transfers: &Arc<Transfers>,
     logins: &Arc<Logins>,
     options: &FtpOptions,
-) -> Result<libunftp::Server<DavStorage, FtpUser>, libunftp::ServerError> {
-    let repo = repo.clone();
-    let mut builder = ServerBuilder::<DavStorage, FtpUser>::with_user_detail_provider(
-        Box::new(move || DavStorage::new(repo.clone())),
-        logins.clone(),
-    )
-    .authenticator(logins.clone())
-    .greeting("Wharf FTP ready")
-    .site_command("UTIME", site::Utime)
-    .passive_ports(options.passive_ports.clone());
+) -> Result<libunftp::Server<Observed, FtpUser>, libunftp::ServerError> {
+    let (repo, transfers, access_log) = (repo.clone(), transfers.clone(), options.access_log);
+    let storage = move || Observed::new(DavStorage::new(repo.clone()), peer, transfers.clone(), access_log);
+    let mut builder = ServerBuilder::<Observed, FtpUser>::with_user_detail_provider(Box::new(storage), logins.clone())
+        .authenticator(logins.clone())
+        .greeting("Wharf FTP ready")
+        .site_command("UTIME", site::Utime)
+        .passive_ports(options.passive_ports.clone());
     if let Some(host) = &options.passive_host {
         builder = builder.passive_host(host.as_str());
     }

@@ -10,14 +10,14 @@ use dav_model::{DeadProp, PatchOp, PropName};
 use libunftp::options::{Reply, ReplyCode, SiteCommandContext, SiteCommandHandler};
 
 use super::auth::FtpUser;
-use super::storage::DavStorage;
+use super::observe::Observed;
 
 #[derive(Debug)]
 pub struct Utime;
 
 #[async_trait]
-impl SiteCommandHandler<DavStorage, FtpUser> for Utime {
-    async fn handle(&self, ctx: &SiteCommandContext<DavStorage, FtpUser>) -> Reply {
+impl SiteCommandHandler<Observed, FtpUser> for Utime {
+    async fn handle(&self, ctx: &SiteCommandContext<Observed, FtpUser>) -> Reply {
         let Some((path, modified_ns)) = parse(&ctx.arguments) else {
             return Reply::new(
                 ReplyCode::ParameterSyntaxError,
