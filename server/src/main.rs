@@ -64,7 +64,7 @@ fn main() -> std::process::ExitCode {
         // The server's settings are resolved first: they say how to log.
         Command::Serve(args) => config::Settings::resolve(*args).map(|settings| {
             init_logging(settings.log_json);
-            Job::Serve(settings)
+            Job::Serve(Box::new(settings))
         }),
         Command::User(cmd) => Ok(Job::User(cmd)),
         Command::Share(cmd) => Ok(Job::Share(cmd)),
@@ -86,7 +86,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match job {
-            Job::Serve(settings) => serve::serve(settings).await,
+            Job::Serve(settings) => serve::serve(*settings).await,
             Job::User(cmd) => admin::user(cmd).await,
             Job::Share(cmd) => admin::share(cmd).await,
             Job::Healthcheck(args) => ops::healthcheck::run(args).await,
@@ -103,7 +103,8 @@ fn main() -> std::process::ExitCode {
 
 /// A command, with the server's settings already resolved.
 enum Job {
-    Serve(config::Settings),
+    /// Boxed: the settings are several times larger than any other command's arguments.
+    Serve(Box<config::Settings>),
     User(admin::UserCommand),
     Share(admin::ShareCommand),
     Healthcheck(ops::healthcheck::Args),
