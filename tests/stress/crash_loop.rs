@@ -127,7 +127,7 @@ impl Worker {
         if !in_flight.is_empty() && !all_before && !all_after {
             self.failures.push(format!("worker {}: the interrupted operation is half applied", self.n));
         }
-        if !in_flight.is_empty() && !(all_before && all_after) {
+        if !in_flight.is_empty() && (!all_before || !all_after) {
             let (applied, not) = &mut self.interrupted;
             *if all_after { applied } else { not } += 1;
         }

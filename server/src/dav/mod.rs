@@ -112,7 +112,7 @@ fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::c
 async fn dispatch(state: State, req: Request) -> Response<Body> {
     let req = match uri::rebase(req) {
         Ok(req) => req,
-        Err(resp) => return finish(resp),
+        Err(resp) => return finish(*resp),
     };
     let method = req.method().clone();
     let uri = req.uri().clone();

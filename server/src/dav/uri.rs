@@ -58,13 +58,13 @@ pub fn strip_base(raw: &str) -> Option<&str> {
 
 /// A request with the base path taken off its URI, so handlers see paths as stored; or the
 /// answer for one outside it: 404, or a redirect from `/dav` to `/dav/` for a browser.
-pub fn rebase(mut req: axum::extract::Request) -> Result<axum::extract::Request, axum::response::Response> {
+pub fn rebase(mut req: axum::extract::Request) -> Result<axum::extract::Request, Box<axum::response::Response>> {
     if base_path().is_empty() {
         return Ok(req);
     }
     let uri = req.uri();
     let Some(rest) = strip_base(uri.path()) else {
-        return Err(super::empty(axum::http::StatusCode::NOT_FOUND));
+        return Err(Box::new(super::empty(axum::http::StatusCode::NOT_FOUND)));
     };
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     if uri.path() == base_path() && matches!(req.method().as_str(), "GET" | "HEAD") {
@@ -73,10 +73,10 @@ pub fn rebase(mut req: axum::extract::Request) -> Result<axum::extract::Request,
         if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
             resp.headers_mut().insert(axum::http::header::LOCATION, v);
         }
-        return Err(resp);
+        return Err(Box::new(resp));
     }
     let rebased: Uri =
-        format!("{rest}{query}").parse().map_err(|_| super::empty(axum::http::StatusCode::BAD_REQUEST))?;
+        format!("{rest}{query}").parse().map_err(|_| Box::new(super::empty(axum::http::StatusCode::BAD_REQUEST)))?;
     *req.uri_mut() = rebased;
     Ok(req)
 }
