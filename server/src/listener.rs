@@ -507,7 +507,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let seen = Seen::default();
         let app = Router::new().route("/{*path}", any(record)).with_state(seen.clone());
-        tokio::spawn(crate::http_server::run(listener, None, app, std::future::pending()));
+        let grace = std::time::Duration::from_secs(10);
+        tokio::spawn(crate::http_server::run(listener, None, app, std::future::pending(), grace));
         (addr, seen)
     }
 
