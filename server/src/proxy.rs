@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn forwarded_wins_over_x_forwarded_for_and_reads_quoted_ipv6() {
-        let p = proxies(&["127.0.0.1"]);
+        let p = proxies(&["127.0.0.1/32"]);
         let h = headers(&[
             ("forwarded", "for=\"[2001:db8::7]:4711\";proto=https;host=files.example.org"),
             ("x-forwarded-for", "1.2.3.4"),
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn an_obfuscated_client_leaves_the_proxy_as_the_client() {
-        let p = proxies(&["127.0.0.1"]);
+        let p = proxies(&["127.0.0.1/32"]);
         let h = headers(&[("forwarded", "for=_hidden")]);
         assert_eq!(p.resolve(ip("127.0.0.1"), &h).0, ip("127.0.0.1"));
     }
