@@ -3,20 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-
-mod admin;
-mod config;
-mod dav;
-mod ftp;
-mod http_server;
-mod if_header;
-mod listener;
-mod maintenance;
-mod ops;
-mod proxy;
-mod serve;
-mod tls;
-mod xml;
+use wharf::{admin, config, maintenance, ops, serve};
 
 #[derive(Parser)]
 #[command(name = "wharf", version, about = "A WebDAV file server whose tree lives in SQL")]

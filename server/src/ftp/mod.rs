@@ -10,8 +10,8 @@ mod auth;
 mod drain;
 mod error;
 mod observe;
-mod path;
-mod site;
+pub(crate) mod path;
+pub(crate) mod site;
 mod storage;
 
 use std::future::Future;

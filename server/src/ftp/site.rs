@@ -36,7 +36,7 @@ impl SiteCommandHandler<Observed, FtpUser> for Utime {
 
 /// The path and the new modification time (nanoseconds since the epoch) of the two forms
 /// in use: `YYYYMMDDhhmmss PATH` and ProFTPD's `PATH ATIME MTIME CTIME UTC`. Times are UTC.
-fn parse(args: &str) -> Option<(String, i64)> {
+pub(crate) fn parse(args: &str) -> Option<(String, i64)> {
     let args = args.trim();
     let words: Vec<&str> = args.split(' ').collect();
     if words.len() >= 5 && words[words.len() - 1].eq_ignore_ascii_case("UTC") {
