@@ -25,13 +25,15 @@ for target in $targets; do
     seeds=()
     [ -d "seeds/$target" ] && seeds=("seeds/$target")
     echo "fuzz: $target for ${seconds}s"
-    cargo fuzz run "${flags[@]}" "$target" "corpus/$target" "${seeds[@]}" -- \
-        -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -print_final_stats=0 2>&1 |
-        grep -E '^(#[0-9]+\s+DONE|==|SUMMARY|Done|INFO: -max_total_time|thread .* panicked)' || true
-    # libFuzzer exits non-zero on a crash; pipefail carries it here.
-    if [ -n "$(ls -A "artifacts/$target" 2>/dev/null)" ]; then
-        echo "fuzz: $target found a crashing input in fuzz/artifacts/$target/"
+    log="$target_dir/$target.log"
+    # libFuzzer exits non-zero on a panic, an overflow, a timeout or running out of memory,
+    # and writes the input to artifacts/TARGET/.
+    if ! cargo fuzz run "${flags[@]}" "$target" "corpus/$target" "${seeds[@]}" -- \
+        -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -print_final_stats=0 >"$log" 2>&1; then
+        grep -E "panicked|SUMMARY|ERROR|Test unit written|ABORTING" "$log" | head -20
+        echo "fuzz: $target failed; its input is in fuzz/artifacts/$target/ (full log: $log)"
         exit 1
     fi
+    grep -E '^Done [0-9]+ runs' "$log" || true
 done
 echo "fuzz: every target ran ${seconds}s without a crash"

@@ -29,3 +29,4 @@ tests/clients/run.sh target/debug/wharf host
 tests/ftp/run.sh target/debug/wharf
 tests/browser/run.sh target/debug/wharf
 tests/browser/run.sh target/debug/wharf --base-path /files
+tests/fuzz.sh 10
