@@ -290,13 +290,19 @@ impl Repository {
         let locks = locks_in_scope(&mut tx, path).await?;
         self.evaluate(&mut tx, path, target.as_ref(), pre, &locks).await?;
         let submitted: Vec<&str> = pre.if_header.iter().flat_map(|h| h.tokens()).collect();
-        let mut lock = locks
+        let (mine, others): (Vec<ActiveLock>, Vec<ActiveLock>) = locks
             .into_iter()
-            .find(|l| l.covers(path) && submitted.contains(&l.token.as_str()))
-            .ok_or(Error::PreconditionFailed)?;
-        if lock.principal.as_deref() != principal {
-            return Err(Error::Forbidden("lock belongs to another principal".into()));
-        }
+            .filter(|l| l.covers(path) && submitted.contains(&l.token.as_str()))
+            .partition(|l| l.principal.as_deref() == principal);
+        // A client may submit other principals' tokens beside its own (a shared lock's
+        // holders all know each other's): its own lock is the one refreshed.
+        let Some(mut lock) = mine.into_iter().next() else {
+            return Err(if others.is_empty() {
+                Error::PreconditionFailed
+            } else {
+                Error::Forbidden("lock belongs to another principal".into())
+            });
+        };
         let timeout = self.grant_timeout(timeouts);
         lock.timeout_secs = Some(timeout);
         lock.expires_ns = Some(now_ns() + timeout as i64 * 1_000_000_000);

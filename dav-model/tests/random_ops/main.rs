@@ -105,3 +105,22 @@ async fn copying_a_folder_counts_its_files_against_the_quota() {
     )
     .await;
 }
+
+/// Both holders of shared locks know each other's tokens; a refresh submitting both must
+/// refresh the requester's own lock, not fail on whichever row came first.
+#[tokio::test]
+async fn a_refresh_with_everyones_tokens_refreshes_the_requesters_own_lock() {
+    let file = || path(Area::Team, &["shared.txt"]);
+    let body = Body { len: 3, fill: 2 };
+    replay(
+        None,
+        &[
+            Op::Put { who: Who::Alice, path: file(), body, submit: Submit::Nothing },
+            Op::Lock { who: Who::Alice, path: file(), exclusive: false, deep: false, submit: Submit::Nothing },
+            Op::Lock { who: Who::Bob, path: file(), exclusive: false, deep: false, submit: Submit::Nothing },
+            Op::Refresh { who: Who::Bob, path: file(), submit: Submit::Everyone },
+            Op::Refresh { who: Who::Alice, path: file(), submit: Submit::Everyone },
+        ],
+    )
+    .await;
+}

@@ -433,11 +433,12 @@ impl Reference {
         let k = self.need(who, path, L)?;
         self.holds(who, &k, sent)?;
         let tokens = sent.tokens();
-        let lock = self.locks.iter().find(|l| l.covers(&k) && tokens.contains(&l.token.as_str()));
-        match lock {
-            None => Err(Outcome::PreconditionFailed),
-            Some(l) if l.owner != who => Err(Outcome::Forbidden),
-            Some(_) => Ok(Outcome::Done),
+        let sent: Vec<_> = self.locks.iter().filter(|l| l.covers(&k) && tokens.contains(&l.token.as_str())).collect();
+        // The requester's own lock is the one refreshed, whatever other tokens came along.
+        match (sent.iter().any(|l| l.owner == who), sent.is_empty()) {
+            (true, _) => Ok(Outcome::Done),
+            (false, true) => Err(Outcome::PreconditionFailed),
+            (false, false) => Err(Outcome::Forbidden),
         }
     }
 
