@@ -9,10 +9,10 @@
 # images locally (tests/docker/images.sh) since no registry is reachable. Everything it
 # starts runs under its own compose project and is removed at the end. Needs root.
 #
-# The first run makes the base images (~2 min) and the release build (13 min for the
-# dependencies and 5 for Wharf on a busy 2-core machine); later runs reuse the images and,
-# while the manifests and Cargo.lock stay the same, the dependency layer (about a minute
-# and a half when only the sources changed, seconds when nothing did).
+# Measured on 2 cores shared with other builds: the first run makes the base images (~1.5
+# min) and the release build (13-20 min for the dependencies, 6-7 for Wharf's crates), in
+# all 25-30 min. Later runs reuse the images and, while the manifests and Cargo.lock stay
+# the same, the dependency layer: about 8 min when sources changed, 1 min when nothing did.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
