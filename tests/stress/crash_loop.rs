@@ -181,9 +181,21 @@ async fn check_store(s: &Server) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_visible() {
     let _turn = crate::ONE_AT_A_TIME.lock().await;
+    crash_loop(Server::start(), "crash loop").await;
+}
+
+/// The same on a host folder served in place: its files are the truth, written by rename.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_host_folder_acknowledged_writes_survive_sigkill_and_nothing_is_half_visible() {
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
+    let folder = tempfile::tempdir().expect("host folder");
+    let path = folder.path().to_str().expect("UTF-8 temp path").to_owned();
+    crash_loop(Server::start_with(&["--folder", &path]), "crash loop on a host folder").await;
+}
+
+async fn crash_loop(mut s: Server, what: &str) {
     let rounds = crate::setting("WHARF_CRASH_ROUNDS", 12);
-    let mut rng = Rng::from_env("crash loop");
-    let mut s = Server::start();
+    let mut rng = Rng::from_env(what);
     let mut workers: Vec<Worker> = (0..WORKERS)
         .map(|n| Worker {
             n,
@@ -226,7 +238,7 @@ async fn acknowledged_writes_survive_sigkill_and_nothing_is_half_visible() {
     let acks: u64 = workers.iter().map(|w| w.acks).sum();
     let (applied, not) = workers.iter().fold((0, 0), |(a, n), w| (a + w.interrupted.0, n + w.interrupted.1));
     println!(
-        "crash loop: {rounds} kills, {acks} acknowledged operations, interrupted ones {applied} applied and {not} not"
+        "{what}: {rounds} kills, {acks} acknowledged operations, interrupted ones {applied} applied and {not} not"
     );
     assert!(acks > rounds, "the workload hardly ran");
 }
