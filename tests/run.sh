@@ -30,3 +30,4 @@ tests/ftp/run.sh target/debug/wharf
 tests/browser/run.sh target/debug/wharf
 tests/browser/run.sh target/debug/wharf --base-path /files
 tests/fuzz.sh 10
+tests/docker/run.sh
