@@ -141,11 +141,13 @@ async fn interrupted_stor_keeps_the_previous_content() {
     let s = Server::start();
     assert_eq!(put(&s, "/keep.txt", "previous content").await, 201);
     // Send part of a body, then reset the data connection (SO_LINGER 0): the server sees an
-    // error, not an end of file, and must not commit.
+    // error, not an end of file, and must not commit. The pause lets the server take the data
+    // connection first: reset while still queued, it vanishes, and libunftp waits for it.
     admin_ftp(
         &s,
         "conn = f.transfercmd('STOR keep.txt')\n\
          conn.sendall(b'partial' * 10000)\n\
+         time.sleep(1)\n\
          conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n\
          conn.close()\n\
          try:\n    f.voidresp()\nexcept ftplib.Error as e:\n    say(str(e)[:3])",
