@@ -238,22 +238,30 @@ timing "down/up"
 # --- a prompt stop: SIGTERM reaches Wharf, which exits at once when nothing is in flight -------
 # Two figures. The time from Docker's SIGTERM to the process's exit, from the engine's events,
 # is Wharf's own (tens of ms). The whole `compose stop` adds docker-compose's start (about a
-# second) and Docker releasing the published ports, which took from under 2 s to over 5 s on
-# a busy 2-core machine: it is only checked to end well before the 15 s after which Docker
-# would kill a server that ignored SIGTERM.
-id=$(container)
-stop_start=$(date +%s.%N)
-compose stop >/dev/null 2>&1
-stop_end=$(date +%s.%N)
-stop_ms=$(python3 -c "import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$stop_start" "$stop_end")
-read -r kill_ns die_ns < <(docker events --since "$stop_start" --until "$(date +%s.%N)" \
-    --filter "container=$id" --format '{{.Status}} {{.TimeNano}}' |
-    awk '$1 == "kill" && k == "" { k = $2 } $1 == "die" && d == "" { d = $2 }
-         END { print (k == "" ? 0 : k), (d == "" ? 0 : d) }')
-exit_ms=$(((die_ns - kill_ns) / 1000000))
-echo "  compose stop took $stop_ms ms; SIGTERM to exit $exit_ms ms"
-check "Wharf exits within 1 s of SIGTERM" test "$kill_ns" -gt 0 -a "$die_ns" -gt 0 -a "$exit_ms" -lt 1000
-check "compose stop well before Docker's kill (under 10 s)" test "$stop_ms" -lt 10000
+# second) and Docker releasing the published ports: 1.4 to 3.6 s on a 2-core machine busy
+# with other builds, so a stop over 3 s is measured once more before it counts as a failure.
+measure_stop() { # sets stop_ms (the whole command) and exit_ms (SIGTERM to exit) and $id
+    id=$(container)
+    local start end kill_ns die_ns
+    start=$(date +%s.%N)
+    compose stop >/dev/null 2>&1
+    end=$(date +%s.%N)
+    stop_ms=$(python3 -c "import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) * 1000))" "$start" "$end")
+    read -r kill_ns die_ns < <(docker events --since "$start" --until "$(date +%s.%N)" \
+        --filter "container=$id" --format '{{.Status}} {{.TimeNano}}' |
+        awk '$1 == "kill" && k == "" { k = $2 } $1 == "die" && d == "" { d = $2 }
+             END { print (k == "" ? 0 : k), (d == "" ? 0 : d) }')
+    exit_ms=-1
+    [ "$kill_ns" -gt 0 ] && [ "$die_ns" -gt 0 ] && exit_ms=$(((die_ns - kill_ns) / 1000000))
+    echo "  compose stop took $stop_ms ms; SIGTERM to exit $exit_ms ms"
+}
+measure_stop
+if [ "$stop_ms" -ge 3000 ]; then
+    echo "  over 3 s: starting it again for a second measurement"
+    up && wait_healthy && measure_stop
+fi
+check "Wharf exits within 1 s of SIGTERM" test "$exit_ms" -ge 0 -a "$exit_ms" -lt 1000
+check "docker compose stop done in under 3 s" test "$stop_ms" -lt 3000
 check "stopped with exit code 0" test "$(docker inspect -f '{{.State.ExitCode}}' "$id")" = 0
 timing stop
 
