@@ -117,10 +117,26 @@ fn peak(samples: &[(u64, u64)]) -> (u64, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_clients_mixing_every_method_get_only_their_own_errors_in_flat_memory() {
     let _turn = crate::ONE_AT_A_TIME.lock().await;
-    let clients = crate::setting("WHARF_LOAD_CLIENTS", 200) as usize;
-    let seconds = crate::setting("WHARF_LOAD_SECONDS", 20);
-    let mut seed = Rng::from_env("load test");
-    let s = Server::start_with(&["--lockout-after", "0", "--address-lockout-after", "0"]);
+    load(&[], "load test").await;
+}
+
+/// The same on a host folder served in place, with half the clients and time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_host_folder_hundreds_of_clients_get_only_their_own_errors_in_flat_memory() {
+    let _turn = crate::ONE_AT_A_TIME.lock().await;
+    let folder = tempfile::tempdir().expect("host folder");
+    let path = folder.path().to_str().expect("UTF-8 temp path").to_owned();
+    load(&["--folder", &path], "load test on a host folder").await;
+}
+
+async fn load(extra: &[&str], what: &str) {
+    let host = !extra.is_empty();
+    let clients = crate::setting("WHARF_LOAD_CLIENTS", 200) as usize / if host { 2 } else { 1 };
+    let seconds = crate::setting("WHARF_LOAD_SECONDS", 20) / if host { 2 } else { 1 };
+    let mut seed = Rng::from_env(what);
+    let mut args = vec!["--lockout-after", "0", "--address-lockout-after", "0"];
+    args.extend_from_slice(extra);
+    let s = Server::start_with(&args);
     let auth = basic("admin", ADMIN_PASSWORD);
     let errors = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -151,7 +167,7 @@ async fn hundreds_of_clients_mixing_every_method_get_only_their_own_errors_in_fl
     let quarter = samples.len() / 4;
     assert!(quarter >= 2, "too few samples: {}", samples.len());
     let (first, last) = (peak(&samples[..quarter]), peak(&samples[samples.len() - quarter..]));
-    println!("load test: peak RSS {} → {} KiB, peak fds {} → {}", first.0, last.0, first.1, last.1);
+    println!("{what}: peak RSS {} → {} KiB, peak fds {} → {}", first.0, last.0, first.1, last.1);
     assert!(last.0 <= first.0 + first.0 / 4 + 16 * 1024, "memory grew: {first:?} → {last:?}");
     assert!(last.1 <= first.1 + 32, "descriptors grew: {first:?} → {last:?}");
 }
