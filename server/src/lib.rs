@@ -10,6 +10,7 @@ pub mod ftp;
 pub mod http_server;
 pub mod if_header;
 pub mod listener;
+pub mod logging;
 pub mod maintenance;
 pub mod ops;
 pub mod proxy;

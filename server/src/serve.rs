@@ -7,7 +7,9 @@ use dav_model::Repository;
 
 use crate::config::Settings;
 
-pub async fn serve(settings: Settings) -> Result<(), String> {
+pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
+    let settings = Settings::resolve(args)?;
+    crate::logging::init(settings.log_json);
     // Certificate problems are reported before the repository is touched.
     let tls = match &settings.tls {
         Some((cert, key)) => Some(crate::tls::load(cert, key).map_err(|e| format!("TLS: {e}"))?),
