@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderMap;
+use axum::http::{Extensions, HeaderMap};
 use ipnet::IpNet;
 
 /// The client's address after proxy headers were weighed: what the guard counts and the
@@ -149,6 +149,17 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The client's address: the one [`layer`] recorded, or the TCP peer for a request that
+/// never went through it. Everything that counts or logs clients asks here.
+pub fn client_addr(extensions: &Extensions) -> IpAddr {
+    extensions.get::<ClientAddr>().map_or_else(|| tcp_peer(extensions), |c| c.0)
+}
+
+/// The TCP peer the accept loop recorded (`ConnectInfo`).
+fn tcp_peer(extensions: &Extensions) -> IpAddr {
+    extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
 /// Middleware: records [`ClientAddr`] (and [`PublicOrigin`] behind a trusted proxy) on every
 /// request, before anything else looks at it.
 pub async fn layer(
@@ -156,9 +167,7 @@ pub async fn layer(
     mut req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let peer =
-        req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    let (client, origin) = proxies.resolve(peer, req.headers());
+    let (client, origin) = proxies.resolve(tcp_peer(req.extensions()), req.headers());
     req.extensions_mut().insert(ClientAddr(client));
     if let Some(origin) = origin {
         req.extensions_mut().insert(origin);

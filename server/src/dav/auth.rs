@@ -3,11 +3,9 @@
 //! whether a user or address is locked out, is decided by the model's `Authenticator`,
 //! which every protocol shares.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use base64::Engine;
@@ -16,17 +14,9 @@ use dav_model::identity::{LoginOutcome, Principal};
 use super::digest::Checked;
 use super::{empty, State};
 
-/// The client's address: the TCP peer, or the client a trusted proxy names (see proxy.rs).
-pub fn peer(req: &Parts) -> IpAddr {
-    match req.extensions.get::<crate::proxy::ClientAddr>() {
-        Some(client) => client.0,
-        None => req.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
-    }
-}
-
 /// The principal a request runs as, or the response to send instead (401 or 429).
 pub async fn authenticate(state: &State, req: &Parts) -> Result<Principal, Response<Body>> {
-    let source = peer(req);
+    let source = crate::proxy::client_addr(&req.extensions);
     let Some(value) = req.headers.get(header::AUTHORIZATION) else {
         return if state.anonymous { Ok(state.auth.anonymous()) } else { Err(challenge(state, false)) };
     };

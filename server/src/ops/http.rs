@@ -5,7 +5,7 @@
 //! when its response body ends (or is dropped, when the client goes away), so durations and
 //! the access log cover the whole transfer, not just the time to the first byte.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -26,17 +26,33 @@ use super::metrics::{global, Protocol, Status};
 pub async fn observe(access_log: bool, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let log = access_log.then(|| AccessLine {
-        client: client(&req),
+        client: crate::proxy::client_addr(req.extensions()),
         method: req.method().clone(),
         // The path only: a query string may carry a token, and no header is ever logged.
         path: req.uri().path().to_owned(),
     });
     let method = method_label(req.method());
     let received = Arc::new(AtomicU64::new(0));
-    let req = req.map(|body| Body::new(Incoming { inner: body, received: received.clone() }));
+    let counter = received.clone();
+    let req = req.map(|inner| {
+        let tally = move |n| {
+            counter.fetch_add(n, Ordering::Relaxed);
+            global().received(Protocol::Webdav, n);
+        };
+        Body::new(Counted { inner, tally })
+    });
     let resp = next.run(req).await;
-    let done = Done { started, method, status: resp.status(), received, sent: 0, log };
-    resp.map(|body| Body::new(Outgoing { inner: body, done }))
+    let mut done = Done { started, method, status: resp.status(), received, sent: 0, log };
+    resp.map(|inner| {
+        // Through a reference, so the closure owns the whole `Done` (not just its `sent`
+        // field): dropped with the body, it records the request then.
+        let tally = move |n| {
+            let done = &mut done;
+            done.sent += n;
+            global().sent(Protocol::Webdav, n);
+        };
+        Body::new(Counted { inner, tally })
+    })
 }
 
 /// Methods become one of a fixed set of labels, so a client inventing methods cannot make
@@ -58,14 +74,6 @@ fn method_label(method: &Method) -> &'static str {
         "UNLOCK",
     ];
     KNOWN.iter().find(|m| **m == method.as_str()).copied().unwrap_or("other")
-}
-
-/// The client as the proxy layer resolved it, or the TCP peer.
-fn client(req: &Request) -> IpAddr {
-    match req.extensions().get::<crate::proxy::ClientAddr>() {
-        Some(client) => client.0,
-        None => req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()),
-    }
 }
 
 struct AccessLine {
@@ -105,13 +113,15 @@ impl Drop for Done {
     }
 }
 
-/// A request body that counts what the handler reads of it.
-struct Incoming {
+/// A body that reports the size of each data frame as it passes, to `tally`. Owning `tally`,
+/// it also decides when the request is recorded: the response's tally holds the [`Done`],
+/// which records when the body is finished with.
+struct Counted<F> {
     inner: Body,
-    received: Arc<AtomicU64>,
+    tally: F,
 }
 
-impl HttpBody for Incoming {
+impl<F: FnMut(u64) + Unpin> HttpBody for Counted<F> {
     type Data = Bytes;
     type Error = axum::Error;
 
@@ -120,39 +130,7 @@ impl HttpBody for Incoming {
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                this.received.fetch_add(data.len() as u64, Ordering::Relaxed);
-                global().received(Protocol::Webdav, data.len() as u64);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// A response body that counts what is sent of it, and records the request when dropped.
-struct Outgoing {
-    inner: Body,
-    done: Done,
-}
-
-impl HttpBody for Outgoing {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                this.done.sent += data.len() as u64;
-                global().sent(Protocol::Webdav, data.len() as u64);
+                (this.tally)(data.len() as u64);
             }
         }
         polled

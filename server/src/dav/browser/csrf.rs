@@ -29,17 +29,15 @@ pub fn refusal(
     if site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site")) {
         return Some("cross-site request");
     }
-    let origin = headers.get(header::ORIGIN)?;
+    let origin = headers.get(header::ORIGIN)?.to_str().ok();
     let own = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or(uri.authority().map(|a| a.as_str()));
-    let same = match (origin.to_str().ok(), own) {
-        (Some(o), Some(own)) => same_origin(o, own, uri.scheme_str()),
+    // This server as the request names it, and as the client reached it through the proxy.
+    let names =
+        [(own, uri.scheme_str()), (public.and_then(|p| p.host.as_deref()), public.and_then(|p| p.scheme.as_deref()))];
+    let same = names.into_iter().any(|(host, scheme)| match (origin, host) {
+        (Some(o), Some(host)) => same_origin(o, host, scheme),
         _ => false,
-    };
-    let same = same
-        || match (origin.to_str().ok(), public.and_then(|p| p.host.as_deref())) {
-            (Some(o), Some(host)) => same_origin(o, host, public.and_then(|p| p.scheme.as_deref())),
-            _ => false,
-        };
+    });
     if !same {
         return Some("Origin is not this server");
     }
