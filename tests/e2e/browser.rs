@@ -219,12 +219,6 @@ fn block(seed: u8) -> bytes::Bytes {
     (0..1u32 << 20).map(|i| (i % 251) as u8 ^ seed).collect::<Vec<u8>>().into()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
-    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS value")
-}
-
 #[tokio::test]
 async fn a_two_gib_folder_streams_in_bounded_memory() {
     const FILES: u8 = 4;
@@ -238,7 +232,7 @@ async fn a_two_gib_folder_streams_in_bounded_memory() {
         assert_eq!(r.expect("PUT").status(), 201);
     }
     // Uploads leave the allocator holding some memory; the zip must add little to it.
-    let before = rss_kib(s.pid());
+    let before = harness::rss_kib(s.pid());
     let r = s.req("GET", "/big/?download=zip").send().await.expect("zip");
     assert_eq!(r.status(), 200);
     let tmp = tempfile::tempdir().expect("tmp");
@@ -251,7 +245,7 @@ async fn a_two_gib_folder_streams_in_bounded_memory() {
         len += chunk.len() as u64;
         out.write_all(&chunk).expect("write");
         if len % (64 << 20) < chunk.len() as u64 {
-            peak = peak.max(rss_kib(s.pid()));
+            peak = peak.max(harness::rss_kib(s.pid()));
         }
     }
     out.flush().expect("flush");

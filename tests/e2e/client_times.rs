@@ -238,7 +238,7 @@ async fn gvfs_put_carries_its_modification_time() {
 /// Sends a raw HTTP/1.1 request (head lines without the request line, Host and
 /// Authorization) and a body written as given; returns the status and the whole answer.
 fn raw_request(s: &Server, request_line: &str, headers: &[&str], body: &[u8]) -> (u16, String) {
-    let authority = s.base.trim_start_matches("http://").trim_end_matches('/');
+    let authority = s.authority();
     let mut conn = std::net::TcpStream::connect(authority).expect("connect");
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
     let mut head =

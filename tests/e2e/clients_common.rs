@@ -205,7 +205,7 @@ pub fn raw_exchange(
     headers: &[(&str, &str)],
     body: RawBody<'_>,
 ) -> (u16, String) {
-    let authority = s.base.trim_start_matches("http://").trim_end_matches('/');
+    let authority = s.authority();
     let conn = std::net::TcpStream::connect(authority).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     let mut head = format!(

@@ -33,15 +33,10 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-/// `host:port` of the server, for raw sockets.
-fn authority(s: &Server) -> String {
-    s.base.trim_start_matches("http://").trim_end_matches('/').to_owned()
-}
-
 /// Opens a raw connection and sends the head of `PUT path` with the given framing header.
 async fn start_raw_put(s: &Server, path: &str, framing: &str) -> TcpStream {
-    let host = authority(s);
-    let mut sock = TcpStream::connect(&host).await.expect("connect");
+    let host = s.authority();
+    let mut sock = TcpStream::connect(host).await.expect("connect");
     let auth = harness::basic("admin", harness::ADMIN_PASSWORD);
     let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {auth}\r\n{framing}\r\n\r\n");
     sock.write_all(head.as_bytes()).await.expect("send head");

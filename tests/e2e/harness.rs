@@ -87,11 +87,18 @@ impl Server {
         self.ops = ops;
     }
 
+    /// Sends SIGTERM and returns at once (see [`Server::terminate`] to wait for the exit).
+    pub fn sigterm(&self) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        }
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the process to exit; true if it did.
     pub fn terminate(&mut self, limit: std::time::Duration) -> bool {
+        self.sigterm();
         let Some(child) = self.child.as_mut() else { return true };
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = std::time::Instant::now() + limit;
         while std::time::Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -101,6 +108,11 @@ impl Server {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         false
+    }
+
+    /// `host:port` of the HTTP side, for raw sockets (the base URL may carry a base path).
+    pub fn authority(&self) -> &str {
+        self.base.trim_start_matches("http://").split('/').next().unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
@@ -289,7 +301,7 @@ pub fn raw_as(
     body: &[u8],
 ) -> (u16, String) {
     use std::io::{Read, Write};
-    let authority = s.base.trim_start_matches("http://").split('/').next().unwrap_or_default();
+    let authority = s.authority();
     let mut conn = std::net::TcpStream::connect(authority).expect("connect");
     conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
     let mut head = format!(
@@ -473,4 +485,25 @@ impl MsParser {
     fn current_prop(&mut self) -> &mut Prop {
         self.last_propstat().props.last_mut().expect("prop")
     }
+}
+
+/// Starts a PUT of `total` bytes at `path` as the admin and sends `first` of them; the caller
+/// sends the rest (or doesn't), to have an upload in flight.
+pub fn start_upload(s: &Server, path: &str, total: usize, first: &[u8]) -> std::net::TcpStream {
+    let authority = s.authority();
+    let mut conn = std::net::TcpStream::connect(authority).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+    let auth = basic("admin", ADMIN_PASSWORD);
+    let head =
+        format!("PUT {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {auth}\r\nContent-Length: {total}\r\n\r\n");
+    conn.write_all(head.as_bytes()).expect("head");
+    conn.write_all(first).expect("first part");
+    conn
+}
+
+/// Resident memory of a process in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS value")
 }

@@ -74,11 +74,6 @@ fn healthcheck(addr: &str) -> (bool, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn sigterm(s: &Server) {
-    // SAFETY: kill(2) on our own child's pid; no memory is involved.
-    unsafe { libc::kill(s.pid() as libc::pid_t, libc::SIGTERM) };
-}
-
 const LOCK_BODY: &str = "<?xml version=\"1.0\"?><D:lockinfo xmlns:D=\"DAV:\"><D:lockscope><D:exclusive/></D:lockscope>\
      <D:locktype><D:write/></D:locktype></D:lockinfo>";
 
@@ -209,26 +204,13 @@ async fn readyz_is_503_while_the_blob_store_cannot_stage_uploads() {
     readyz_until(&s, 200).await;
 }
 
-/// Starts a PUT of `total` bytes at `path` and sends `first` of them; the caller sends the rest.
-fn start_upload(s: &Server, path: &str, total: usize, first: &[u8]) -> TcpStream {
-    let authority = s.base.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let mut conn = TcpStream::connect(&authority).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let auth = basic("admin", ADMIN_PASSWORD);
-    let head =
-        format!("PUT {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {auth}\r\nContent-Length: {total}\r\n\r\n");
-    conn.write_all(head.as_bytes()).expect("head");
-    conn.write_all(first).expect("first part");
-    conn
-}
-
 #[tokio::test]
 async fn readyz_says_draining_after_sigterm_until_the_server_is_gone() {
     let mut s = Server::start_with(&["--grace-seconds", "20"]);
     let body = vec![b'd'; 100_000];
     let mut conn = start_upload(&s, "/slow.bin", body.len(), &body[..1000]);
     std::thread::sleep(Duration::from_millis(300));
-    sigterm(&s);
+    s.sigterm();
     let reason = readyz_until(&s, 503).await;
     assert!(reason.starts_with("draining"), "{reason:?}");
     assert_eq!(ops_get(&s, "/livez").await.0, 200, "alive while draining");
@@ -367,7 +349,7 @@ async fn sigterm_during_an_ftp_upload_lets_it_finish_within_the_grace_period() {
     );
     assert_eq!(client.said(), "half");
     std::thread::sleep(Duration::from_millis(300));
-    sigterm(&s);
+    s.sigterm();
     std::thread::sleep(Duration::from_millis(1000));
     assert!(TcpStream::connect(&s.ftp).is_err(), "no new FTP session while draining");
     client.go_on();

@@ -7,30 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-/// Starts a PUT of `total` bytes of `fill` at `path` and sends the first `first` of them; the
-/// caller sends the rest.
-fn start_upload(s: &Server, path: &str, total: usize, first: &[u8]) -> TcpStream {
-    let authority = s.base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
-    let mut conn = TcpStream::connect(&authority).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {}\r\nContent-Length: {total}\r\n\r\n",
-        basic("admin", ADMIN_PASSWORD)
-    );
-    conn.write_all(head.as_bytes()).expect("head");
-    conn.write_all(first).expect("first part");
-    conn
-}
-
 fn status_of(mut conn: TcpStream) -> Option<u16> {
     let mut out = Vec::new();
     let _ = conn.read_to_end(&mut out);
     String::from_utf8_lossy(&out).split(' ').nth(1).and_then(|c| c.parse().ok())
-}
-
-fn sigterm(s: &Server) {
-    // SAFETY: kill(2) on our own child's pid; no memory is involved.
-    unsafe { libc::kill(s.pid() as libc::pid_t, libc::SIGTERM) };
 }
 
 #[tokio::test]
@@ -40,9 +20,9 @@ async fn sigterm_during_an_upload_lets_it_finish_within_the_grace_period() {
     let body = vec![b'n'; 1 << 20];
     let mut conn = start_upload(&s, "/big.bin", body.len(), &body[..1000]);
     std::thread::sleep(Duration::from_millis(300));
-    sigterm(&s);
+    s.sigterm();
     std::thread::sleep(Duration::from_millis(1500));
-    let authority = s.base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+    let authority = s.authority().to_owned();
     assert!(TcpStream::connect(&authority).is_err(), "new connections are refused while draining");
     conn.write_all(&body[1000..]).expect("the rest, after the signal");
     assert_eq!(status_of(conn), Some(204), "the upload in flight completes");
@@ -70,7 +50,7 @@ async fn an_upload_cut_by_the_deadline_leaves_the_previous_content() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_does_not_delay_the_stop() {
     let mut s = Server::start_with(&["--grace-seconds", "30"]);
-    let authority = s.base.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+    let authority = s.authority().to_owned();
     let mut idle = TcpStream::connect(&authority).expect("connect");
     let head =
         format!("GET / HTTP/1.1\r\nHost: {authority}\r\nAuthorization: {}\r\n\r\n", basic("admin", ADMIN_PASSWORD));

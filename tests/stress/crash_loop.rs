@@ -1,7 +1,7 @@
 //! The crash loop: workers upload, overwrite, move, copy and delete (each delete and overwrite
 //! collects garbage) while the server is SIGKILLed at a random moment, round after round. After
-//! every restart the store must be whole: the database passes its integrity check, `wharf
-//! fsck` finds nothing, every acknowledged write is there with its exact bytes, and the one
+//! every restart the store must be whole: `wharf fsck` finds nothing (its first check is the
+//! database's own integrity check), every acknowledged write is there with its exact bytes, and the one
 //! operation each worker had in flight is either wholly there or wholly absent, never half.
 //!
 //! `WHARF_CRASH_ROUNDS` (default 12) sets the number of kills; the full size is 200.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 
-use crate::harness::{basic, Server, ADMIN_PASSWORD};
+use crate::harness::{get, Server};
 use crate::rng::Rng;
 
 const WORKERS: usize = 6;
@@ -148,34 +148,22 @@ fn same(a: &Content, b: &Content) -> bool {
 }
 
 async fn fetch(s: &Server, path: &str) -> Content {
-    let r = s.req("GET", path).send().await.expect("GET after restart");
-    match r.status() {
-        StatusCode::NOT_FOUND => None,
-        StatusCode::OK => Some(Arc::new(r.bytes().await.expect("body").to_vec())),
-        other => panic!("GET {path} after restart: {other}"),
+    match get(s, path).await {
+        (404, _) => None,
+        (200, bytes) => Some(Arc::new(bytes)),
+        (other, _) => panic!("GET {path} after restart: {other}"),
     }
 }
 
-/// The database's own integrity check, then the model's invariants.
-async fn check_store(s: &Server) -> Vec<String> {
-    let db = s.data.join("wharf.db");
-    let url = format!("sqlite://{}?mode=ro", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("open the database read-only");
-    let (verdict,): (String,) = sqlx::query_as("PRAGMA integrity_check").fetch_one(&pool).await.expect("check");
-    pool.close().await;
-    let mut problems = Vec::new();
-    if verdict != "ok" {
-        problems.push(format!("integrity_check: {verdict}"));
-    }
+/// `wharf fsck`, beside the restarted server: the database's own integrity check, then the
+/// model's invariants.
+fn check_store(s: &Server) -> Option<String> {
     let fsck = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(["fsck", "--data"])
         .arg(&s.data)
         .output()
         .expect("run wharf fsck");
-    if !fsck.status.success() {
-        problems.push(format!("fsck: {}", String::from_utf8_lossy(&fsck.stdout)));
-    }
-    problems
+    (!fsck.status.success()).then(|| format!("fsck: {}", String::from_utf8_lossy(&fsck.stdout)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,14 +199,8 @@ async fn crash_loop(mut s: Server, what: &str) {
         assert_eq!(crate::harness::mkcol(&s, &w.path("")).await, 201);
         assert_eq!(crate::harness::mkcol(&s, &w.path("d/")).await, 201);
     }
-    let client = Client::builder()
-        .default_headers(
-            [(reqwest::header::AUTHORIZATION, basic("admin", ADMIN_PASSWORD).parse().expect("h"))]
-                .into_iter()
-                .collect(),
-        )
-        .build()
-        .expect("client");
+    // The harness's client: the admin's credentials on every request.
+    let client = s.client.clone();
     for round in 0..rounds {
         let base = Arc::new(s.base.clone());
         let tasks: Vec<_> = workers.drain(..).map(|w| tokio::spawn(w.run(base.clone(), client.clone()))).collect();
@@ -231,7 +213,7 @@ async fn crash_loop(mut s: Server, what: &str) {
         for w in &mut workers {
             w.verify(&s).await;
         }
-        let problems = check_store(&s).await;
+        let problems = check_store(&s);
         let failures: Vec<&String> = workers.iter().flat_map(|w| &w.failures).chain(&problems).collect();
         assert!(failures.is_empty(), "round {round}: {failures:#?}");
     }

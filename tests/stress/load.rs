@@ -100,14 +100,8 @@ impl Session {
 
 /// Resident memory in KiB and open descriptors of a process, from /proc.
 fn usage(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
-    (rss, fds)
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).expect("the server's descriptors");
+    (crate::harness::rss_kib(pid), fds)
 }
 
 fn peak(samples: &[(u64, u64)]) -> (u64, u64) {
