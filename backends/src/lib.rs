@@ -123,6 +123,18 @@ pub struct Staged {
     pub(crate) inner: StagedInner,
 }
 
+impl Staged {
+    /// The whole body, when the store kept it in memory rather than in a temp file (a
+    /// small body that arrived in one go): the model can then keep it inline in its
+    /// database and drop this without committing.
+    pub fn in_memory(&self) -> Option<&Bytes> {
+        match &self.inner {
+            StagedInner::Buffered(b) | StagedInner::Memory(b) => Some(b),
+            StagedInner::File(_) => None,
+        }
+    }
+}
+
 pub(crate) enum StagedInner {
     /// A local store's temp file, renamed into place by commit.
     File(Option<tempfile_path::TempPath>),

@@ -179,7 +179,14 @@ async fn connect(db: &Path) -> Result<SqliteConnection> {
 async fn referenced(snapshot: &Path) -> Result<HashSet<BlobId>> {
     let mut conn = connect(snapshot).await?;
     let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT blob_id FROM resources WHERE blob_id IS NOT NULL").fetch_all(&mut conn).await?;
+        // Inline blobs are in the snapshot itself.
+        sqlx::query_as(
+            "SELECT DISTINCT r.blob_id FROM resources r JOIN blobs b ON b.id = r.blob_id \
+             WHERE r.blob_id IS NOT NULL AND b.data IS NULL \
+             UNION SELECT blob_id FROM resources WHERE blob_id NOT IN (SELECT id FROM blobs)",
+        )
+        .fetch_all(&mut conn)
+        .await?;
     conn.close().await?;
     // An id that is not one can name no file: fsck reports it, the backup leaves it out.
     Ok(rows.into_iter().filter_map(|(id,)| BlobId::parse(&id)).collect())
@@ -245,7 +252,7 @@ mod tests {
     async fn a_backup_restores_to_a_consistent_store_with_the_same_bytes_sharing_the_files() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let repo = Repository::open(&data, Config::default()).await.unwrap();
+        let repo = Repository::open(&data, Config::blob_files_only()).await.unwrap();
         put(&repo, "/a", b"first").await;
         put(&repo, "/b", b"second").await;
         let done = backup(&data, &dir.path().join("backup")).await.unwrap();
@@ -268,6 +275,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn inline_contents_travel_in_the_database_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let repo = Repository::open(&data, Config::default()).await.unwrap();
+        put(&repo, "/small", b"kept in the database").await;
+        let done = backup(&data, &dir.path().join("backup")).await.unwrap();
+        assert_eq!(done.blobs, 0, "no blob file to link");
+        repo.close().await;
+
+        let restored = dir.path().join("restored");
+        restore(&dir.path().join("backup"), &restored, false).await.unwrap();
+        let repo = Repository::open_maintenance(&restored).await.unwrap();
+        let report = repo.fsck(FsckOptions { repair: false, verify_content: true }).await.unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(read(&repo, "/small").await, b"kept in the database");
+    }
+
+    #[tokio::test]
     async fn a_backup_never_overwrites_and_a_restore_only_with_force() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -286,7 +311,7 @@ mod tests {
     async fn a_blob_already_missing_from_the_store_is_reported_and_left_out() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let repo = Repository::open(&data, Config::default()).await.unwrap();
+        let repo = Repository::open(&data, Config::blob_files_only()).await.unwrap();
         put(&repo, "/kept", b"kept").await;
         put(&repo, "/lost", b"lost").await;
         let lost = repo.resolve(&p("/lost")).await.unwrap().unwrap().blob.unwrap();

@@ -10,6 +10,7 @@ use sqlx::SqliteConnection;
 use wharf_backends::{BlobId, ByteStream};
 
 use crate::condition::Preconditions;
+use crate::inline::Gathered;
 use crate::lock::{bind_in_scope, check_write, in_scope, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
 use crate::resource::{self, bind_walk, collection_etag, content_etag, Resource, Tag, WALK};
@@ -90,40 +91,57 @@ impl Repository {
             Some(at) => self.resumed_body(current, at, body).await?,
             None => (body, None),
         };
-        let staged = self.blobs.stage(body, self.config.max_upload_bytes).await?;
-        let size = staged.size;
+        let limit = self.config.max_upload_bytes;
+        let max_inline = self.config.inline_max.min(crate::inline::INLINE_CAP);
+        let (staged, inline) = match crate::inline::gather(body, max_inline, limit).await? {
+            Gathered::Whole(bytes) => (None, Some(bytes)),
+            Gathered::Stream(body) => (Some(self.blobs.stage(body, limit).await?), None),
+        };
+        let size = staged.as_ref().map_or_else(|| inline.as_ref().map_or(0, |b| b.len() as u64), |s| s.size);
         if let Some(expected) = opts.expected_len.filter(|&n| n != size) {
             // Dropping `staged` discards it: nothing was committed yet.
             return Err(Error::BadRequest(format!("body of {size} bytes where {expected} were announced")));
         }
-        let adopting = self.gc_guard.read().await;
-        let blob = if size == 0 { None } else { Some(self.blobs.commit(staged).await?) };
-        let new = NewContent { blob: blob.as_ref(), size, prefix_of: prefix_of.as_ref() };
+        // Only a blob file needs the guard: an inline one commits with its reference.
+        // Zero bytes need no blob at all.
+        let staged = staged.filter(|s| s.size > 0);
+        let adopting = match &staged {
+            Some(_) => Some(self.gc_guard.read().await),
+            None => None,
+        };
+        let blob = match (staged, &inline) {
+            (Some(staged), _) => Some(self.blobs.commit(staged).await?),
+            (None, Some(bytes)) => Some(crate::inline::id_of(bytes)),
+            (None, None) => None,
+        };
+        let new = NewContent { blob: blob.as_ref(), inline: inline.as_ref(), size, prefix_of: prefix_of.as_ref() };
         let written = match early.plain_parent() {
             Some(parent) => match self.insert_plain(path, &new, &opts, parent).await {
-                Ok(Some(done)) => Ok((done, None)),
+                Ok(Some(done)) => Ok((done, Replaced::default())),
                 Ok(None) => self.write_row(path, &new, &opts).await,
                 Err(e) => Err(e),
             },
             None => self.write_row(path, &new, &opts).await,
         };
         drop(adopting);
-        let (resource, old) = match written {
+        let (resource, replaced) = match written {
             Ok(w) => w,
             Err(e) => {
                 // Refused after the blob was committed (quota, a lock taken meanwhile...):
                 // don't leave it for the next start-up's sweep.
-                if let Some(b) = &blob {
+                if let (Some(b), None) = (&blob, &inline) {
                     self.forget_unadopted(b).await;
                 }
                 return Err(e);
             }
         };
-        let released = old.as_ref().and_then(|r| r.blob.clone()).filter(|b| Some(b) != blob.as_ref());
-        if released.is_some() {
+        if let (Some(id), Some(data)) = (&blob, &inline) {
+            self.contents.insert(id, data);
+        }
+        if replaced.garbage {
             self.collect_garbage().await?;
         }
-        Ok(PutOutcome { created: old.is_none(), resource })
+        Ok(PutOutcome { created: replaced.old.is_none(), resource })
     }
 
     /// Refuses before a byte is read when the answer can't be a success, from cached
@@ -167,6 +185,7 @@ impl Repository {
         let above = &path.segments()[..path.segments().len().saturating_sub(1)];
         let (target_tag, parent_tag) = (Tag::Target as i64, Tag::Parent as i64);
         let mut writes = Batch::new();
+        new.push_inline(&mut writes);
         writes.push(&format!(
             "{WALK} INSERT INTO resources \
                (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
@@ -188,6 +207,10 @@ impl Repository {
             resource::COLUMNS
         ));
         writes.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+        if new.inline.is_some() {
+            // A guard that held leaves the inline row unreferenced.
+            crate::inline::push_drop_garbage(&mut writes);
+        }
         let (tx, rows) = WriteTx::once(&self.write, &self.lookups, writes).await?;
         let snap = Snapshot::read(&rows, path)?;
         match (snap.target, snap.parent) {
@@ -207,13 +230,8 @@ impl Repository {
 
     /// The transaction of a PUT, in two trips to SQLite (see [`crate::txn`]): read and
     /// check again, then point the row at the new content and commit. Returns the resource
-    /// as written and the one it replaced.
-    async fn write_row(
-        &self,
-        path: &DavPath,
-        new: &NewContent<'_>,
-        opts: &PutOptions,
-    ) -> Result<(Resource, Option<Resource>)> {
+    /// as written and what it replaced.
+    async fn write_row(&self, path: &DavPath, new: &NewContent<'_>, opts: &PutOptions) -> Result<(Resource, Replaced)> {
         let wanted = Wanted { parent: true, used: self.config.quota_bytes.is_some() };
         let (mut tx, rows) = WriteTx::begin(&self.write, &self.lookups, Snapshot::batch(path, wanted)).await?;
         let snap = Snapshot::read(&rows, path)?;
@@ -226,12 +244,17 @@ impl Repository {
         self.check_quota_of(snap.used.unwrap_or(0), new.size, old.as_ref().map_or(0, |r| r.size))?;
         let now = now_ns();
         let mut writes = Batch::new();
+        new.push_inline(&mut writes);
         match &old {
             Some(r) => push_update_file(&mut writes, r.id, new, opts, now),
             None => {
                 push_insert_file(&mut writes, parent.id, path, new, opts, now);
                 resource::push_touch(&mut writes, parent.id, now);
             }
+        }
+        let releasing = old.as_ref().is_some_and(|r| r.blob.is_some() && r.blob.as_ref() != new.blob);
+        if releasing {
+            crate::inline::push_drop_garbage(&mut writes);
         }
         // RETURNING hands back the row as written: no SELECT after it.
         let rows = tx.commit(writes).await?;
@@ -244,7 +267,9 @@ impl Repository {
             fresh.push((parent.path.clone(), Some(parent.touched(now))));
         }
         tx.finish(fresh);
-        Ok((written, old))
+        let dropped = crate::inline::dropped(&rows);
+        self.gc_counts.record_inline(dropped.blobs, dropped.bytes);
+        Ok((written, Replaced { old, garbage: releasing && dropped.files_left }))
     }
 
     /// Deletes a just-committed blob that no row took, unless another upload of the same
@@ -338,18 +363,65 @@ impl Repository {
             return Err(Error::NotAllowed("a collection has no content".into()));
         }
         match &resource.blob {
+            // Perhaps inline: never a file of the blob store.
+            Some(id) if resource.size <= crate::inline::INLINE_CAP => {
+                let whole = self.small_content(id).await?;
+                let len = whole.len() as u64;
+                let range = range.map_or(0..len, |r| r.start.min(len)..r.end.min(len));
+                let part = whole.slice(range.start as usize..range.end as usize);
+                Ok(Box::pin(futures_util::stream::once(async move { Ok(part) })))
+            }
             Some(id) => Ok(self.blobs.open(id, range).await?),
             None => Ok(Box::pin(futures_util::stream::empty())),
         }
     }
+
+    /// The whole content of a small blob, from the cache, the database or its file, and
+    /// cached for the next read.
+    async fn small_content(&self, id: &BlobId) -> Result<bytes::Bytes> {
+        use futures_util::TryStreamExt;
+        if let Some(hit) = self.contents.get(id) {
+            return Ok(hit);
+        }
+        let inline: Option<(Option<Vec<u8>>,)> =
+            sqlx::query_as("SELECT data FROM blobs WHERE id = ?").bind(id.as_str()).fetch_optional(&self.read).await?;
+        let data = match inline.and_then(|(d,)| d) {
+            Some(d) => bytes::Bytes::from(d),
+            None => {
+                let file = self.blobs.open(id, None).await?;
+                let chunks: Vec<bytes::Bytes> = file.try_collect().await.map_err(wharf_backends::Error::Io)?;
+                chunks.concat().into()
+            }
+        };
+        self.contents.insert(id, &data);
+        Ok(data)
+    }
 }
 
-/// What a PUT writes: the committed blob (none for zero bytes), its size, and for a resumed
-/// write the ETag its kept prefix was read under.
+/// What a PUT writes: the committed blob (none for zero bytes), its bytes when they are
+/// kept inline, its size, and for a resumed write the ETag its kept prefix was read under.
 struct NewContent<'a> {
     blob: Option<&'a BlobId>,
+    inline: Option<&'a bytes::Bytes>,
     size: u64,
     prefix_of: Option<&'a String>,
+}
+
+impl NewContent<'_> {
+    /// The inline blob's row, before the statement that references it.
+    fn push_inline(&self, batch: &mut Batch) {
+        if let (Some(id), Some(data)) = (self.blob, self.inline) {
+            crate::inline::push_store(batch, id, data);
+        }
+    }
+}
+
+/// What a PUT's transaction replaced: the previous resource, and whether blob files it
+/// released wait for the collector.
+#[derive(Default)]
+struct Replaced {
+    old: Option<Resource>,
+    garbage: bool,
 }
 
 /// What the early check of a PUT found.
@@ -426,7 +498,7 @@ mod tests {
         resource::lookup(&mut repo.read.acquire().await.unwrap(), path).await.unwrap()
     }
 
-    const EMPTY: NewContent<'static> = NewContent { blob: None, size: 0, prefix_of: None };
+    const EMPTY: NewContent<'static> = NewContent { blob: None, inline: None, size: 0, prefix_of: None };
 
     /// The folder `/d`, as the early check of a PUT into it would have seen it.
     async fn folder(repo: &Repository) -> Resource {

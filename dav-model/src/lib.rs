@@ -15,6 +15,7 @@ mod evaluate;
 pub mod fsck;
 mod health;
 pub mod identity;
+mod inline;
 pub mod lock;
 pub mod mount;
 pub mod path;
@@ -30,6 +31,7 @@ mod txn;
 
 pub use content::{PutOptions, PutOutcome};
 pub use error::{Error, Result};
+pub use inline::{DEFAULT_CACHE_BYTES as DEFAULT_CONTENT_CACHE_BYTES, DEFAULT_INLINE_MAX, INLINE_CAP};
 pub use lock::{ActiveLock, LockRequest, LockScope};
 pub use path::DavPath;
 pub use props::{DeadProp, PatchOp, PatchResult, PropName};

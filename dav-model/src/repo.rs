@@ -31,6 +31,12 @@ pub struct Config {
     /// the umask decide.
     pub host_file_mode: Option<u32>,
     pub host_dir_mode: Option<u32>,
+    /// Blobs up to this size that arrive whole are kept in the database with their rows
+    /// (see `inline.rs`); 0 keeps every blob a file. At most [`crate::inline::INLINE_CAP`].
+    pub inline_max: u64,
+    /// Bytes of small contents kept in memory for reads (see `inline.rs`); 0 turns the
+    /// cache off.
+    pub content_cache_bytes: u64,
 }
 
 impl Default for Config {
@@ -45,6 +51,8 @@ impl Default for Config {
             host_group: None,
             host_file_mode: None,
             host_dir_mode: None,
+            inline_max: crate::inline::DEFAULT_INLINE_MAX,
+            content_cache_bytes: crate::inline::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -78,6 +86,8 @@ pub struct Repository {
     /// The last readiness answer (see `health.rs`).
     pub(crate) ready: crate::health::ReadyCache,
     pub(crate) gc_counts: crate::stats::GcCounters,
+    /// Small contents recently written or read, by id (see `inline.rs`).
+    pub(crate) contents: crate::inline::ContentCache,
 }
 
 impl Repository {
@@ -117,6 +127,7 @@ impl Repository {
         let lock_rows = crate::lock::LockRows::default();
         lock_rows.recheck(&mut *write.acquire().await?).await?;
         let mounts = Default::default();
+        let contents = crate::inline::ContentCache::new(config.content_cache_bytes);
         let repo = Repository {
             read,
             write,
@@ -130,6 +141,7 @@ impl Repository {
             lock_gate: Default::default(),
             ready: Default::default(),
             gc_counts: Default::default(),
+            contents,
         };
         Ok(repo)
     }
@@ -154,9 +166,14 @@ impl Repository {
     /// so no upload is between committing its blob and committing its row.
     pub async fn collect_garbage(&self) -> Result<u64> {
         let _guard = self.gc_guard.write().await;
+        // Inline blobs go with their rows, in one statement.
+        let inline: Vec<(i64,)> =
+            sqlx::query_as("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING length(data)")
+                .fetch_all(&self.write)
+                .await?;
+        let (mut n, mut bytes) = (inline.len() as u64, inline.iter().map(|(len,)| len.max(&0).unsigned_abs()).sum());
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(&self.write).await?;
-        let (mut n, mut bytes) = (0, 0);
         for (id,) in rows {
             if let Some(blob) = BlobId::parse(&id) {
                 bytes += self.blobs.delete(&blob).await?;
@@ -223,14 +240,26 @@ impl Repository {
 }
 
 #[cfg(test)]
+impl Config {
+    /// Every blob a file of the blob store, for tests of those files.
+    pub(crate) fn blob_files_only() -> Config {
+        Config { inline_max: 0, ..Config::default() }
+    }
+}
+
+#[cfg(test)]
 impl Repository {
     /// A repository on a fresh SQLite file with blobs in memory, for unit tests; the
     /// directory lives as long as the returned guard.
     pub(crate) async fn scratch() -> (tempfile::TempDir, Repository) {
+        Repository::scratch_with(Config::default()).await
+    }
+
+    pub(crate) async fn scratch_with(config: Config) -> (tempfile::TempDir, Repository) {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Arc::new(wharf_backends::MemoryStore::new());
-        let repo = Repository::with_store(&url, store, Config::default()).await.expect("scratch repository");
+        let repo = Repository::with_store(&url, store, config).await.expect("scratch repository");
         (dir, repo)
     }
 }

@@ -93,6 +93,10 @@ pub(crate) enum Tag {
     Lock = 2,
     /// Bytes used by the whole tree.
     Used = 3,
+    /// Whether released blob files wait for the collector (see `inline::push_drop_garbage`).
+    Garbage = 4,
+    /// An inline blob deleted with the write that released it, and its size.
+    Released = 5,
 }
 
 impl Tag {
@@ -102,6 +106,8 @@ impl Tag {
             1 => Some(Tag::Target),
             2 => Some(Tag::Lock),
             3 => Some(Tag::Used),
+            4 => Some(Tag::Garbage),
+            5 => Some(Tag::Released),
             _ => None,
         }
     }

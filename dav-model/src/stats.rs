@@ -59,6 +59,12 @@ impl GcCounters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Inline blobs deleted by the write that released them: no collector run.
+    pub(crate) fn record_inline(&self, blobs: u64, bytes: u64) {
+        self.blobs.fetch_add(blobs, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
     fn snapshot(&self) -> GcStats {
         GcStats {
             runs: self.runs.load(Ordering::Relaxed),
@@ -127,7 +133,7 @@ mod tests {
 
     #[tokio::test]
     async fn stats_count_stored_bytes_blobs_locks_and_collected_garbage() {
-        let (_dir, repo) = Repository::scratch().await;
+        let (_dir, repo) = Repository::scratch_with(crate::Config::blob_files_only()).await;
         let before = repo.stats().await.unwrap();
         let a = DavPath::parse("/a").unwrap();
         repo.put(&a, body(b"12345"), PutOptions::default()).await.unwrap();
@@ -148,5 +154,17 @@ mod tests {
         assert_eq!(after.gc.runs, s.gc.runs + 1, "an overwrite collects");
         assert_eq!((after.gc.blobs_removed, after.gc.bytes_removed), (s.gc.blobs_removed + 1, s.gc.bytes_removed + 3));
         assert_eq!((after.blobs, after.stored_bytes), (s.blobs, s.stored_bytes + 5));
+    }
+
+    #[tokio::test]
+    async fn an_inline_content_released_by_an_overwrite_counts_as_collected() {
+        let (_dir, repo) = Repository::scratch().await;
+        let b = DavPath::parse("/b").unwrap();
+        repo.put(&b, body(b"123"), PutOptions::default()).await.unwrap();
+        let s = repo.stats().await.unwrap();
+        repo.put(&b, body(b"replaced"), PutOptions::default()).await.unwrap();
+        let after = repo.stats().await.unwrap();
+        assert_eq!((after.gc.blobs_removed, after.gc.bytes_removed), (s.gc.blobs_removed + 1, s.gc.bytes_removed + 3));
+        assert_eq!(after.blobs, s.blobs);
     }
 }

@@ -31,6 +31,14 @@ pub struct ServeArgs {
     /// Largest accepted upload, in bytes (default: unlimited).
     #[arg(long, env = "WHARF_MAX_UPLOAD_BYTES")]
     pub max_upload_bytes: Option<u64>,
+    /// Files up to this many bytes are kept in the database with their rows instead of as
+    /// files of the blob store (default 16384; 0: never; at most 524288).
+    #[arg(long, env = "WHARF_INLINE_MAX_BYTES")]
+    pub inline_max_bytes: Option<u64>,
+    /// Memory for small file contents recently written or read, in bytes (default 64 MiB;
+    /// 0: no cache).
+    #[arg(long, env = "WHARF_CONTENT_CACHE_BYTES")]
+    pub content_cache_bytes: Option<u64>,
     /// Largest accepted XML request body (PROPFIND, PROPPATCH, LOCK), in bytes.
     #[arg(long, env = "WHARF_MAX_XML_BYTES")]
     pub max_xml_bytes: Option<usize>,
@@ -116,6 +124,8 @@ struct FileConfig {
     durability: Option<String>,
     quota_bytes: Option<u64>,
     max_upload_bytes: Option<u64>,
+    inline_max_bytes: Option<u64>,
+    content_cache_bytes: Option<u64>,
     max_xml_bytes: Option<usize>,
     propfind_infinity_limit: Option<u64>,
     tls_cert: Option<PathBuf>,
@@ -150,6 +160,8 @@ pub struct Settings {
     pub durability: Durability,
     pub quota_bytes: Option<u64>,
     pub max_upload_bytes: Option<u64>,
+    pub inline_max_bytes: u64,
+    pub content_cache_bytes: u64,
     pub max_xml_bytes: usize,
     pub propfind_infinity_limit: u64,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -189,12 +201,21 @@ impl Settings {
             Some("full") => Durability::Full,
             Some(other) => return Err(format!("durability must be `process` or `full`, not `{other}`")),
         };
+        let inline_max_bytes = args.inline_max_bytes.or(file.inline_max_bytes).unwrap_or(dav_model::DEFAULT_INLINE_MAX);
+        if inline_max_bytes > dav_model::INLINE_CAP {
+            return Err(format!("--inline-max-bytes is at most {}, not {inline_max_bytes}", dav_model::INLINE_CAP));
+        }
         Ok(Settings {
             data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             durability,
             quota_bytes: args.quota_bytes.or(file.quota_bytes),
             max_upload_bytes: args.max_upload_bytes.or(file.max_upload_bytes),
+            inline_max_bytes,
+            content_cache_bytes: args
+                .content_cache_bytes
+                .or(file.content_cache_bytes)
+                .unwrap_or(dav_model::DEFAULT_CONTENT_CACHE_BYTES),
             max_xml_bytes: args.max_xml_bytes.or(file.max_xml_bytes).unwrap_or(1 << 20),
             propfind_infinity_limit: args.propfind_infinity_limit.or(file.propfind_infinity_limit).unwrap_or(100_000),
             tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
@@ -246,6 +267,8 @@ impl Settings {
             host_group: self.host_gid,
             host_file_mode: self.host_file_mode,
             host_dir_mode: self.host_dir_mode,
+            inline_max: self.inline_max_bytes,
+            content_cache_bytes: self.content_cache_bytes,
             ..dav_model::Config::default()
         }
     }

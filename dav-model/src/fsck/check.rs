@@ -104,6 +104,8 @@ async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut 
 pub(super) struct Refs {
     recorded: HashMap<String, i64>,
     pub actual: HashMap<String, i64>,
+    /// Blobs whose bytes are inline in the database (see `inline.rs`), not files.
+    inline: HashSet<String>,
 }
 
 async fn refcounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Result<Refs> {
@@ -124,7 +126,13 @@ async fn refcounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Resul
             out.push(Finding::RefcountMismatch { blob: id.clone(), recorded: rec, actual: act });
         }
     }
-    Ok(Refs { recorded, actual })
+    let inline: HashSet<String> = sqlx::query_as("SELECT id FROM blobs WHERE data IS NOT NULL")
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    Ok(Refs { recorded, actual, inline })
 }
 
 async fn locks_and_mounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
@@ -175,7 +183,7 @@ async fn blob_files(
     let mut referenced: Vec<&String> = refs.actual.keys().collect();
     referenced.sort();
     for blob in referenced {
-        let present = BlobId::parse(blob).is_some_and(|id| files.contains(&id));
+        let present = refs.inline.contains(blob) || BlobId::parse(blob).is_some_and(|id| files.contains(&id));
         if !present {
             out.push(Finding::MissingBlob { blob: blob.clone(), paths: paths_of_blob(conn, blob).await? });
         }
@@ -201,8 +209,9 @@ async fn confirm(repo: &Repository, finding: &Finding) -> Result<bool> {
         _ => return Ok(true),
     };
     let mut conn = repo.read.acquire().await?;
-    let (refs, rows): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM resources WHERE blob_id = ?1), (SELECT COUNT(*) FROM blobs WHERE id = ?1)",
+    let (refs, rows, inline): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM resources WHERE blob_id = ?1), (SELECT COUNT(*) FROM blobs WHERE id = ?1), \
+                (SELECT COUNT(*) FROM blobs WHERE id = ?1 AND data IS NOT NULL)",
     )
     .bind(blob)
     .fetch_one(&mut *conn)
@@ -211,7 +220,7 @@ async fn confirm(repo: &Repository, finding: &Finding) -> Result<bool> {
         Some(id) => exists(repo, &id).await?,
         None => false,
     };
-    Ok(if want_file { file && refs == 0 && rows == 0 } else { !file && refs > 0 })
+    Ok(if want_file { file && refs == 0 && rows == 0 } else { !file && inline == 0 && refs > 0 })
 }
 
 async fn exists(repo: &Repository, id: &BlobId) -> Result<bool> {
@@ -256,6 +265,13 @@ async fn verify(
 /// The BLAKE3 hash (as hex) and length of a blob's bytes; `None` if it is missing, which
 /// the listing already reported.
 async fn hash_of(repo: &Repository, blob: &BlobId) -> Result<Option<(String, u64)>> {
+    let inline: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM blobs WHERE id = ? AND data IS NOT NULL")
+        .bind(blob.as_str())
+        .fetch_optional(&repo.read)
+        .await?;
+    if let Some((data,)) = inline {
+        return Ok(Some((blake3::hash(&data).to_hex().to_string(), data.len() as u64)));
+    }
     let mut stream = match repo.blobs.open(blob, None).await {
         Ok(s) => s,
         Err(wharf_backends::Error::NotFound(_)) => return Ok(None),

@@ -44,6 +44,11 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
             repo.blobs.delete(blob).await?;
             Repair::BlobDeleted
         }
+        Finding::ContentMismatch { blob, .. } if is_inline(repo, blob).await? => {
+            return Ok(Outcome::Left(
+                "the damaged bytes are inline in the database: upload the files again or delete them",
+            ))
+        }
         Finding::ContentMismatch { blob, .. } => Repair::BlobMovedAside(repo.blobs.quarantine(blob).await?),
         Finding::SizeMismatch { blob, actual, .. } => size(repo, blob, *actual).await?,
         Finding::LockRootMissing { token, .. } => {
@@ -52,6 +57,14 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
         }
     };
     Ok(Outcome::Repaired(done))
+}
+
+async fn is_inline(repo: &Repository, blob: &wharf_backends::BlobId) -> Result<bool> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE id = ? AND data IS NOT NULL")
+        .bind(blob.as_str())
+        .fetch_one(&repo.write)
+        .await?;
+    Ok(n > 0)
 }
 
 async fn exec(repo: &Repository, sql: &str, id: i64) -> Result<()> {

@@ -21,10 +21,19 @@ const REPAIR: FsckOptions = FsckOptions { repair: true, verify_content: false };
 const VERIFY: FsckOptions = FsckOptions { repair: false, verify_content: true };
 
 /// A repository on disk (a real blob store) holding `/d/a` and `/d/b` with the same bytes,
-/// and `/d/c` with others.
+/// and `/d/c` with others, all as blob files.
 async fn store() -> (tempfile::TempDir, Repository) {
+    store_with(Config::blob_files_only()).await
+}
+
+/// The same with small contents inline in the database.
+async fn inline_store() -> (tempfile::TempDir, Repository) {
+    store_with(Config::default()).await
+}
+
+async fn store_with(config: Config) -> (tempfile::TempDir, Repository) {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::open(dir.path(), Config::default()).await.unwrap();
+    let repo = Repository::open(dir.path(), config).await.unwrap();
     repo.mkcol(&p("/d"), &Preconditions::default(), None).await.unwrap();
     for (path, bytes) in [("/d/a", &b"shared"[..]), ("/d/b", b"shared"), ("/d/c", b"other")] {
         let bytes: &'static [u8] = bytes;
@@ -52,6 +61,18 @@ fn blob_file(dir: &tempfile::TempDir, blob: &BlobId) -> std::path::PathBuf {
 #[tokio::test]
 async fn a_store_after_every_kind_of_operation_is_clean() {
     let (_dir, repo) = store().await;
+    every_kind_of_operation(&repo).await;
+}
+
+#[tokio::test]
+async fn a_store_with_inline_contents_after_every_kind_of_operation_is_clean() {
+    let (_dir, repo) = inline_store().await;
+    every_kind_of_operation(&repo).await;
+    assert!(repo.blobs.list().await.unwrap().is_empty(), "small contents made no blob files");
+}
+
+/// COPY, MOVE, an overwrite, DELETE, PROPPATCH and LOCK, then a verifying check.
+async fn every_kind_of_operation(repo: &Repository) {
     let pre = Preconditions::default();
     let (d, e, a, z) = (p("/d"), p("/e"), p("/e/a"), p("/e/z"));
     let transfer = |src, dst, moving| Transfer {
@@ -150,6 +171,17 @@ async fn damaged_bytes_are_found_only_by_verifying_and_moved_aside() {
     assert_eq!(report.problems[0].outcome, Outcome::Repaired(Repair::BlobMovedAside(Some(aside.clone()))));
     assert_eq!(std::fs::read(aside).unwrap(), b"OTHER");
     assert!(matches!(&report.remaining[..], [Finding::MissingBlob { .. }]), "the file lost its content");
+}
+
+#[tokio::test]
+async fn damaged_inline_bytes_are_found_by_verifying_and_left_for_the_operator() {
+    let (_dir, repo) = inline_store().await;
+    let other = blob_of(&repo, "/d/c").await;
+    sql(&repo, &format!("UPDATE blobs SET data = x'4f54484552' WHERE id = '{other}'")).await;
+    assert!(repo.fsck(CHECK).await.unwrap().is_clean(), "only the bytes tell");
+    let report = repo.fsck(FsckOptions { repair: true, verify_content: true }).await.unwrap();
+    assert_eq!(findings(&report), [&Finding::ContentMismatch { blob: other.clone(), paths: vec![p("/d/c")] }]);
+    assert!(matches!(report.problems[0].outcome, Outcome::Left(_)), "{report}");
 }
 
 #[tokio::test]

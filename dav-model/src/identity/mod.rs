@@ -85,7 +85,7 @@ mod tests {
     #[tokio::test]
     async fn administration_leaves_uploads_in_progress_and_blob_files_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let server = Repository::open(dir.path(), Config::default()).await.unwrap();
+        let server = Repository::open(dir.path(), Config::blob_files_only()).await.unwrap();
         server.add_user("alice", "pw", UserOptions::default()).await.unwrap();
         let body: crate::ByteStream =
             Box::pin(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"x")) }));

@@ -157,11 +157,12 @@ impl Repository {
         // learns what it replaced from the install itself.
         let mut current = None;
         if !plain {
+            // In the native store's order: conditions, then the parent, then the target.
             current = stat(at, path).await?;
-            parent_dir(at).await?;
             let mut conn = self.read.acquire().await?;
             let locks = self.locks_for_read(&mut conn, path).await?;
             self.evaluate(&mut conn, path, current.as_ref(), &opts.pre, &locks).await?;
+            parent_dir(at).await?;
             check_put(path, current.as_ref(), &locks, &opts)?;
         }
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
@@ -178,10 +179,11 @@ impl Repository {
             (a, b) => a.or(b),
         };
         let stage = StageOptions { limit, modified_ns: opts.modified_ns };
-        let staged = tree.stage(&at.rel, body, stage).await.map_err(|e| match e {
-            wharf_backends::Error::TooLarge(n) if Some(n) == room => Error::InsufficientStorage,
-            other => parent_missing(other),
-        })?;
+        let staged = match tree.stage(&at.rel, body, stage).await {
+            Ok(staged) => staged,
+            Err(wharf_backends::Error::TooLarge(n)) if Some(n) == room => return Err(Error::InsufficientStorage),
+            Err(other) => return Err(refused(at, other).await),
+        };
         if let Some(expected) = opts.expected_len.filter(|&n| n != staged.size) {
             let size = staged.size;
             return Err(Error::BadRequest(format!("body of {size} bytes where {expected} were announced")));
@@ -194,6 +196,8 @@ impl Repository {
                     other => parent_missing(other),
                 })?;
                 drop(gate);
+                // The figure RFC 4331 reports moves with this write, as after a careful one.
+                at.mount.adjust_used(done.meta.size, done.replaced.as_ref().map_or(0, |m| m.size));
                 if let Some(old) = &done.replaced {
                     props::carry(&mut *self.write.acquire().await?, at, &old.node, &done.meta.node).await?;
                 }
@@ -330,7 +334,10 @@ impl Repository {
     pub(crate) async fn mounted_create_empty(&self, at: &At) -> Result<Meta> {
         let tree = at.tree()?;
         let empty = Box::pin(futures_util::stream::empty());
-        let staged = tree.stage(&at.rel, empty, StageOptions::default()).await.map_err(parent_missing)?;
+        let staged = match tree.stage(&at.rel, empty, StageOptions::default()).await {
+            Ok(staged) => staged,
+            Err(e) => return Err(refused(at, e).await),
+        };
         Ok(tree.install(staged, &at.rel, Install::CreateNew).await.map_err(parent_missing)?.meta)
     }
 
@@ -352,6 +359,18 @@ fn parent_missing(e: wharf_backends::Error) -> Error {
         }
         other => other.into(),
     }
+}
+
+/// Why staging a body failed. A name the tree keeps for itself is refused before the
+/// stage looks at the parent; under a missing parent it is a 409 all the same, as any
+/// other name there, and as the careful path (which looks at the parent first) answers.
+async fn refused(at: &At, e: wharf_backends::Error) -> Error {
+    if matches!(e, wharf_backends::Error::Escapes) {
+        if let Err(missing) = parent_dir(at).await {
+            return missing;
+        }
+    }
+    parent_missing(e)
 }
 
 /// A PUT's own refusals, once the conditions held: a collection can't be overwritten with

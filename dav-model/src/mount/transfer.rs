@@ -20,6 +20,8 @@ use crate::{Error, PutOptions, Repository, Result};
 struct Carry<'a> {
     pre: &'a Preconditions,
     principal: Option<&'a str>,
+    /// The destination, when it is a file the PUT of a file replaces in one step.
+    replacing: Option<&'a DavPath>,
     failed: Vec<(DavPath, Error)>,
     copied: Vec<Resource>,
 }
@@ -127,6 +129,8 @@ impl Repository {
         if req.depth == Depth::One && !req.moving {
             return Err(Error::BadRequest("COPY takes Depth 0 or infinity".into()));
         }
+        // Checked in the native store's order: the source, its conditions and locks, the
+        // destination's parent, what is there, then the destination's locks.
         let source = self.resolve(src).await?.ok_or(Error::NotFound)?;
         {
             let mut conn = self.read.acquire().await?;
@@ -136,9 +140,6 @@ impl Repository {
                 let scope = WriteScope { path: src, subtree: true, membership_changes: true };
                 check_write(&src_locks, &scope, req.pre, req.principal)?;
             }
-            let dst_locks = locks_in_scope(&mut conn, dst).await?;
-            let scope = WriteScope { path: dst, subtree: true, membership_changes: true };
-            check_write(&dst_locks, &scope, req.pre, req.principal)?;
         }
         let parent = dst.parent().ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
         if !self.resolve(&parent).await?.is_some_and(|p| p.is_collection) {
@@ -148,14 +149,20 @@ impl Repository {
         if existing.is_some() && !req.overwrite {
             return Err(Error::PreconditionFailed);
         }
+        let dst_locks = locks_in_scope(&mut *self.read.acquire().await?, dst).await?;
+        let scope = WriteScope { path: dst, subtree: true, membership_changes: true };
+        check_write(&dst_locks, &scope, req.pre, req.principal)?;
         let inner = Preconditions::proving(req.pre.if_header.iter().flat_map(|h| h.tokens()));
         // A file over a file is replaced by the PUT itself, atomically: if the copy fails,
-        // the old file is still there. Anything else makes way first.
+        // the old file is still there (else its dead properties and locks then go, see
+        // `set_dead_props`). Anything else makes way first.
         if existing.as_ref().is_some_and(|e| e.is_collection || source.is_collection) {
             self.delete(dst, &inner, req.principal).await?;
         }
         let deep = req.moving || req.depth == Depth::Infinity;
-        let mut carry = Carry { pre: &inner, principal: req.principal, failed: Vec::new(), copied: Vec::new() };
+        let replacing = existing.as_ref().is_some_and(|e| !e.is_collection && !source.is_collection).then_some(dst);
+        let mut carry =
+            Carry { pre: &inner, principal: req.principal, replacing, failed: Vec::new(), copied: Vec::new() };
         self.copy_member(&source, dst, deep, &mut carry).await;
         if let Some(pos) = carry.failed.iter().position(|(p, _)| p == dst) {
             // Nothing arrived: the request failed as a whole.
@@ -209,7 +216,7 @@ impl Repository {
     /// Copies `src` to `dst` (and, when `deep`, everything below it), recording what
     /// failed instead of stopping: the rest still arrives.
     async fn copy_member(&self, src: &Resource, dst: &DavPath, deep: bool, carry: &mut Carry<'_>) {
-        if let Err(e) = self.copy_one(src, dst, carry.pre, carry.principal).await {
+        if let Err(e) = self.copy_one(src, dst, carry).await {
             carry.failed.push((dst.clone(), e));
             return;
         }
@@ -234,46 +241,54 @@ impl Repository {
 
     /// One resource, without its members: a collection or the file's bytes, its dead
     /// properties and its modification time.
-    async fn copy_one(
-        &self,
-        src: &Resource,
-        dst: &DavPath,
-        pre: &Preconditions,
-        principal: Option<&str>,
-    ) -> Result<()> {
+    async fn copy_one(&self, src: &Resource, dst: &DavPath, carry: &Carry<'_>) -> Result<()> {
         let dead = self.entry(src).await?.dead;
         if src.is_collection {
-            self.mkcol(dst, pre, principal).await?;
+            self.mkcol(dst, carry.pre, carry.principal).await?;
         } else {
             let body = self.read_content(src, None).await?;
             let opts = PutOptions {
                 content_type: src.content_type.clone(),
-                principal: principal.map(str::to_owned),
-                pre: pre.clone(),
+                principal: carry.principal.map(str::to_owned),
+                pre: carry.pre.clone(),
                 modified_ns: Some(src.modified_ns),
                 ..PutOptions::default()
             };
             self.put(dst, body, opts).await?;
         }
-        self.set_dead_props(dst, &dead).await
+        let replaced = (carry.replacing == Some(dst)).then_some(carry.pre);
+        self.set_dead_props(dst, &dead, replaced).await
     }
 
     /// Stores dead properties as they are (no interpretation: they were interpreted when
-    /// first set) on the resource now at `path`.
-    async fn set_dead_props(&self, path: &DavPath, dead: &[DeadProp]) -> Result<()> {
-        if dead.is_empty() {
+    /// first set) on the resource now at `path`. With `replaced`, that resource is a file
+    /// that replaced another in one step, which must end as if that one had been deleted
+    /// first (RFC 4918 9.8.4, 9.9.3), as in a transfer within the store: the dead
+    /// properties the PUT kept go, and so do the locks rooted there (each one proven by
+    /// the request's tokens, in `replaced`; a lock taken on the new file since stays).
+    async fn set_dead_props(&self, path: &DavPath, dead: &[DeadProp], replaced: Option<&Preconditions>) -> Result<()> {
+        if dead.is_empty() && replaced.is_none() {
             return Ok(());
         }
         let mut tx = self.write.begin().await?;
         match self.mounted(path) {
             Some(at) => {
                 let node = stat(&at, path).await?.and_then(|r| r.node).ok_or(Error::NotFound)?;
+                if replaced.is_some() {
+                    props::forget_subtree(&mut tx, &at).await?;
+                }
                 for p in dead {
                     props::set(&mut tx, &at, &node, p).await?;
                 }
             }
             None => {
                 let target = crate::resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
+                if replaced.is_some() {
+                    sqlx::query("DELETE FROM dead_props WHERE resource_id = ?")
+                        .bind(target.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 for p in dead {
                     sqlx::query(
                         "INSERT INTO dead_props (resource_id, namespace, name, xml) VALUES (?, ?, ?, ?) \
@@ -287,6 +302,13 @@ impl Repository {
                     .await?;
                 }
             }
+        }
+        for token in replaced.iter().flat_map(|pre| pre.if_header.iter()).flat_map(|h| h.tokens()) {
+            sqlx::query("DELETE FROM locks WHERE root_path = ? AND token = ?")
+                .bind(path.key())
+                .bind(token)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
