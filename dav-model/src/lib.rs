@@ -13,6 +13,7 @@ pub mod datadir;
 mod error;
 mod evaluate;
 pub mod fsck;
+mod group;
 mod health;
 pub mod identity;
 mod inline;

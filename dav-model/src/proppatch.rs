@@ -85,13 +85,15 @@ impl Repository {
         bind_walk(&mut writes, path.segments());
         writes.bind(times.modified_ns).bind(times.created_ns).bind(file.id).bind(path.segments().len() as i64);
         bind_in_scope(&mut writes, path);
-        let (tx, rows) = WriteTx::once(&self.write, &self.lookups, writes).await?;
-        let Some(row) = rows.first() else {
-            // A guard held: nothing was written.
-            tx.finish(Vec::new());
-            return Ok(None);
+        let at = path.clone();
+        let fresh = move |rows: &[sqlx::sqlite::SqliteRow]| {
+            Some(rows.first().map(|row| (at.clone(), Some(Resource::from_row_at(row, 1, at)))).into_iter().collect())
         };
-        tx.finish(vec![(path.clone(), Some(Resource::from_row_at(row, 1, path.clone())))]);
+        let rows = self.group.write(writes, fresh).await?;
+        if rows.is_empty() {
+            // A guard held: nothing was written.
+            return Ok(None);
+        }
         Ok(Some(ops.iter().map(|op| (op_name(op).clone(), PatchResult::Ok)).collect()))
     }
 }

@@ -77,6 +77,8 @@ pub struct Repository {
     pub(crate) config: Config,
     pub(crate) data_dir: Option<std::path::PathBuf>,
     pub(crate) lookups: Arc<crate::cache::LookupCache>,
+    /// Plain guarded writes, committed in groups (see `group.rs`).
+    pub(crate) group: crate::group::Committer,
     pub(crate) lock_rows: crate::lock::LockRows,
     pub(crate) mounts: crate::mount::MountTable,
     /// Held exclusively while a LOCK is created, and shared by the plain writes to mounted
@@ -128,6 +130,8 @@ impl Repository {
         lock_rows.recheck(&mut *write.acquire().await?).await?;
         let mounts = Default::default();
         let contents = crate::inline::ContentCache::new(config.content_cache_bytes);
+        let lookups: Arc<crate::cache::LookupCache> = Default::default();
+        let group = crate::group::Committer::start(write.clone(), lookups.clone());
         let repo = Repository {
             read,
             write,
@@ -135,7 +139,8 @@ impl Repository {
             gc_guard,
             config,
             data_dir: None,
-            lookups: Default::default(),
+            lookups,
+            group,
             lock_rows,
             mounts,
             lock_gate: Default::default(),

@@ -97,6 +97,8 @@ pub(crate) enum Tag {
     Garbage = 4,
     /// An inline blob deleted with the write that released it, and its size.
     Released = 5,
+    /// The row a write is about to replace, as it was.
+    Replaced = 6,
 }
 
 impl Tag {
@@ -108,6 +110,7 @@ impl Tag {
             3 => Some(Tag::Used),
             4 => Some(Tag::Garbage),
             5 => Some(Tag::Released),
+            6 => Some(Tag::Replaced),
             _ => None,
         }
     }

@@ -56,7 +56,7 @@ impl Snapshot {
                 Some(Tag::Target) => snap.target = Some(Resource::from_row_at(row, 1, path.clone())),
                 Some(Tag::Lock) => snap.locks.push(lock_from_row_at(row, 1)?),
                 Some(Tag::Used) => snap.used = Some(row.try_get::<i64, _>(1)?.max(0) as u64),
-                Some(Tag::Garbage | Tag::Released) => {}
+                Some(Tag::Garbage | Tag::Released | Tag::Replaced) => {}
                 None => return Err(Error::Internal("a row of the write snapshot has no tag".into())),
             }
         }

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Encode, Sqlite, SqliteConnection, SqlitePool, Type};
@@ -23,13 +24,16 @@ use crate::{Error, Result};
 /// Statements sent to SQLite in one trip. Their `?` placeholders take the bound values in
 /// order across the whole batch (use plain `?`, never `?NNN`, which would count from the
 /// batch's first value).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Batch {
     sql: String,
-    args: SqliteArguments<'static>,
-    /// The first value that could not be encoded, reported when the batch runs.
-    error: Option<String>,
+    statements: usize,
+    /// The values, kept so that a batch can be sent again or joined with others (see
+    /// `group.rs`): each adds its value to the arguments when the batch runs.
+    binds: Vec<Bind>,
 }
+
+type Bind = Arc<dyn Fn(&mut SqliteArguments<'static>) -> std::result::Result<(), BoxDynError> + Send + Sync>;
 
 impl Batch {
     pub fn new() -> Batch {
@@ -42,36 +46,85 @@ impl Batch {
             self.sql.push_str(";\n");
         }
         self.sql.push_str(statement);
+        self.statements += 1;
         self
     }
 
     /// Binds the next `?` of the batch.
     pub fn bind<T>(&mut self, value: T) -> &mut Batch
     where
-        T: 'static + Send + Encode<'static, Sqlite> + Type<Sqlite>,
+        T: 'static + Send + Sync + Clone + Encode<'static, Sqlite> + Type<Sqlite>,
     {
-        if let Err(e) = self.args.add(value) {
-            self.error.get_or_insert(e.to_string());
-        }
+        self.binds.push(Arc::new(move |args| args.add(value.clone())));
         self
     }
 
+    /// Statements in the batch.
+    pub fn len(&self) -> usize {
+        self.statements
+    }
+
     /// This batch with `statement` (which binds nothing) run first.
-    fn after(self, statement: &str) -> Batch {
-        let sql = if self.sql.is_empty() { statement.to_owned() } else { format!("{statement};\n{}", self.sql) };
-        Batch { sql, ..self }
+    pub fn after(self, statement: &str) -> Batch {
+        Batch::new().with(statement).then(self)
+    }
+
+    /// `self`, then `statement` (which binds nothing).
+    pub fn with(mut self, statement: &str) -> Batch {
+        self.push(statement);
+        self
+    }
+
+    /// `self`, then the statements of `next`.
+    pub fn then(mut self, next: Batch) -> Batch {
+        if next.sql.is_empty() {
+            return self;
+        }
+        if !self.sql.is_empty() {
+            self.sql.push_str(";\n");
+        }
+        self.sql.push_str(&next.sql);
+        self.statements += next.statements;
+        self.binds.extend(next.binds);
+        self
+    }
+
+    fn arguments(&self) -> Result<SqliteArguments<'static>> {
+        let mut args = SqliteArguments::default();
+        for bind in &self.binds {
+            bind(&mut args).map_err(|e| Error::Internal(format!("a value could not be bound: {e}")))?;
+        }
+        // sqlx binds NULL to a `?` without a value: a miscount would go unnoticed.
+        debug_assert_eq!(self.sql.matches('?').count(), args.len(), "values bound to: {}", self.sql);
+        Ok(args)
     }
 
     /// Runs every statement and returns the rows of all of them, in order.
     pub async fn fetch_all(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
-        if let Some(e) = self.error {
-            return Err(Error::Internal(format!("a value could not be bound: {e}")));
-        }
-        // sqlx binds NULL to a `?` without a value: a miscount would go unnoticed.
-        debug_assert_eq!(self.sql.matches('?').count(), self.args.len(), "values bound to: {}", self.sql);
+        let args = self.arguments()?;
         // fetch_all, never fetch_one or fetch_optional: those stop reading after the first
         // row, and SQLite's thread then stops executing the statements after it.
-        Ok(sqlx::query_with(&self.sql, self.args).fetch_all(conn).await?)
+        Ok(sqlx::query_with(&self.sql, args).fetch_all(conn).await?)
+    }
+
+    /// Runs every statement and returns the rows of each, in order: what `group.rs` needs
+    /// to hand the writes it joined their own rows back.
+    pub async fn fetch_per_statement(self, conn: &mut SqliteConnection) -> Result<Vec<Vec<SqliteRow>>> {
+        use futures_util::TryStreamExt;
+        let args = self.arguments()?;
+        let mut out = vec![Vec::new()];
+        // Deprecated only because other drivers can't run several statements at once;
+        // every batch here relies on SQLite's doing so.
+        #[allow(deprecated)]
+        let mut results = sqlx::query_with(&self.sql, args).fetch_many(conn);
+        while let Some(item) = results.try_next().await? {
+            match item {
+                sqlx::Either::Left(_done) => out.push(Vec::new()),
+                sqlx::Either::Right(row) => out.last_mut().expect("one list at least").push(row),
+            }
+        }
+        out.pop();
+        Ok(out)
     }
 }
 
@@ -116,20 +169,6 @@ impl WriteTx {
     ) -> Result<(WriteTx, Vec<SqliteRow>)> {
         let mut tx = WriteTx::start(pool, lookups, Phase::Reading).await?;
         let rows = reads.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
-        Ok((tx, rows))
-    }
-
-    /// `BEGIN IMMEDIATE`, `writes` and `COMMIT`, all in one trip: for writes whose
-    /// statements carry their own conditions, so nothing needs deciding in between.
-    pub async fn once(
-        pool: &SqlitePool,
-        lookups: &Arc<LookupCache>,
-        mut writes: Batch,
-    ) -> Result<(WriteTx, Vec<SqliteRow>)> {
-        let mut tx = WriteTx::start(pool, lookups, Phase::Writing).await?;
-        writes.push("COMMIT");
-        let rows = writes.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
-        tx.phase = Phase::Committed;
         Ok((tx, rows))
     }
 
@@ -198,7 +237,7 @@ impl Drop for WriteTx {
 /// Rolls back an abandoned transaction. "No transaction is active" means its COMMIT ran
 /// after all; any other failure leaves the transaction's state unknown, so the connection
 /// is closed rather than handed to the next writer still inside it.
-async fn rollback(conn: &mut PoolConnection<Sqlite>) {
+pub(crate) async fn rollback(conn: &mut PoolConnection<Sqlite>) {
     if let Err(e) = sqlx::query("ROLLBACK").execute(&mut **conn).await {
         let idle = e.as_database_error().is_some_and(|d| d.message().contains("no transaction is active"));
         if !idle {

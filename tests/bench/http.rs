@@ -39,7 +39,9 @@ pub async fn put_small(client: &Client, coll: &str, n: usize) -> f64 {
     let start = Instant::now();
     stream::iter(0..n)
         .map(|i| {
-            let body = vec![(i % 251) as u8; 4096];
+            // Each body its own: identical ones would be stored once by Wharf.
+            let mut body = vec![(i % 251) as u8; 4096];
+            body[..8].copy_from_slice(&(i as u64).to_le_bytes());
             let url = format!("{coll}file-{i:05}.bin");
             async move {
                 let r = client.put(url).body(body).send().await.expect("PUT");
@@ -130,6 +132,32 @@ pub async fn get_big(user: Option<&str>, url: &str) -> f64 {
         .collect();
     runs.sort_by(f64::total_cmp);
     runs[1]
+}
+
+/// Seconds curl takes to upload the `n` files named `0`..`n` in `dir` into `coll`, 16 at a
+/// time over reused connections (`curl --parallel`), as a sync tool would.
+pub fn curl_upload(user: Option<&str>, coll: &str, dir: &Path, n: usize) -> f64 {
+    let config = dir.with_extension(format!("curl-{}", coll.len()));
+    let mut lines = String::new();
+    for i in 0..n {
+        let file = dir.join(i.to_string());
+        lines.push_str(&format!(
+            "url = \"{coll}f-{i:05}\"\nupload-file = \"{}\"\noutput = \"/dev/null\"\n",
+            file.display()
+        ));
+    }
+    std::fs::write(&config, lines).expect("curl config");
+    let mut curl = Command::new("curl");
+    if let Some(u) = user {
+        curl.args(["-u", u]);
+    }
+    curl.args(["-s", "--fail", "--parallel", "--parallel-max", "16", "-K"]).arg(&config);
+    let start = Instant::now();
+    let status = curl.status().expect("run curl (install it from Debian's packages)");
+    let took = start.elapsed().as_secs_f64();
+    assert!(status.success(), "curl upload into {coll} failed: {status}");
+    let _ = std::fs::remove_file(config);
+    took
 }
 
 pub fn free_port() -> u16 {

@@ -399,5 +399,5 @@ async fn a_put_refused_over_quota_leaves_no_blob_behind() {
     let s = Server::start_with(&["--quota-bytes", "1000"]);
     assert_eq!(put(&s, "/small.bin", vec![1u8; 500]).await, 201);
     assert_eq!(put(&s, "/big.bin", vec![2u8; 5000]).await, 507);
-    assert_eq!(crate::harness::blob_count(&s.data), 1, "the refused body's blob is still on disk");
+    assert_eq!(crate::harness::stored_blobs(&s.data).await, 1, "the refused body's blob is still on disk");
 }

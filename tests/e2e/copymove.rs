@@ -3,7 +3,7 @@
 
 use futures_util::{stream, StreamExt};
 
-use crate::harness::{blob_count, get, mkcol, propfind, put, Server};
+use crate::harness::{get, mkcol, propfind, put, stored_blobs, Server};
 
 /// Members of the large collection.
 const MEMBERS: usize = 1000;
@@ -58,7 +58,7 @@ async fn spot_check_members(s: &Server, dir: &str) {
 async fn copy_of_a_large_collection_shares_blobs_and_copies_every_member() {
     let s = Server::start();
     fill_big_collection(&s, "/big").await;
-    let blobs_before = blob_count(&s.data);
+    let blobs_before = stored_blobs(&s.data).await;
     assert_eq!(blobs_before, MEMBERS);
 
     assert_eq!(transfer(&s, "COPY", "/big", "/copy", &[]).await, 201);
@@ -66,7 +66,7 @@ async fn copy_of_a_large_collection_shares_blobs_and_copies_every_member() {
     assert_eq!(member_count(&s, "/copy").await, MEMBERS);
     spot_check_members(&s, "/copy").await;
     spot_check_members(&s, "/big").await;
-    assert_eq!(blob_count(&s.data), blobs_before, "COPY must not duplicate blob files");
+    assert_eq!(stored_blobs(&s.data).await, blobs_before, "COPY must not duplicate blob files");
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn move_of_a_large_collection_moves_every_member() {
     assert_eq!(get(&s, &member_path("/big", 0)).await.0, 404);
     assert_eq!(member_count(&s, "/moved").await, MEMBERS);
     spot_check_members(&s, "/moved").await;
-    assert_eq!(blob_count(&s.data), MEMBERS);
+    assert_eq!(stored_blobs(&s.data).await, MEMBERS);
 }
 
 #[tokio::test]
@@ -111,11 +111,11 @@ async fn overwritten_destination_content_is_reclaimed() {
     let s = Server::start();
     assert_eq!(put(&s, "/a", "source").await, 201);
     assert_eq!(put(&s, "/b", "destination").await, 201);
-    assert_eq!(blob_count(&s.data), 2);
+    assert_eq!(stored_blobs(&s.data).await, 2);
 
     assert_eq!(transfer(&s, "COPY", "/a", "/b", &[]).await, 204);
 
-    assert_eq!(blob_count(&s.data), 1, "the replaced content's blob is no longer referenced");
+    assert_eq!(stored_blobs(&s.data).await, 1, "the replaced content's blob is no longer referenced");
 }
 
 #[tokio::test]
@@ -275,13 +275,13 @@ async fn blobs_are_reclaimed_once_nothing_references_them() {
     assert_eq!(put(&s, "/c/a", "alpha").await, 201);
     assert_eq!(put(&s, "/c/sub/b", "beta").await, 201);
     assert_eq!(transfer(&s, "COPY", "/c/a", "/a-copy", &[]).await, 201);
-    assert_eq!(blob_count(&s.data), 2);
+    assert_eq!(stored_blobs(&s.data).await, 2);
 
     assert_eq!(s.req("DELETE", "/c").send().await.expect("DELETE").status().as_u16(), 204);
-    assert_eq!(blob_count(&s.data), 1, "only the blob /a-copy still references is kept");
+    assert_eq!(stored_blobs(&s.data).await, 1, "only the blob /a-copy still references is kept");
 
     assert_eq!(s.req("DELETE", "/a-copy").send().await.expect("DELETE").status().as_u16(), 204);
-    assert_eq!(blob_count(&s.data), 0, "no resource references a blob any more");
+    assert_eq!(stored_blobs(&s.data).await, 0, "no resource references a blob any more");
 }
 
 #[tokio::test]
@@ -290,11 +290,11 @@ async fn copy_stays_readable_after_its_source_is_deleted() {
     let content = b"shared bytes ".repeat(10_000);
     assert_eq!(put(&s, "/src", content.clone()).await, 201);
     assert_eq!(transfer(&s, "COPY", "/src", "/dst", &[]).await, 201);
-    assert_eq!(blob_count(&s.data), 1, "the copy shares the source's blob");
+    assert_eq!(stored_blobs(&s.data).await, 1, "the copy shares the source's blob");
 
     assert_eq!(s.req("DELETE", "/src").send().await.expect("DELETE").status().as_u16(), 204);
 
-    assert_eq!(blob_count(&s.data), 1, "a blob still referenced must not be reclaimed");
+    assert_eq!(stored_blobs(&s.data).await, 1, "a blob still referenced must not be reclaimed");
     assert_eq!(get(&s, "/dst").await, (200, content));
 }
 

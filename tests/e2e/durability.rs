@@ -11,7 +11,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::harness::{self, blob_count, get, put, Server};
+use crate::harness::{self, get, put, stored_blobs, Server};
 
 fn tmp_dir(data: &Path) -> PathBuf {
     data.join("blobs").join("tmp")
@@ -53,7 +53,7 @@ async fn hang_up_mid_upload(s: &Server, mut sock: TcpStream) {
 async fn assert_old_content_survives(s: &Server) {
     eventually("the staged upload is discarded", || tmp_files(&s.data).is_empty()).await;
     assert_eq!(get(s, "/f").await, (200, b"old".to_vec()));
-    assert_eq!(blob_count(&s.data), 1, "no blob may be committed for a cut-off body");
+    assert_eq!(stored_blobs(&s.data).await, 1, "no blob may be committed for a cut-off body");
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn upload_of_a_new_file_cut_off_mid_body_creates_nothing() {
 
     eventually("the staged upload is discarded", || tmp_files(&s.data).is_empty()).await;
     assert_eq!(get(&s, "/new").await.0, 404);
-    assert_eq!(blob_count(&s.data), 0);
+    assert_eq!(stored_blobs(&s.data).await, 0);
 }
 
 /// Size of each large upload interrupted by the kill.
@@ -221,5 +221,5 @@ async fn restart_after_sigkill_discards_staged_uploads_and_orphan_blobs() {
     for i in 0..BIG_UPLOADS {
         present += usize::from(get(&c.server, &big_path(i)).await.0 == 200);
     }
-    assert_eq!(blob_count(&data), present, "one blob file per stored file, no orphans");
+    assert_eq!(stored_blobs(&data).await, present, "one blob file per stored file, no orphans");
 }

@@ -257,13 +257,24 @@ pub async fn get(s: &Server, path: &str) -> (u16, Vec<u8>) {
 }
 
 /// Number of files in the blob store (to see whether bytes were copied).
-pub fn blob_count(data: &Path) -> usize {
+/// Blobs the store holds: files of its blob store, and small contents kept inline in its
+/// database (referenced ones; released ones go with the write that released them).
+pub async fn stored_blobs(data: &Path) -> usize {
+    use sqlx::{ConnectOptions, Connection};
     fn walk(p: &Path) -> usize {
         std::fs::read_dir(p)
             .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
             .unwrap_or(0)
     }
-    walk(&data.join("blobs").join("blobs"))
+    let files = walk(&data.join("blobs").join("blobs"));
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("wharf.db")).read_only(true);
+    let mut db = options.connect().await.expect("open wharf.db");
+    let (inline,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NOT NULL AND refcount > 0")
+        .fetch_one(&mut db)
+        .await
+        .expect("count inline blobs");
+    db.close().await.expect("close wharf.db");
+    files + inline as usize
 }
 
 /// PROPPATCH with `body`; returns status and body text.

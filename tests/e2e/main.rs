@@ -33,5 +33,6 @@ mod propfind;
 mod proppatch;
 mod proxy;
 mod shutdown;
+mod small_files;
 mod users_cli;
 mod xml_safety;

@@ -55,10 +55,11 @@ const KEPT: &[u8] = b"kept bytes";
 const SHARED: &[u8] = b"shared bytes";
 const VICTIM: &[u8] = b"victim bytes";
 
-/// A stopped server whose store holds `/keep.txt`, `/dir/a.txt` and its copy `/dir/b.txt`
+/// A stopped server whose blob store holds `/keep.txt`, `/dir/a.txt` and its copy `/dir/b.txt`
 /// (one blob, two references), and `/victim.txt`, the file the damage is done to.
 async fn stopped_store() -> Server {
-    let mut s = Server::start();
+    // Every content a file of the blob store, which is what the damage is done to.
+    let mut s = Server::start_with(&["--inline-max-bytes", "0"]);
     assert_eq!(put(&s, "/keep.txt", KEPT).await, 201);
     assert_eq!(mkcol(&s, "/dir").await, 201);
     assert_eq!(put(&s, "/dir/a.txt", SHARED).await, 201);

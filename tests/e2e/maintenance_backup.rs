@@ -84,7 +84,9 @@ fn inode(path: &Path) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_uploads_restores_to_a_consistent_store_of_acknowledged_states() {
     let s = Arc::new(Server::start());
-    let stable: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("/stable-{i}"), version("stable", i))).collect();
+    // Larger than what the database keeps inline, so they are blob files to share.
+    let big = |i: usize| version("stable", i).repeat(200);
+    let stable: Vec<(String, Vec<u8>)> = (0..3).map(|i| (format!("/stable-{i}"), big(i))).collect();
     for (path, bytes) in &stable {
         assert_eq!(put(&s, path, bytes.clone()).await, 201);
     }

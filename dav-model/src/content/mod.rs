@@ -4,6 +4,8 @@
 //! does one transaction point the resource at the new blob. An interrupted body therefore
 //! leaves the previous content, or nothing, never a truncated file.
 
+mod plain;
+
 use std::ops::Range;
 
 use sqlx::SqliteConnection;
@@ -11,9 +13,9 @@ use wharf_backends::{BlobId, ByteStream};
 
 use crate::condition::Preconditions;
 use crate::inline::Gathered;
-use crate::lock::{bind_in_scope, check_write, in_scope, locks_in_scope, ActiveLock, WriteScope};
+use crate::lock::{check_write, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
-use crate::resource::{self, bind_walk, collection_etag, content_etag, Resource, Tag, WALK};
+use crate::resource::{self, content_etag, Resource};
 use crate::snapshot::{Snapshot, Wanted};
 use crate::txn::{Batch, WriteTx};
 use crate::{now_ns, Error, Repository, Result};
@@ -116,8 +118,8 @@ impl Repository {
         };
         let new = NewContent { blob: blob.as_ref(), inline: inline.as_ref(), size, prefix_of: prefix_of.as_ref() };
         let written = match early.plain_parent() {
-            Some(parent) => match self.insert_plain(path, &new, &opts, parent).await {
-                Ok(Some(done)) => Ok((done, Replaced::default())),
+            Some(parent) => match self.write_plain(path, &new, &opts, parent).await {
+                Ok(Some(done)) => Ok(done),
                 Ok(None) => self.write_row(path, &new, &opts).await,
                 Err(e) => Err(e),
             },
@@ -159,7 +161,7 @@ impl Repository {
             // now, and a file to replace goes straight to the careful path.
             let known = self.lookups.get(path).flatten();
             let (parent, target) = self.check_put(path, parent, known, &[], opts)?;
-            let plain = target.is_none() && self.config.quota_bytes.is_none();
+            let plain = self.config.quota_bytes.is_none();
             return Ok(Early { parent, target, plain });
         }
         let target = self.resolve(path).await?;
@@ -168,64 +170,6 @@ impl Repository {
         self.evaluate(&mut conn, path, target.as_ref(), &opts.pre, &locks).await?;
         let (parent, target) = self.check_put(path, parent, target, &locks, opts)?;
         Ok(Early { parent, target, plain: false })
-    }
-
-    /// The plain case of a PUT in one trip (see [`crate::txn`]): a new file, no conditions,
-    /// no quota, no lock in scope, and the parent the early check saw. Its statements are
-    /// guarded by all of that, so when anything else holds they change nothing and `None`
-    /// sends the caller down the careful path, [`Repository::write_row`].
-    async fn insert_plain(
-        &self,
-        path: &DavPath,
-        new: &NewContent<'_>,
-        opts: &PutOptions,
-        parent: &Resource,
-    ) -> Result<Option<Resource>> {
-        let now = now_ns();
-        let above = &path.segments()[..path.segments().len().saturating_sub(1)];
-        let (target_tag, parent_tag) = (Tag::Target as i64, Tag::Parent as i64);
-        let mut writes = Batch::new();
-        new.push_inline(&mut writes);
-        writes.push(&format!(
-            "{WALK} INSERT INTO resources \
-               (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
-             SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? \
-             WHERE (SELECT id FROM walk WHERE i = ?) = ? \
-               AND EXISTS (SELECT 1 FROM resources WHERE id = ? AND is_collection = 1) \
-               AND NOT EXISTS (SELECT 1 FROM locks WHERE {}) \
-             ON CONFLICT (parent_id, name) DO NOTHING RETURNING {target_tag}, {}",
-            in_scope(path),
-            resource::COLUMNS
-        ));
-        bind_walk(&mut writes, above);
-        bind_file(&mut writes, parent.id, path, new, opts, now);
-        writes.bind(above.len() as i64).bind(parent.id).bind(parent.id);
-        bind_in_scope(&mut writes, path);
-        // changes(): what the INSERT just did, so the parent is touched only with it.
-        writes.push(&format!(
-            "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1 RETURNING {parent_tag}, {}",
-            resource::COLUMNS
-        ));
-        writes.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
-        if new.inline.is_some() {
-            // A guard that held leaves the inline row unreferenced.
-            crate::inline::push_drop_garbage(&mut writes);
-        }
-        let (tx, rows) = WriteTx::once(&self.write, &self.lookups, writes).await?;
-        let snap = Snapshot::read(&rows, path)?;
-        match (snap.target, snap.parent) {
-            (Some(file), Some(parent)) => {
-                tx.finish(vec![(path.clone(), Some(file.clone())), (parent.path.clone(), Some(parent))]);
-                Ok(Some(file))
-            }
-            // A guard held: nothing was written.
-            (None, None) => {
-                tx.finish(Vec::new());
-                Ok(None)
-            }
-            // Dropping `tx` unfinished empties the lookup cache.
-            _ => Err(Error::Internal("the plain PUT wrote only one of its two rows".into())),
-        }
     }
 
     /// The transaction of a PUT, in two trips to SQLite (see [`crate::txn`]): read and
@@ -430,7 +374,7 @@ struct Early {
     /// The current resource, when it was looked up (always for a resumed write, which
     /// needs its content).
     target: Option<Resource>,
-    /// Nothing but the tree's shape can refuse the write (see [`Repository::insert_plain`]).
+    /// Nothing but the tree's shape can refuse the write (see [`Repository::write_plain`]).
     plain: bool,
 }
 
@@ -440,19 +384,23 @@ impl Early {
     }
 }
 
+/// The columns a new content sets on a file's row; bound by [`push_update_file_set`].
+const UPDATE_FILE_SET: &str =
+    "blob_id = ?, size = ?, etag = ?, modified_ns = ?, content_type = COALESCE(?, content_type)";
+
 fn push_update_file(batch: &mut Batch, id: i64, new: &NewContent<'_>, opts: &PutOptions, now: i64) {
-    batch.push(&format!(
-        "UPDATE resources SET blob_id = ?, size = ?, etag = ?, modified_ns = ?, \
-         content_type = COALESCE(?, content_type) WHERE id = ? RETURNING {}",
-        resource::COLUMNS
-    ));
+    batch.push(&format!("UPDATE resources SET {UPDATE_FILE_SET} WHERE id = ? RETURNING {}", resource::COLUMNS));
+    push_update_file_set(batch, new, opts, now);
+    batch.bind(id);
+}
+
+fn push_update_file_set(batch: &mut Batch, new: &NewContent<'_>, opts: &PutOptions, now: i64) {
     batch
         .bind(new.blob.map(|b| b.as_str().to_owned()))
         .bind(new.size as i64)
         .bind(content_etag(new.blob))
         .bind(opts.modified_ns.unwrap_or(now))
-        .bind(opts.content_type.clone())
-        .bind(id);
+        .bind(opts.content_type.clone());
 }
 
 fn push_insert_file(
@@ -482,91 +430,4 @@ fn bind_file(batch: &mut Batch, parent_id: i64, path: &DavPath, new: &NewContent
         .bind(content_etag(new.blob))
         .bind(now)
         .bind(opts.modified_ns.unwrap_or(now));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Depth, LockRequest, LockScope, Transfer};
-
-    fn p(s: &str) -> DavPath {
-        DavPath::parse(s).unwrap()
-    }
-
-    /// What the database holds at `path`, past the lookup cache.
-    async fn stored(repo: &Repository, path: &DavPath) -> Option<Resource> {
-        resource::lookup(&mut repo.read.acquire().await.unwrap(), path).await.unwrap()
-    }
-
-    const EMPTY: NewContent<'static> = NewContent { blob: None, inline: None, size: 0, prefix_of: None };
-
-    /// The folder `/d`, as the early check of a PUT into it would have seen it.
-    async fn folder(repo: &Repository) -> Resource {
-        repo.mkcol(&p("/d"), &Preconditions::default(), None).await.unwrap();
-        repo.resolve(&p("/d")).await.unwrap().unwrap()
-    }
-
-    #[tokio::test]
-    async fn the_plain_insert_holds_back_when_a_lock_covers_the_parent() {
-        let (_dir, repo) = Repository::scratch().await;
-        let d = folder(&repo).await;
-        let req = LockRequest {
-            scope: LockScope::Exclusive,
-            depth_infinite: true,
-            owner_xml: None,
-            principal: Some("alice".into()),
-            timeouts: vec![],
-        };
-        repo.lock(&p("/d"), req, &Preconditions::default()).await.unwrap();
-        let done = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
-        assert!(done.is_none());
-        assert!(stored(&repo, &p("/d/f")).await.is_none());
-    }
-
-    #[tokio::test]
-    async fn the_plain_insert_holds_back_when_the_parent_moved_away() {
-        let (_dir, repo) = Repository::scratch().await;
-        let d = folder(&repo).await;
-        let pre = Preconditions::default();
-        let (src, dst) = (p("/d"), p("/e"));
-        let req = Transfer {
-            src: &src,
-            dst: &dst,
-            moving: true,
-            depth: Depth::Infinity,
-            overwrite: false,
-            pre: &pre,
-            principal: None,
-        };
-        repo.transfer(req).await.unwrap();
-        let done = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
-        assert!(done.is_none());
-        assert!(stored(&repo, &p("/e/f")).await.is_none());
-    }
-
-    #[tokio::test]
-    async fn the_plain_insert_leaves_an_existing_name_and_its_parent_alone() {
-        let (_dir, repo) = Repository::scratch().await;
-        let d = folder(&repo).await;
-        repo.mkcol(&p("/d/sub"), &Preconditions::default(), None).await.unwrap();
-        let before = stored(&repo, &p("/d")).await.unwrap();
-        let done = repo.insert_plain(&p("/d/sub"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
-        assert!(done.is_none());
-        let after = stored(&repo, &p("/d")).await.unwrap();
-        assert_eq!((after.etag, after.modified_ns), (before.etag, before.modified_ns), "parent untouched");
-    }
-
-    #[tokio::test]
-    async fn the_plain_insert_touches_the_parent_it_inserted_into() {
-        let (_dir, repo) = Repository::scratch().await;
-        let d = folder(&repo).await;
-        let file = repo.insert_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
-        let stored = stored(&repo, &p("/d")).await.unwrap();
-        assert_eq!(stored.modified_ns, file.created_ns);
-        assert_eq!(
-            repo.resolve(&p("/d")).await.unwrap().unwrap().etag,
-            stored.etag,
-            "the cache has the touched parent"
-        );
-    }
 }

@@ -1,0 +1,231 @@
+//! The plain PUT, in one grouped trip: no conditions, no quota, no lock anywhere, and the
+//! parent the early check saw. Its statements are guarded by all of that, so when
+//! anything else holds they change nothing, and the caller takes the careful path
+//! (`write_row`). Being guarded, they need no decision between reads and writes, so
+//! concurrent plain PUTs share one transaction (see `group.rs`).
+
+use sqlx::sqlite::SqliteRow;
+
+use super::{bind_file, push_update_file_set, NewContent, PutOptions, Replaced};
+use crate::lock::{bind_in_scope, in_scope};
+use crate::path::DavPath;
+use crate::resource::{self, bind_walk, collection_etag, Resource, Tag, WALK};
+use crate::txn::Batch;
+use crate::{now_ns, Error, Repository, Result};
+
+impl Repository {
+    /// Writes a new file or replaces one. `None`: a guard held, nothing was written.
+    pub(super) async fn write_plain(
+        &self,
+        path: &DavPath,
+        new: &NewContent<'_>,
+        opts: &PutOptions,
+        parent: &Resource,
+    ) -> Result<Option<(Resource, Replaced)>> {
+        let writes = plain_batch(path, new, opts, parent, now_ns());
+        let at = path.clone();
+        let rows = self.group.write(writes, move |rows| fresh(rows, &at)).await?;
+        let dropped = crate::inline::dropped(&rows);
+        self.gc_counts.record_inline(dropped.blobs, dropped.bytes);
+        let found = Found::read(&rows, path);
+        match (found.file, found.parent, found.old) {
+            (Some(file), None, Some(old)) => {
+                let garbage = old.blob.is_some() && old.blob.as_ref() != new.blob && dropped.files_left;
+                Ok(Some((file, Replaced { old: Some(old), garbage })))
+            }
+            (Some(file), Some(_), _) => Ok(Some((file, Replaced::default()))),
+            // A guard held: nothing was written.
+            (None, None, _) => Ok(None),
+            _ => Err(Error::Internal("the plain PUT wrote an unexpected set of rows".into())),
+        }
+    }
+}
+
+/// The statements: the file being replaced, if any; its UPDATE, or else the INSERT of a
+/// new file and the touch of its parent; then the deletion of inline blobs released.
+fn plain_batch(path: &DavPath, new: &NewContent<'_>, opts: &PutOptions, parent: &Resource, now: i64) -> Batch {
+    let above = &path.segments()[..path.segments().len().saturating_sub(1)];
+    let name = path.name().unwrap_or_default().to_owned();
+    let (target, parent_tag, old) = (Tag::Target as i64, Tag::Parent as i64, Tag::Replaced as i64);
+    let guards = format!(
+        "(SELECT id FROM walk WHERE i = ?) = ? \
+         AND EXISTS (SELECT 1 FROM resources WHERE id = ? AND is_collection = 1) \
+         AND NOT EXISTS (SELECT 1 FROM locks WHERE {})",
+        in_scope(path)
+    );
+    let bind_guards = |b: &mut Batch| {
+        b.bind(above.len() as i64).bind(parent.id).bind(parent.id);
+        bind_in_scope(b, path);
+    };
+    let mut b = Batch::new();
+    new.push_inline(&mut b);
+    b.push(&format!(
+        "SELECT {old}, {} FROM resources WHERE parent_id = ? AND name = ? AND is_collection = 0",
+        resource::COLUMNS
+    ));
+    b.bind(parent.id).bind(name.clone());
+    b.push(&format!(
+        "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards} \
+         RETURNING {target}, {}",
+        super::UPDATE_FILE_SET,
+        resource::COLUMNS
+    ));
+    bind_walk(&mut b, above);
+    push_update_file_set(&mut b, new, opts, now);
+    b.bind(parent.id).bind(name);
+    bind_guards(&mut b);
+    b.push(&format!(
+        "{WALK} INSERT INTO resources \
+           (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
+         SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? WHERE {guards} \
+         ON CONFLICT (parent_id, name) DO NOTHING RETURNING {target}, {}",
+        resource::COLUMNS
+    ));
+    bind_walk(&mut b, above);
+    bind_file(&mut b, parent.id, path, new, opts, now);
+    bind_guards(&mut b);
+    // changes(): what the INSERT just did, so the parent is touched only with it.
+    b.push(&format!(
+        "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1 RETURNING {parent_tag}, {}",
+        resource::COLUMNS
+    ));
+    b.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+    crate::inline::push_drop_garbage(&mut b);
+    b
+}
+
+/// The rows of a plain PUT, by their tag.
+#[derive(Default)]
+struct Found {
+    file: Option<Resource>,
+    parent: Option<Resource>,
+    old: Option<Resource>,
+}
+
+impl Found {
+    fn read(rows: &[SqliteRow], path: &DavPath) -> Found {
+        let mut found = Found::default();
+        for row in rows {
+            match Tag::of(row) {
+                Some(Tag::Target) => found.file = Some(Resource::from_row_at(row, 1, path.clone())),
+                Some(Tag::Parent) => {
+                    found.parent = Some(Resource::from_row_at(row, 1, path.parent().unwrap_or_default()))
+                }
+                Some(Tag::Replaced) => found.old = Some(Resource::from_row_at(row, 1, path.clone())),
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
+/// What the rows leave in the lookup cache: the file and, for a new one, its parent.
+fn fresh(rows: &[SqliteRow], path: &DavPath) -> crate::group::Fresh {
+    let found = Found::read(rows, path);
+    let mut out: Vec<(DavPath, Option<Resource>)> = found.file.map(|f| (path.clone(), Some(f))).into_iter().collect();
+    out.extend(found.parent.map(|p| (p.path.clone(), Some(p))));
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+    use super::*;
+    use crate::{Depth, LockRequest, LockScope, Transfer};
+
+    fn p(s: &str) -> DavPath {
+        DavPath::parse(s).unwrap()
+    }
+
+    /// What the database holds at `path`, past the lookup cache.
+    async fn stored(repo: &Repository, path: &DavPath) -> Option<Resource> {
+        resource::lookup(&mut repo.read.acquire().await.unwrap(), path).await.unwrap()
+    }
+
+    const EMPTY: NewContent<'static> = NewContent { blob: None, inline: None, size: 0, prefix_of: None };
+
+    /// The folder `/d`, as the early check of a PUT into it would have seen it.
+    async fn folder(repo: &Repository) -> Resource {
+        repo.mkcol(&p("/d"), &Preconditions::default(), None).await.unwrap();
+        repo.resolve(&p("/d")).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_holds_back_when_a_lock_covers_the_parent() {
+        let (_dir, repo) = Repository::scratch().await;
+        let d = folder(&repo).await;
+        let req = LockRequest {
+            scope: LockScope::Exclusive,
+            depth_infinite: true,
+            owner_xml: None,
+            principal: Some("alice".into()),
+            timeouts: vec![],
+        };
+        repo.lock(&p("/d"), req, &Preconditions::default()).await.unwrap();
+        let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        assert!(done.is_none());
+        assert!(stored(&repo, &p("/d/f")).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_holds_back_when_the_parent_moved_away() {
+        let (_dir, repo) = Repository::scratch().await;
+        let d = folder(&repo).await;
+        let pre = Preconditions::default();
+        let (src, dst) = (p("/d"), p("/e"));
+        let req = Transfer {
+            src: &src,
+            dst: &dst,
+            moving: true,
+            depth: Depth::Infinity,
+            overwrite: false,
+            pre: &pre,
+            principal: None,
+        };
+        repo.transfer(req).await.unwrap();
+        let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        assert!(done.is_none());
+        assert!(stored(&repo, &p("/e/f")).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_leaves_an_existing_name_and_its_parent_alone() {
+        let (_dir, repo) = Repository::scratch().await;
+        let d = folder(&repo).await;
+        repo.mkcol(&p("/d/sub"), &Preconditions::default(), None).await.unwrap();
+        let before = stored(&repo, &p("/d")).await.unwrap();
+        let done = repo.write_plain(&p("/d/sub"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        assert!(done.is_none());
+        let after = stored(&repo, &p("/d")).await.unwrap();
+        assert_eq!((after.etag, after.modified_ns), (before.etag, before.modified_ns), "parent untouched");
+    }
+
+    #[tokio::test]
+    async fn the_plain_insert_touches_the_parent_it_inserted_into() {
+        let (_dir, repo) = Repository::scratch().await;
+        let d = folder(&repo).await;
+        let (file, _) = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
+        let stored = stored(&repo, &p("/d")).await.unwrap();
+        assert_eq!(stored.modified_ns, file.created_ns);
+        assert_eq!(
+            repo.resolve(&p("/d")).await.unwrap().unwrap().etag,
+            stored.etag,
+            "the cache has the touched parent"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_plain_write_replaces_a_file_and_says_what_it_replaced() {
+        let (_dir, repo) = Repository::scratch().await;
+        let d = folder(&repo).await;
+        let (first, _) = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
+        let d = repo.resolve(&p("/d")).await.unwrap().unwrap();
+        let data = bytes::Bytes::from_static(b"new");
+        let id = crate::inline::id_of(&data);
+        let new = NewContent { blob: Some(&id), inline: Some(&data), size: 3, prefix_of: None };
+        let (file, replaced) = repo.write_plain(&p("/d/f"), &new, &PutOptions::default(), &d).await.unwrap().unwrap();
+        assert_eq!(replaced.old.map(|r| r.id), Some(first.id));
+        assert_eq!((file.id, file.size), (first.id, 3));
+        assert_eq!(stored(&repo, &p("/d")).await.unwrap().etag, d.etag, "replacing a member leaves its parent alone");
+    }
+}
