@@ -33,8 +33,10 @@ use crate::resource::Resource;
 use crate::txn::{rollback, Batch};
 use crate::{Error, Result};
 
-/// Most batches in one transaction: bounds how long the first of them waits.
-const MAX_GROUP: usize = 64;
+/// Most batches in one transaction: bounds how long the first of them waits, and how
+/// many texts a group's joined statements can have (each is prepared once and cached by
+/// its text; see `Repository::with_store`).
+pub(crate) const MAX_GROUP: usize = 16;
 
 /// The rows a write leaves at each path, for the lookup cache; `None` when it can't tell
 /// (the cache is then emptied).

@@ -105,11 +105,16 @@ pub(crate) fn push_store(batch: &mut Batch, id: &BlobId, data: &Bytes) {
 /// with their sizes), then a row tagged [`Tag::Garbage`] saying whether released blob
 /// files remain for the collector.
 pub(crate) fn push_drop_garbage(batch: &mut Batch) {
-    let (released, garbage) = (Tag::Released as i64, Tag::Garbage as i64);
-    batch.push(&format!(
-        "DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING {released}, length(data)"
-    ));
-    batch.push(&format!("SELECT {garbage}, EXISTS (SELECT 1 FROM blobs WHERE refcount <= 0)"));
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let [drop, left] = SQL.get_or_init(|| {
+        let (released, garbage) = (Tag::Released as i64, Tag::Garbage as i64);
+        [
+            format!("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING {released}, length(data)"),
+            format!("SELECT {garbage}, EXISTS (SELECT 1 FROM blobs WHERE refcount <= 0)"),
+        ]
+    });
+    batch.push(drop);
+    batch.push(left);
 }
 
 /// What the statements of [`push_drop_garbage`] found.

@@ -77,25 +77,24 @@ pub(crate) fn lock_from_row_at(row: &sqlx::sqlite::SqliteRow, at: usize) -> Resu
 /// anywhere inside its subtree. One query.
 pub(crate) fn push_locks_in_scope(batch: &mut Batch, path: &DavPath) {
     let tag = Tag::Lock as i64;
-    batch.push(&format!("SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE {}", in_scope(path)));
+    batch.push(&format!("SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE {IN_SCOPE}"));
     bind_in_scope(batch, path);
 }
 
-/// The condition on a `locks` row that [`push_locks_in_scope`] selects by, for statements
-/// that must not act when such a lock exists; [`bind_in_scope`] binds its values.
-pub(crate) fn in_scope(path: &DavPath) -> String {
-    let placeholders = vec!["?"; path.segments().len() + 1].join(",");
-    format!(
-        "(expires_ns IS NULL OR expires_ns > ?) \
-         AND (root_path IN ({placeholders}) OR (root_path >= ? AND root_path < ?))"
-    )
-}
+/// The guard of the plain writes, which are only tried while no lock exists anywhere
+/// ([`LockRows::may_exist`]): one taken meanwhile, anywhere, sends them down the careful
+/// path, which looks at the locks in scope. Cheaper than binding the path's scope.
+pub(crate) const NO_LOCK_AT_ALL: &str = "NOT EXISTS (SELECT 1 FROM locks)";
 
-pub(crate) fn bind_in_scope(batch: &mut Batch, path: &DavPath) {
-    batch.bind(now_ns());
-    for a in path.ancestors_and_self() {
-        batch.bind(a.key());
-    }
+/// Locks whose scope covers a path, bound by [`bind_in_scope`]. The ancestors come as one
+/// JSON array, so the text is the same at every depth (prepared statements are cached by
+/// their text).
+const IN_SCOPE: &str = "(expires_ns IS NULL OR expires_ns > ?) \
+     AND (root_path IN (SELECT value FROM json_each(?)) OR (root_path >= ? AND root_path < ?))";
+
+fn bind_in_scope(batch: &mut Batch, path: &DavPath) {
+    let keys: Vec<String> = path.ancestors_and_self().iter().map(|a| a.key()).collect();
+    batch.bind(now_ns()).bind(crate::resource::json_array(&keys));
     let (lo, hi) = subtree_range(path);
     batch.bind(lo).bind(hi);
 }

@@ -3,7 +3,7 @@
 //! times takes a one-trip plain path.
 
 use crate::condition::Preconditions;
-use crate::lock::{bind_in_scope, check_write, in_scope, WriteScope};
+use crate::lock::{check_write, WriteScope, NO_LOCK_AT_ALL};
 use crate::path::DavPath;
 use crate::props::{is_protected, PatchOp, PatchResult, PropName};
 use crate::resource::{self, bind_walk, Resource, Tag, WALK};
@@ -77,14 +77,12 @@ impl Repository {
         let mut writes = Batch::new();
         writes.push(&format!(
             "{WALK} UPDATE resources SET modified_ns = COALESCE(?, modified_ns), created_ns = COALESCE(?, created_ns) \
-             WHERE id = ? AND id = (SELECT id FROM walk WHERE i = ?) AND NOT EXISTS (SELECT 1 FROM locks WHERE {}) \
+             WHERE id = ? AND id = (SELECT id FROM walk WHERE i = ?) AND {NO_LOCK_AT_ALL} \
              RETURNING {tag}, {}",
-            in_scope(path),
             resource::COLUMNS
         ));
         bind_walk(&mut writes, path.segments());
         writes.bind(times.modified_ns).bind(times.created_ns).bind(file.id).bind(path.segments().len() as i64);
-        bind_in_scope(&mut writes, path);
         let at = path.clone();
         let fresh = move |rows: &[sqlx::sqlite::SqliteRow]| {
             Some(rows.first().map(|row| (at.clone(), Some(Resource::from_row_at(row, 1, at)))).into_iter().collect())

@@ -122,7 +122,9 @@ impl Repository {
             .busy_timeout(Duration::from_secs(30));
         // No ping before each acquire: these are local files, not network connections.
         let pool = || SqlitePoolOptions::new().test_before_acquire(false);
-        let write = pool().max_connections(1).connect_with(opts.clone()).await?;
+        // Room for the joined statements of every group size besides the single ones.
+        let cache = 128 + 2 * crate::group::MAX_GROUP;
+        let write = pool().max_connections(1).connect_with(opts.clone().statement_cache_capacity(cache)).await?;
         sqlx::migrate!("../migrations").run(&write).await?;
         let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
         let gc_guard = tokio::sync::RwLock::new(());

@@ -168,7 +168,7 @@ pub(crate) async fn child(conn: &mut SqliteConnection, parent: &Resource, name: 
 }
 
 /// A JSON array of strings, for `json_extract`.
-fn json_array(items: &[String]) -> String {
+pub(crate) fn json_array(items: &[String]) -> String {
     let mut s = String::from("[");
     for (n, item) in items.iter().enumerate() {
         if n > 0 {

@@ -7,7 +7,7 @@
 use sqlx::sqlite::SqliteRow;
 
 use super::{bind_file, push_update_file_set, NewContent, PutOptions, Replaced};
-use crate::lock::{bind_in_scope, in_scope};
+use crate::lock::NO_LOCK_AT_ALL;
 use crate::path::DavPath;
 use crate::resource::{self, bind_walk, collection_etag, Resource, Tag, WALK};
 use crate::txn::Batch;
@@ -41,55 +41,70 @@ impl Repository {
     }
 }
 
+/// The statements' text: the same for every plain PUT (so SQLite's prepared statements are
+/// reused, see `lock::in_scope`), hence made once.
+struct Sql {
+    old: String,
+    update: String,
+    insert: String,
+    touch: String,
+}
+
+fn sql() -> &'static Sql {
+    static SQL: std::sync::OnceLock<Sql> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let (target, parent, old) = (Tag::Target as i64, Tag::Parent as i64, Tag::Replaced as i64);
+        let columns = resource::COLUMNS;
+        let guards = format!(
+            "(SELECT id FROM walk WHERE i = ?) = ? \
+             AND EXISTS (SELECT 1 FROM resources WHERE id = ? AND is_collection = 1) AND {NO_LOCK_AT_ALL}"
+        );
+        Sql {
+            old: format!(
+                "SELECT {old}, {columns} FROM resources WHERE parent_id = ? AND name = ? AND is_collection = 0"
+            ),
+            update: format!(
+                "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards} \
+                 RETURNING {target}, {columns}",
+                super::UPDATE_FILE_SET
+            ),
+            insert: format!(
+                "{WALK} INSERT INTO resources \
+                   (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
+                 SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? WHERE {guards} \
+                 ON CONFLICT (parent_id, name) DO NOTHING RETURNING {target}, {columns}"
+            ),
+            // changes(): what the INSERT just did, so the parent is touched only with it.
+            touch: format!(
+                "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1 \
+                 RETURNING {parent}, {columns}"
+            ),
+        }
+    })
+}
+
 /// The statements: the file being replaced, if any; its UPDATE, or else the INSERT of a
 /// new file and the touch of its parent; then the deletion of inline blobs released.
 fn plain_batch(path: &DavPath, new: &NewContent<'_>, opts: &PutOptions, parent: &Resource, now: i64) -> Batch {
     let above = &path.segments()[..path.segments().len().saturating_sub(1)];
     let name = path.name().unwrap_or_default().to_owned();
-    let (target, parent_tag, old) = (Tag::Target as i64, Tag::Parent as i64, Tag::Replaced as i64);
-    let guards = format!(
-        "(SELECT id FROM walk WHERE i = ?) = ? \
-         AND EXISTS (SELECT 1 FROM resources WHERE id = ? AND is_collection = 1) \
-         AND NOT EXISTS (SELECT 1 FROM locks WHERE {})",
-        in_scope(path)
-    );
+    let sql = sql();
     let bind_guards = |b: &mut Batch| {
         b.bind(above.len() as i64).bind(parent.id).bind(parent.id);
-        bind_in_scope(b, path);
     };
     let mut b = Batch::new();
     new.push_inline(&mut b);
-    b.push(&format!(
-        "SELECT {old}, {} FROM resources WHERE parent_id = ? AND name = ? AND is_collection = 0",
-        resource::COLUMNS
-    ));
-    b.bind(parent.id).bind(name.clone());
-    b.push(&format!(
-        "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards} \
-         RETURNING {target}, {}",
-        super::UPDATE_FILE_SET,
-        resource::COLUMNS
-    ));
+    b.push(&sql.old).bind(parent.id).bind(name.clone());
+    b.push(&sql.update);
     bind_walk(&mut b, above);
     push_update_file_set(&mut b, new, opts, now);
     b.bind(parent.id).bind(name);
     bind_guards(&mut b);
-    b.push(&format!(
-        "{WALK} INSERT INTO resources \
-           (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
-         SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? WHERE {guards} \
-         ON CONFLICT (parent_id, name) DO NOTHING RETURNING {target}, {}",
-        resource::COLUMNS
-    ));
+    b.push(&sql.insert);
     bind_walk(&mut b, above);
     bind_file(&mut b, parent.id, path, new, opts, now);
     bind_guards(&mut b);
-    // changes(): what the INSERT just did, so the parent is touched only with it.
-    b.push(&format!(
-        "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1 RETURNING {parent_tag}, {}",
-        resource::COLUMNS
-    ));
-    b.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+    b.push(&sql.touch).bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
     crate::inline::push_drop_garbage(&mut b);
     b
 }
