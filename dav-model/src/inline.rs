@@ -101,19 +101,24 @@ pub(crate) fn push_store(batch: &mut Batch, id: &BlobId, data: &Bytes) {
     batch.bind(id.as_str().to_owned()).bind(data.to_vec());
 }
 
-/// Adds to `batch` the deletion of released inline blobs (rows tagged [`Tag::Released`]
-/// with their sizes), then a row tagged [`Tag::Garbage`] saying whether released blob
-/// files remain for the collector.
+/// Adds to `batch` the deletion of released inline blobs (first a row tagged
+/// [`Tag::Released`] with their number and bytes), then a row tagged [`Tag::Garbage`]
+/// saying whether released blob files remain for the collector. No `RETURNING`: SQLite
+/// makes a temporary database for each statement that has one.
 pub(crate) fn push_drop_garbage(batch: &mut Batch) {
     static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
-    let [drop, left] = SQL.get_or_init(|| {
+    let [released, left] = SQL.get_or_init(|| {
         let (released, garbage) = (Tag::Released as i64, Tag::Garbage as i64);
         [
-            format!("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING {released}, length(data)"),
+            format!(
+                "SELECT {released}, COUNT(*), COALESCE(SUM(length(data)), 0) FROM blobs \
+                 WHERE refcount <= 0 AND data IS NOT NULL"
+            ),
             format!("SELECT {garbage}, EXISTS (SELECT 1 FROM blobs WHERE refcount <= 0)"),
         ]
     });
-    batch.push(drop);
+    batch.push(released);
+    batch.push("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL");
     batch.push(left);
 }
 
@@ -128,12 +133,10 @@ pub(crate) struct Dropped {
 pub(crate) fn dropped(rows: &[sqlx::sqlite::SqliteRow]) -> Dropped {
     use sqlx::Row;
     let mut out = Dropped { blobs: 0, bytes: 0, files_left: false };
+    let count = |row: &sqlx::sqlite::SqliteRow, i: usize| row.try_get::<i64, _>(i).unwrap_or(0).max(0) as u64;
     for row in rows {
         match Tag::of(row) {
-            Some(Tag::Released) => {
-                out.blobs += 1;
-                out.bytes += row.try_get::<i64, _>(1).unwrap_or(0).max(0) as u64;
-            }
+            Some(Tag::Released) => (out.blobs, out.bytes) = (count(row, 1), count(row, 2)),
             Some(Tag::Garbage) => out.files_left = row.try_get::<i64, _>(1).unwrap_or(1) != 0,
             _ => {}
         }

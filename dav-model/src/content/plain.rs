@@ -42,12 +42,17 @@ impl Repository {
 }
 
 /// The statements' text: the same for every plain PUT (so SQLite's prepared statements are
-/// reused, see `lock::in_scope`), hence made once.
+/// reused), hence made once. The rows written are read back by a SELECT guarded by
+/// `changes()` (what the statement before it did) rather than by `RETURNING`, for which
+/// SQLite makes a temporary database each time.
 struct Sql {
     old: String,
     update: String,
+    updated: String,
     insert: String,
+    inserted: String,
     touch: String,
+    touched: String,
 }
 
 fn sql() -> &'static Sql {
@@ -64,21 +69,23 @@ fn sql() -> &'static Sql {
                 "SELECT {old}, {columns} FROM resources WHERE parent_id = ? AND name = ? AND is_collection = 0"
             ),
             update: format!(
-                "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards} \
-                 RETURNING {target}, {columns}",
+                "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards}",
                 super::UPDATE_FILE_SET
+            ),
+            updated: format!(
+                "SELECT {target}, {columns} FROM resources WHERE parent_id = ? AND name = ? AND changes() = 1"
             ),
             insert: format!(
                 "{WALK} INSERT INTO resources \
                    (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
-                 SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? WHERE {guards} \
-                 ON CONFLICT (parent_id, name) DO NOTHING RETURNING {target}, {columns}"
+                 SELECT ?, ?, 0, ?, ?, ?, ?, ?, ? WHERE {guards} ON CONFLICT (parent_id, name) DO NOTHING"
             ),
-            // changes(): what the INSERT just did, so the parent is touched only with it.
-            touch: format!(
-                "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1 \
-                 RETURNING {parent}, {columns}"
+            inserted: format!(
+                "SELECT {target}, {columns} FROM resources WHERE id = last_insert_rowid() AND changes() = 1"
             ),
+            // changes() is still the INSERT's: the parent is touched only with it.
+            touch: "UPDATE resources SET modified_ns = ?, etag = ? WHERE id = ? AND changes() = 1".into(),
+            touched: format!("SELECT {parent}, {columns} FROM resources WHERE id = ? AND changes() = 1"),
         }
     })
 }
@@ -98,13 +105,16 @@ fn plain_batch(path: &DavPath, new: &NewContent<'_>, opts: &PutOptions, parent: 
     b.push(&sql.update);
     bind_walk(&mut b, above);
     push_update_file_set(&mut b, new, opts, now);
-    b.bind(parent.id).bind(name);
+    b.bind(parent.id).bind(name.clone());
     bind_guards(&mut b);
+    b.push(&sql.updated).bind(parent.id).bind(name);
     b.push(&sql.insert);
     bind_walk(&mut b, above);
     bind_file(&mut b, parent.id, path, new, opts, now);
     bind_guards(&mut b);
+    b.push(&sql.inserted);
     b.push(&sql.touch).bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+    b.push(&sql.touched).bind(parent.id);
     crate::inline::push_drop_garbage(&mut b);
     b
 }
