@@ -68,7 +68,12 @@ impl Repository {
             req.principal,
         )?;
         if !req.moving {
-            let adding = if source.is_collection { tree.used(&s.rel).await? } else { source.size };
+            // A COPY Depth 0 of a folder makes an empty folder: its members add nothing.
+            let adding = match (source.is_collection, req.depth) {
+                (true, Depth::Infinity) => tree.used(&s.rel).await?,
+                (true, _) => 0,
+                (false, _) => source.size,
+            };
             let removing = match &existing {
                 Some(e) if e.is_collection => tree.used(&d.rel).await?,
                 Some(e) => e.size,
@@ -84,6 +89,10 @@ impl Repository {
             tree.remove(&d.rel).await?;
         }
         props::forget_subtree(&mut tx, d).await?;
+        if existing.is_some() {
+            // What was there is gone, as after a DELETE: so are the locks rooted in it.
+            drop_subtree_locks(&mut tx, dst).await?;
+        }
         let raced = |e: wharf_backends::Error| match e {
             // Something appeared at the destination since it was checked: never replaced.
             wharf_backends::Error::Exists => Error::PreconditionFailed,

@@ -1,12 +1,14 @@
 //! The operations a random sequence is made of, and the strategies that generate them.
 //! Names come from a small pool so that operations collide often; the pool holds the
-//! awkward cases (NFC and NFD spellings of one name, dots, spaces, long names).
+//! awkward cases (NFC and NFD spellings of one name, dots, spaces, long names, and names
+//! the store holds but a host folder can't).
 
 use std::fmt;
 
 use proptest::prelude::*;
 
-/// The two principals. Both have a home of their own and see the shares `team` and `ro`.
+/// The two principals. Both have a home of their own and see the shares `team` and `ro`
+/// (in the store) and `host` (a folder of the host, served in place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Who {
     Alice,
@@ -28,6 +30,20 @@ pub enum Area {
     Home,
     Team,
     Ro,
+    /// The share served from a host folder.
+    Host,
+}
+
+impl Area {
+    /// The share an area is, if it is one.
+    pub fn share(self) -> Option<&'static str> {
+        match self {
+            Area::Home => None,
+            Area::Team => Some("team"),
+            Area::Ro => Some("ro"),
+            Area::Host => Some("host"),
+        }
+    }
 }
 
 /// A path as a principal sends it: raw names, perhaps in NFD, not yet normalised.
@@ -44,11 +60,7 @@ impl ViewPath {
 
     /// The decoded path an adapter would hand to `DavPath::parse`.
     pub fn raw(&self) -> String {
-        let mut out = match self.area {
-            Area::Home => String::new(),
-            Area::Team => "/team".into(),
-            Area::Ro => "/ro".into(),
-        };
+        let mut out = self.area.share().map_or_else(String::new, |s| format!("/{s}"));
         for n in &self.names {
             out.push('/');
             out.push_str(n);
@@ -85,6 +97,9 @@ pub enum Target {
     Fresh(ViewPath),
     /// An existing resource below a mount point.
     Existing(usize),
+    /// An existing collection, a principal's `/` or a share's top included (so that whole
+    /// trees are copied, locked and deleted now and then).
+    Folder(usize),
     /// A name in an existing collection (a mount point included).
     Inside(usize, String),
 }
@@ -203,6 +218,15 @@ fn long(nfd: bool) -> String {
     }
 }
 
+/// A name the store holds but a host folder can't: 270 bytes, past Linux's 255 (the host
+/// answers 400, see `reference::host`).
+pub fn too_long_for_a_host() -> String {
+    "\u{65e5}".repeat(90)
+}
+
+/// A name a host folder keeps for its own temporary files: absent there, refused to writers.
+pub const RESERVED_ON_A_HOST: &str = ".wharf-tmp-1";
+
 /// The name pool, weighted so that `a` and `b` collide often.
 fn name() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -218,6 +242,8 @@ fn name() -> impl Strategy<Value = String> {
         1 => Just("100%".to_owned()),
         1 => Just(long(false)),
         1 => Just(long(true)),
+        1 => Just(too_long_for_a_host()),
+        1 => Just(RESERVED_ON_A_HOST.to_owned()),
     ]
 }
 
@@ -226,7 +252,7 @@ pub fn who() -> impl Strategy<Value = Who> {
 }
 
 fn area() -> impl Strategy<Value = Area> {
-    prop_oneof![2 => Just(Area::Home), 5 => Just(Area::Team), 2 => Just(Area::Ro)]
+    prop_oneof![2 => Just(Area::Home), 4 => Just(Area::Team), 2 => Just(Area::Ro), 4 => Just(Area::Host)]
 }
 
 /// Names of the folders a path passes through: fewer, so that parents exist often.
@@ -277,35 +303,51 @@ fn instr() -> impl Strategy<Value = Instr> {
     (prop, any::<bool>(), 0u8..3).prop_map(|(p, set, v)| if set { Instr::Set(p, v) } else { Instr::Remove(p) })
 }
 
-/// The target of an operation on what exists: mostly an existing resource.
-fn target() -> impl Strategy<Value = Target> {
+/// The target of an operation on what exists: mostly an existing resource. (Boxed, as
+/// are destinations: the value trees of the operations are otherwise large enough to
+/// overflow a test thread's stack in a debug build.)
+fn target() -> BoxedStrategy<Target> {
+    prop_oneof![
+        2 => view_path().prop_map(Target::Fresh),
+        4 => any::<usize>().prop_map(Target::Existing),
+        1 => any::<usize>().prop_map(Target::Folder),
+        2 => (any::<usize>(), name()).prop_map(|(i, n)| Target::Inside(i, n)),
+    ]
+    .boxed()
+}
+
+/// What a COPY or MOVE takes: as often a whole folder as a single resource.
+fn source() -> BoxedStrategy<Target> {
     prop_oneof![
         1 => view_path().prop_map(Target::Fresh),
-        2 => any::<usize>().prop_map(Target::Existing),
+        3 => any::<usize>().prop_map(Target::Existing),
+        3 => any::<usize>().prop_map(Target::Folder),
         1 => (any::<usize>(), name()).prop_map(|(i, n)| Target::Inside(i, n)),
     ]
+    .boxed()
 }
 
 /// Where something is created (PUT, MKCOL, a COPY or MOVE destination): mostly a name in
 /// an existing folder.
-fn destination() -> impl Strategy<Value = Target> {
+fn destination() -> BoxedStrategy<Target> {
     prop_oneof![
         2 => view_path().prop_map(Target::Fresh),
         1 => any::<usize>().prop_map(Target::Existing),
         3 => (any::<usize>(), name()).prop_map(|(i, n)| Target::Inside(i, n)),
     ]
+    .boxed()
 }
 
-pub fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = Op> {
     let path = target;
     prop_oneof![
         5 => (who(), destination(), body(), submit()).prop_map(|(who, path, body, submit)| Op::Put { who, path, body, submit }),
         4 => (who(), destination(), submit()).prop_map(|(who, path, submit)| Op::Mkcol { who, path, submit }),
         2 => (who(), path(), submit()).prop_map(|(who, path, submit)| Op::Delete { who, path, submit }),
-        3 => (who(), path(), destination(), any::<bool>(), any::<bool>(), submit()).prop_map(
+        3 => (who(), source(), destination(), any::<bool>(), any::<bool>(), submit()).prop_map(
             |(who, src, dst, deep, overwrite, submit)| Op::Copy { who, src, dst, deep, overwrite, submit }
         ),
-        2 => (who(), path(), destination(), any::<bool>(), submit())
+        2 => (who(), source(), destination(), any::<bool>(), submit())
             .prop_map(|(who, src, dst, overwrite, submit)| Op::Move { who, src, dst, overwrite, submit }),
         2 => (who(), path(), proptest::collection::vec(instr(), 1..=3), submit())
             .prop_map(|(who, path, instrs, submit)| Op::PropPatch { who, path, instrs, submit }),
@@ -315,6 +357,47 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (who(), any::<usize>(), proptest::option::weighted(0.3, path()))
             .prop_map(|(who, lock, at)| Op::Unlock { who, lock, at }),
     ]
+}
+
+/// A folder filled at once: its MKCOL, then PUTs of a few members (some in a subfolder),
+/// so that whole trees, awkward names included, are often there to be copied, moved,
+/// locked and deleted; half of the time then copied or moved at once into the other tree
+/// (the store's folders into the host's, and back). Names a host can't hold are more
+/// frequent here: a copy of such a folder into the host arrives only in part.
+fn filled_folder() -> impl Strategy<Value = Vec<Op>> {
+    let refused = prop_oneof![Just(too_long_for_a_host()), Just(RESERVED_ON_A_HOST.to_owned())];
+    let member = (prop_oneof![4 => name(), 1 => refused], body(), proptest::bool::weighted(0.3));
+    let members = proptest::collection::vec(member, 1..=4);
+    let across = proptest::option::of((any::<bool>(), any::<bool>(), folder_name(), area()));
+    (who(), area(), folder_name(), members, across).prop_map(|(who, area, folder, members, across)| {
+        let at = |names: &[&str]| Target::Fresh(ViewPath::new(area, names));
+        let submit = Submit::Nothing;
+        let mut ops = vec![Op::Mkcol { who, path: at(&[&folder]), submit }];
+        for (name, body, below) in members {
+            let path = if below {
+                ops.push(Op::Mkcol { who, path: at(&[&folder, "sub"]), submit });
+                at(&[&folder, "sub", &name])
+            } else {
+                at(&[&folder, &name])
+            };
+            ops.push(Op::Put { who, path, body, submit });
+        }
+        if let Some((moving, overwrite, name, other)) = across {
+            let other = if area == Area::Host { other } else { Area::Host };
+            let (src, dst) = (at(&[&folder]), Target::Fresh(ViewPath::new(other, &[&name])));
+            ops.push(match moving {
+                true => Op::Move { who, src, dst, overwrite, submit },
+                false => Op::Copy { who, src, dst, deep: true, overwrite, submit },
+            });
+        }
+        ops
+    })
+}
+
+/// A sequence of up to `max` steps, each one operation or, now and then, a filled folder.
+pub fn sequence(max: usize) -> impl Strategy<Value = Vec<Op>> {
+    let step = prop_oneof![9 => op().prop_map(|op| vec![op]), 1 => filled_folder()];
+    proptest::collection::vec(step, 1..=max).prop_map(|steps| steps.concat())
 }
 
 /// The XML a PROPPATCH stores for property `p` set to value `v`.
@@ -332,11 +415,19 @@ pub fn prop_text(p: usize, v: u8) -> String {
 }
 
 /// The rights each principal is granted on each share (the same letters as `wharf share
-/// grant`): alice may also break locks in `team`; bob may only read `ro`.
-pub fn grants(who: Who) -> [(&'static str, &'static str); 2] {
+/// grant`): alice may also break locks in `team` and `host`; bob may only read `ro`.
+pub fn grants(who: Who) -> [(&'static str, &'static str); 3] {
     match who {
-        Who::Alice => [("team", "rwdla"), ("ro", "rwdl")],
-        Who::Bob => [("team", "rwdl"), ("ro", "r")],
+        Who::Alice => [("team", "rwdla"), ("ro", "rwdl"), ("host", "rwdla")],
+        Who::Bob => [("team", "rwdl"), ("ro", "r"), ("host", "rwdl")],
+    }
+}
+
+/// The rights `who` holds in `area`, as letters.
+pub fn rights(who: Who, area: Area) -> &'static str {
+    match area.share() {
+        None => "rwdla",
+        Some(share) => grants(who).iter().find(|(s, _)| *s == share).map_or("", |(_, r)| r),
     }
 }
 

@@ -7,6 +7,14 @@ use std::fmt;
 
 use dav_model::PatchResult;
 
+/// Quotas: the store's (`Config::quota_bytes`) and the host share's cap (`wharf share add
+/// --quota-bytes`); each counts only its own tree's files.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub store: Option<u64>,
+    pub host: Option<u64>,
+}
+
 /// A stored path as its NFC segments (`[]` is the root of the store).
 pub type Key = Vec<String>;
 
@@ -47,7 +55,9 @@ pub struct LockRow {
 pub struct Snapshot {
     pub nodes: BTreeMap<Key, Seen>,
     pub locks: BTreeSet<LockRow>,
+    /// Bytes used in the store (what its quota counts) and in the host folder.
     pub used: u64,
+    pub host_used: u64,
     /// Names listed at the top of each principal's view.
     pub tops: BTreeMap<&'static str, BTreeSet<String>>,
 }
@@ -69,6 +79,12 @@ impl Snapshot {
         }
         if self.used != expected.used {
             out.push(format!("bytes used: store {}, reference {}", self.used, expected.used));
+        }
+        if self.host_used != expected.host_used {
+            out.push(format!(
+                "bytes used in the host folder: store {}, reference {}",
+                self.host_used, expected.host_used
+            ));
         }
         if self.tops != expected.tops {
             out.push(format!("tops of the views: store {:?}, reference {:?}", self.tops, expected.tops));
@@ -115,6 +131,11 @@ pub enum Outcome {
     /// 409 for UNLOCK with a token that does not cover the path.
     TokenMismatch,
     InsufficientStorage,
+    /// 400: a name the host folder's file system can't hold.
+    BadPath,
+    /// 207: a COPY or MOVE between trees that arrived only in part; what failed (as the
+    /// requester's view paths), in the order it was tried.
+    Partial(Vec<(String, Outcome)>),
     /// Anything else: always a failure of the test.
     Unexpected(String),
 }

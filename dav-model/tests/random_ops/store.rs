@@ -1,5 +1,6 @@
-//! The real side: a Repository on a temporary directory (SQLite file, blob files), the
-//! two principals' views of it, and what it shows when walked through a View.
+//! The real side: a Repository on a temporary directory (SQLite file, blob files) with the
+//! share `host` served from a second temporary directory, the two principals' views of
+//! it, and what it shows when walked through a View.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,7 +14,7 @@ use dav_model::{
 use futures_util::TryStreamExt;
 
 use crate::ops::{grants, prop_text, prop_xml, Instr, Request, Resolved, Sent, ViewPath, Who, PROPS};
-use crate::state::{Content, Key, Outcome, Seen, Snapshot};
+use crate::state::{Content, Key, Limits, Outcome, Seen, Snapshot};
 
 pub struct Store {
     pub repo: Repository,
@@ -21,6 +22,8 @@ pub struct Store {
     alice: Principal,
     bob: Principal,
     pub dir: tempfile::TempDir,
+    /// The folder the share `host` serves.
+    pub folder: tempfile::TempDir,
 }
 
 /// Bodies arrive in pieces of this size, so that large ones stream through `tmp/`.
@@ -46,18 +49,21 @@ fn path(raw: &str) -> Result<DavPath, Outcome> {
 }
 
 impl Store {
-    /// A repository with both homes and both shares, as `wharf user add` and `wharf share
-    /// add` leave them (the principals are built as `principal_for` would build them).
-    pub async fn open(quota: Option<u64>) -> Store {
+    /// A repository with both homes and the three shares, as `wharf user add` and `wharf
+    /// share add [--host DIR --quota-bytes N]` leave them (the principals are built as
+    /// `principal_for` would build them).
+    pub async fn open(limits: Limits) -> Store {
         let dir = scratch_dir();
-        let config = Config { quota_bytes: quota, ..Config::default() };
+        let config = Config { quota_bytes: limits.store, ..Config::default() };
         let repo = Repository::open(dir.path(), config).await.expect("repository");
         let system = Principal::system();
         for d in ["/home", "/home/alice", "/home/bob", "/shares", "/shares/team", "/shares/ro"] {
             let d = DavPath::parse(d).expect("path");
             repo.view(&system).mkcol(&d, &Preconditions::default()).await.expect("mkcol");
         }
-        Store { repo, system, alice: principal(Who::Alice), bob: principal(Who::Bob), dir }
+        let folder = scratch_dir();
+        repo.add_host_share("host", folder.path(), false, limits.host).await.expect("host share");
+        Store { repo, system, alice: principal(Who::Alice), bob: principal(Who::Bob), dir, folder }
     }
 
     pub fn view(&self, who: Option<Who>) -> View<'_> {
@@ -110,7 +116,9 @@ impl Store {
                 match view.transfer(req).await.map_err(outcome)? {
                     TransferOutcome::Created => (Outcome::Created, None),
                     TransferOutcome::Replaced => (Outcome::Done, None),
-                    TransferOutcome::Partial(p) => (Outcome::Unexpected(format!("partial: {p:?}")), None),
+                    TransferOutcome::Partial(failed) => {
+                        (Outcome::Partial(failed.into_iter().map(|(p, e)| (p.to_string(), outcome(e))).collect()), None)
+                    }
                 }
             }
             Request::PropPatch { path: p, instrs } => {
@@ -147,6 +155,7 @@ impl Store {
         let root = view.resolve(&DavPath::root()).await.map_err(text)?.ok_or("no root")?;
         let nodes = walk(&view, root.clone()).await?;
         let used = view.quota(&DavPath::root()).await.map_err(text)?.used;
+        let host_used = view.quota(&host_root()).await.map_err(text)?.used;
         let mut tops = BTreeMap::new();
         for who in [Who::Alice, Who::Bob] {
             let view = self.view(Some(who));
@@ -155,7 +164,7 @@ impl Store {
             tops.insert(who.name(), names);
         }
         let locks = crate::invariants::lock_rows(db).await?;
-        Ok(Snapshot { nodes, locks, used, tops })
+        Ok(Snapshot { nodes, locks, used, host_used, tops })
     }
 }
 
@@ -164,7 +173,13 @@ async fn walk(view: &View<'_>, root: Resource) -> Result<BTreeMap<Key, Seen>, St
     let mut nodes = BTreeMap::new();
     let mut todo = vec![root];
     while let Some(dir) = todo.pop() {
-        for e in view.list(&dir).await.map_err(text)? {
+        for mut e in view.list(&dir).await.map_err(text)? {
+            if e.resource.path == host_root() {
+                // As a principal sees the share: a listing of the store's `/shares` shows
+                // the row beneath the mount (see `the_store_lists_a_mount_point_as_mounted`).
+                let root = view.resolve(&host_root()).await.map_err(text)?.ok_or("no host share")?;
+                e = view.entry(&root).await.map_err(text)?;
+            }
             let r = &e.resource;
             let content = if r.is_collection {
                 todo.push(r.clone());
@@ -236,8 +251,14 @@ fn outcome(e: Error) -> Outcome {
         Error::ConflictingLock(p) => Outcome::ConflictingLock(roots(p)),
         Error::LockTokenMismatch => Outcome::TokenMismatch,
         Error::InsufficientStorage => Outcome::InsufficientStorage,
+        Error::BadPath(_) => Outcome::BadPath,
         other => Outcome::Unexpected(other.to_string()),
     }
+}
+
+/// Where the share `host` is mounted.
+pub fn host_root() -> DavPath {
+    DavPath::parse("/shares/host").expect("path")
 }
 
 /// A view path from a stored path's segments, for requests aimed at a lock's root.

@@ -1,12 +1,12 @@
 //! One run: the store and the reference side by side. Each operation goes to both; their
 //! answers must agree, and after every step so must everything the store shows, and the
-//! store's invariants must hold.
+//! invariants of the store and of the host folder must hold.
 
-use crate::invariants;
 use crate::ops::{Op, Request, Resolved, Sent, Submit, Target, ViewPath, Who};
 use crate::reference::Reference;
-use crate::state::Key;
+use crate::state::{Key, Limits};
 use crate::store::{view_path_or_top, Store};
+use crate::{folder, invariants};
 
 /// A lock the store granted: its token, who holds it and where it was rooted.
 struct Granted {
@@ -22,18 +22,18 @@ pub struct World {
     db: sqlx::SqlitePool,
 }
 
-/// Runs `ops` on a fresh store (with a quota of `quota` bytes, if any) and its reference.
-pub async fn run(quota: Option<u64>, ops: &[Op]) -> Result<(), String> {
-    let world = World::new(quota).await;
+/// Runs `ops` on a fresh store (with the quotas of `limits`) and its reference.
+pub async fn run(limits: Limits, ops: &[Op]) -> Result<(), String> {
+    let world = World::new(limits).await;
     let result = world.run(ops).await;
     result.map_err(|(at, e)| format!("step {at} ({:?}): {e}", ops[at]))
 }
 
 impl World {
-    async fn new(quota: Option<u64>) -> World {
-        let store = Store::open(quota).await;
+    async fn new(limits: Limits) -> World {
+        let store = Store::open(limits).await;
         let db = invariants::open(store.dir.path()).await;
-        World { store, reference: Reference::new(quota), granted: Vec::new(), db }
+        World { store, reference: Reference::new(limits), granted: Vec::new(), db }
     }
 
     async fn run(mut self, ops: &[Op]) -> Result<(), (usize, String)> {
@@ -105,6 +105,7 @@ impl World {
         match target {
             Target::Fresh(path) => path,
             Target::Existing(i) => pick(i, false),
+            Target::Folder(i) => pick(i, true),
             Target::Inside(i, name) => {
                 let mut path = pick(i, true);
                 path.names.push(name);
@@ -143,6 +144,8 @@ impl World {
         let mut problems = seen.diff(&self.reference.snapshot());
         problems.extend(invariants::deep_locks_on_collections(&seen));
         problems.extend(invariants::check(&self.store.repo, &self.db, self.store.dir.path()).await?);
+        let on_disk = self.reference.host_folder();
+        problems.extend(folder::check(self.store.folder.path(), &on_disk, &self.db, &seen.locks).await);
         if problems.is_empty() {
             Ok(())
         } else {

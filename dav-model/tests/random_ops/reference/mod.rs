@@ -2,13 +2,23 @@
 //! clarity rather than speed. Each operation checks, in the order the model does, the
 //! principal's rights, the target's existence, the `If` header, the locks and the quota,
 //! and answers the first refusal or applies the change.
+//!
+//! The share `host` is a folder of the host served in place (`host.rs` says what differs
+//! there: names its file system can't hold, its own quota); COPY and MOVE within one tree
+//! and between the two are in `transfer.rs`, the other operations in `ops.rs`.
 
-use std::collections::BTreeMap;
+mod host;
+mod ops;
+mod transfer;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::ops::{grants, prop_xml, Area, Body, Instr, Request, Resolved, Sent, ViewPath, Who, PROPS};
-use crate::state::{Content, Key, LockRow, Outcome, Props, Seen, Snapshot};
+use crate::ops::{grants, rights, Area, Request, Resolved, Sent, ViewPath, Who};
+use crate::state::{Content, Key, Limits, LockRow, Outcome, Props, Seen, Snapshot};
+use host::Tree;
+pub use host::{HOST_ROOT, TEMP_PREFIX};
 
 const R: u8 = 1;
 const W: u8 = 2;
@@ -21,6 +31,12 @@ struct Node {
     /// `None` for a collection.
     content: Option<Vec<u8>>,
     props: Props,
+}
+
+impl Node {
+    fn len(&self) -> u64 {
+        self.content.as_ref().map_or(0, |c| c.len() as u64)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +61,7 @@ pub struct Reference {
     /// Every resource but the root of the store, which always exists.
     nodes: BTreeMap<Key, Node>,
     locks: Vec<Lock>,
-    quota: Option<u64>,
+    limits: Limits,
 }
 
 fn key(segments: &[&str]) -> Key {
@@ -56,13 +72,28 @@ fn parent(k: &Key) -> Key {
     k[..k.len().saturating_sub(1)].to_vec()
 }
 
+/// Where each area's top lies in the store.
+fn base(who: Who, area: Area) -> Key {
+    match area.share() {
+        Some(share) => key(&["shares", share]),
+        None => key(&["home", who.name()]),
+    }
+}
+
 impl Reference {
-    /// The homes of both principals and the two shares, empty.
-    pub fn new(quota: Option<u64>) -> Reference {
-        let dirs =
-            [&["home"][..], &["home", "alice"], &["home", "bob"], &["shares"], &["shares", "team"], &["shares", "ro"]];
+    /// The homes of both principals and the three shares, empty.
+    pub fn new(limits: Limits) -> Reference {
+        let dirs = [
+            &["home"][..],
+            &["home", "alice"],
+            &["home", "bob"],
+            &["shares"],
+            &["shares", "team"],
+            &["shares", "ro"],
+            &["shares", "host"],
+        ];
         let nodes = dirs.iter().map(|d| (key(d), Node { content: None, props: Props::new() })).collect();
-        Reference { nodes, locks: Vec::new(), quota }
+        Reference { nodes, locks: Vec::new(), limits }
     }
 
     /// Applies one request and answers what the store should.
@@ -73,7 +104,8 @@ impl Reference {
             Request::Mkcol { path } => self.mkcol(who, path, sent),
             Request::Delete { path } => self.delete(who, path, sent),
             Request::Transfer { src, dst, moving, deep, overwrite } => {
-                self.transfer(who, src, dst, *moving, *deep || *moving, *overwrite, sent)
+                let how = transfer::How { moving: *moving, deep: *deep || *moving, overwrite: *overwrite };
+                self.transfer(who, src, dst, how, sent)
             }
             Request::PropPatch { path, instrs } => self.proppatch(who, path, instrs, sent),
             Request::Lock { path, exclusive, deep } => self.lock(who, path, *exclusive, *deep, sent),
@@ -92,11 +124,10 @@ impl Reference {
 
     /// Where a stored path appears in `who`'s view, if it does.
     pub fn view_of(&self, who: Who, k: &Key) -> Option<ViewPath> {
-        let under =
-            |base: &[&str], area| k.starts_with(&key(base)).then(|| ViewPath { area, names: k[base.len()..].to_vec() });
-        under(&["home", who.name()], Area::Home)
-            .or_else(|| under(&["shares", "team"], Area::Team))
-            .or_else(|| under(&["shares", "ro"], Area::Ro))
+        [Area::Home, Area::Team, Area::Ro, Area::Host].into_iter().find_map(|area| {
+            let base = base(who, area);
+            k.starts_with(&base).then(|| ViewPath { area, names: k[base.len()..].to_vec() })
+        })
     }
 
     /// Every resource `who` can see (their `/` and the shares included), as view paths,
@@ -121,7 +152,7 @@ impl Reference {
             })
             .collect();
         let tops = [Who::Alice, Who::Bob].map(|w| (w.name(), self.top_of_view(w))).into_iter().collect();
-        Snapshot { nodes, locks, used: self.used(), tops }
+        Snapshot { nodes, locks, used: self.used(Tree::Store), host_used: self.used(Tree::Host), tops }
     }
 
     fn seen(&self, k: &Key, n: &Node) -> Seen {
@@ -130,16 +161,17 @@ impl Reference {
     }
 
     /// Names listed at the top of `who`'s view: their home's members, then the shares.
-    fn top_of_view(&self, who: Who) -> std::collections::BTreeSet<String> {
+    fn top_of_view(&self, who: Who) -> BTreeSet<String> {
         let home = key(&["home", who.name()]);
-        let mut names: std::collections::BTreeSet<String> =
+        let mut names: BTreeSet<String> =
             self.nodes.keys().filter(|k| k.len() == 3 && k.starts_with(&home)).map(|k| k[2].clone()).collect();
         names.extend(grants(who).iter().map(|(share, _)| share.to_string()));
         names
     }
 
-    fn used(&self) -> u64 {
-        self.nodes.values().filter_map(|n| n.content.as_ref()).map(|c| c.len() as u64).sum()
+    /// Bytes the files of one tree hold.
+    fn used(&self, tree: Tree) -> u64 {
+        self.nodes.iter().filter(|(k, _)| Tree::of(k) == tree).map(|(_, n)| n.len()).sum()
     }
 
     // ---- paths and rights ----
@@ -155,13 +187,9 @@ impl Reference {
 
     /// The stored path of a view path, and `who`'s rights there.
     fn stored(&self, who: Who, path: &ViewPath) -> (Key, u8) {
-        let (mut k, letters) = match path.area {
-            Area::Home => (key(&["home", who.name()]), "rwdla"),
-            Area::Team => (key(&["shares", "team"]), grants(who)[0].1),
-            Area::Ro => (key(&["shares", "ro"]), grants(who)[1].1),
-        };
+        let mut k = base(who, path.area);
         k.extend(path.names.iter().map(|n| n.nfc().collect::<String>()));
-        (k, letters.chars().fold(0, |acc, c| acc | bit(c)))
+        (k, rights(who, path.area).chars().fold(0, |acc, c| acc | bit(c)))
     }
 
     /// A principal's `/` and the shares can't be deleted, moved away or replaced.
@@ -227,22 +255,29 @@ impl Reference {
         }
     }
 
-    fn check_quota(&self, adding: u64, removing: u64) -> Result<(), Outcome> {
-        match self.quota {
-            Some(limit) if self.used() - removing + adding > limit => Err(Outcome::InsufficientStorage),
+    /// The quota of the tree `k` lies in: the store's, or the host folder's cap.
+    fn check_quota(&self, k: &Key, adding: u64, removing: u64) -> Result<(), Outcome> {
+        let tree = Tree::of(k);
+        let limit = match tree {
+            Tree::Store => self.limits.store,
+            Tree::Host => self.limits.host,
+        };
+        match limit {
+            Some(limit) if self.used(tree) - removing + adding > limit => Err(Outcome::InsufficientStorage),
             _ => Ok(()),
         }
     }
 
     // ---- the subtree helpers ----
 
+    /// `k` and everything below it, parents first and members in name order (the order
+    /// a transfer between trees copies them in).
     fn subtree(&self, k: &Key) -> Vec<Key> {
         self.nodes.keys().filter(|n| n.starts_with(k)).cloned().collect()
     }
 
     fn subtree_bytes(&self, k: &Key) -> u64 {
-        let files = self.nodes.iter().filter(|(n, _)| n.starts_with(k));
-        files.filter_map(|(_, n)| n.content.as_ref()).map(|c| c.len() as u64).sum()
+        self.nodes.iter().filter(|(n, _)| n.starts_with(k)).map(|(_, n)| n.len()).sum()
     }
 
     /// Removes `k` and everything below it, with the locks rooted there.
@@ -260,197 +295,5 @@ fn bit(c: char) -> u8 {
         'l' => L,
         'a' => A,
         _ => 0,
-    }
-}
-
-// ---- the operations ----
-
-impl Reference {
-    fn put(&mut self, who: Who, path: &ViewPath, body: Body, sent: &Sent) -> Step {
-        let k = self.need(who, path, W)?;
-        self.holds(who, &k, sent)?;
-        self.parent_collection(&k)?;
-        let old = self.nodes.get(&k).cloned();
-        if old.as_ref().is_some_and(|n| n.content.is_none()) {
-            return Err(Outcome::NotAllowed);
-        }
-        self.check_write(who, &k, false, old.is_none(), sent)?;
-        let old_len = old.as_ref().and_then(|n| n.content.as_ref()).map_or(0, |c| c.len() as u64);
-        self.check_quota(body.len as u64, old_len)?;
-        let props = old.as_ref().map(|n| n.props.clone()).unwrap_or_default();
-        self.nodes.insert(k, Node { content: Some(body.bytes()), props });
-        Ok(if old.is_some() { Outcome::Done } else { Outcome::Created })
-    }
-
-    fn mkcol(&mut self, who: Who, path: &ViewPath, sent: &Sent) -> Step {
-        let k = self.need(who, path, W)?;
-        if k.is_empty() || self.nodes.contains_key(&k) {
-            return Err(Outcome::AlreadyExists);
-        }
-        self.parent_collection(&k)?;
-        self.holds(who, &k, sent)?;
-        self.check_write(who, &k, false, true, sent)?;
-        self.nodes.insert(k, Node { content: None, props: Props::new() });
-        Ok(Outcome::Created)
-    }
-
-    fn delete(&mut self, who: Who, path: &ViewPath, sent: &Sent) -> Step {
-        Self::not_a_mount_point(path)?;
-        let k = self.need(who, path, D)?;
-        if !self.nodes.contains_key(&k) {
-            return Err(Outcome::NotFound);
-        }
-        self.holds(who, &k, sent)?;
-        self.check_write(who, &k, true, true, sent)?;
-        self.remove(&k);
-        Ok(Outcome::Done)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn transfer(
-        &mut self,
-        who: Who,
-        src: &ViewPath,
-        dst: &ViewPath,
-        moving: bool,
-        deep: bool,
-        overwrite: bool,
-        sent: &Sent,
-    ) -> Step {
-        let s = if moving {
-            Self::not_a_mount_point(src)?;
-            self.need(who, src, D | R)?
-        } else {
-            self.need(who, src, R)?
-        };
-        Self::not_a_mount_point(dst)?;
-        let d = self.need(who, dst, W)?;
-        let existing = self.nodes.contains_key(&d);
-        if overwrite && existing {
-            self.need(who, dst, W | D)?;
-        }
-        if s == d || d.starts_with(&s) || s.starts_with(&d) {
-            return Err(Outcome::Forbidden);
-        }
-        if !self.nodes.contains_key(&s) {
-            return Err(Outcome::NotFound);
-        }
-        self.holds(who, &s, sent)?;
-        if moving {
-            self.check_write(who, &s, true, true, sent)?;
-        }
-        self.parent_collection(&d)?;
-        if existing && !overwrite {
-            return Err(Outcome::PreconditionFailed);
-        }
-        self.check_write(who, &d, true, true, sent)?;
-        self.carry(&s, &d, moving, deep)?;
-        Ok(if existing { Outcome::Done } else { Outcome::Created })
-    }
-
-    /// What a COPY or MOVE does once allowed: the destination's subtree (and its locks)
-    /// goes, the source's (all of it, or for COPY Depth 0 just itself) lands there with
-    /// its properties; a MOVE takes the source and its locks away, a COPY must fit the quota.
-    fn carry(&mut self, s: &Key, d: &Key, moving: bool, deep: bool) -> Result<(), Outcome> {
-        let removed = self.subtree_bytes(d);
-        let carried = if deep { self.subtree(s) } else { vec![s.clone()] };
-        if !moving {
-            let adding = carried.iter().filter_map(|k| self.nodes[k].content.as_ref()).map(|c| c.len() as u64).sum();
-            self.check_quota(adding, removed)?;
-        }
-        let nodes: Vec<(Key, Node)> = carried.iter().map(|k| (k.clone(), self.nodes[k].clone())).collect();
-        self.remove(d);
-        if moving {
-            self.remove(s);
-        }
-        for (k, n) in nodes {
-            let mut at = d.clone();
-            at.extend_from_slice(&k[s.len()..]);
-            self.nodes.insert(at, n);
-        }
-        Ok(())
-    }
-
-    fn proppatch(&mut self, who: Who, path: &ViewPath, instrs: &[Instr], sent: &Sent) -> Step {
-        let k = self.need(who, path, W)?;
-        if !k.is_empty() && !self.nodes.contains_key(&k) {
-            return Err(Outcome::NotFound);
-        }
-        self.holds(who, &k, sent)?;
-        self.check_write(who, &k, false, false, sent)?;
-        use dav_model::PatchResult as P;
-        let refused = |i: &Instr| match *i {
-            Instr::Set(p, _) => PROPS[p] == ("DAV:", "getetag"),
-            Instr::Remove(p) => PROPS[p].0 == "DAV:" && PROPS[p].1 != "displayname",
-        };
-        if instrs.iter().any(refused) {
-            let results = instrs.iter().map(|i| if refused(i) { P::Protected } else { P::FailedDependency });
-            return Ok(Outcome::Patched(results.collect()));
-        }
-        let node = self.nodes.get_mut(&k).expect("checked above");
-        for i in instrs {
-            let name = |p: usize| (PROPS[p].0.to_owned(), PROPS[p].1.to_owned());
-            match *i {
-                Instr::Set(p, _) if PROPS[p] == ("DAV:", "getlastmodified") => {}
-                Instr::Set(p, v) => drop(node.props.insert(name(p), prop_xml(p, v))),
-                Instr::Remove(p) => drop(node.props.remove(&name(p))),
-            }
-        }
-        Ok(Outcome::Patched(vec![P::Ok; instrs.len()]))
-    }
-
-    fn lock(&mut self, who: Who, path: &ViewPath, exclusive: bool, deep: bool, sent: &Sent) -> Step {
-        let mut k = self.need(who, path, L)?;
-        let existed = k.is_empty() || self.nodes.contains_key(&k);
-        if !existed {
-            k = self.need(who, path, L | W)?;
-        }
-        self.holds(who, &k, sent)?;
-        let conflicts: Vec<String> = self
-            .locks
-            .iter()
-            .filter(|l| l.covers(&k) || (deep && l.root.starts_with(&k)))
-            .filter(|l| l.exclusive || exclusive)
-            .map(|l| self.show(who, &l.root))
-            .collect();
-        if !conflicts.is_empty() {
-            return Err(Outcome::ConflictingLock(Outcome::roots(conflicts)));
-        }
-        if !existed {
-            self.check_write(who, &k, false, true, sent)?;
-            self.parent_collection(&k)?;
-            self.nodes.insert(k.clone(), Node { content: Some(Vec::new()), props: Props::new() });
-        }
-        let deep = deep && existed && self.is_collection(&k);
-        self.locks.push(Lock { token: String::new(), root: k, deep, exclusive, owner: who });
-        Ok(if existed { Outcome::Done } else { Outcome::Created })
-    }
-
-    /// A refresh names its lock by a submitted token that covers the path; it must be the
-    /// requester's own. (Several such tokens are never sent: the store would refresh
-    /// whichever it found first.)
-    fn refresh(&mut self, who: Who, path: &ViewPath, sent: &Sent) -> Step {
-        let k = self.need(who, path, L)?;
-        self.holds(who, &k, sent)?;
-        let tokens = sent.tokens();
-        let sent: Vec<_> = self.locks.iter().filter(|l| l.covers(&k) && tokens.contains(&l.token.as_str())).collect();
-        // The requester's own lock is the one refreshed, whatever other tokens came along.
-        match (sent.iter().any(|l| l.owner == who), sent.is_empty()) {
-            (true, _) => Ok(Outcome::Done),
-            (false, true) => Err(Outcome::PreconditionFailed),
-            (false, false) => Err(Outcome::Forbidden),
-        }
-    }
-
-    fn unlock(&mut self, who: Who, path: &ViewPath, token: &str) -> Step {
-        let k = self.need(who, path, L)?;
-        let Some(at) = self.locks.iter().position(|l| l.token == token && l.covers(&k)) else {
-            return Err(Outcome::TokenMismatch);
-        };
-        if self.locks[at].owner != who && self.need(who, path, A).is_err() {
-            return Err(Outcome::Forbidden);
-        }
-        self.locks.remove(at);
-        Ok(Outcome::Done)
     }
 }
