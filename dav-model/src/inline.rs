@@ -144,7 +144,10 @@ pub(crate) fn dropped(rows: &[sqlx::sqlite::SqliteRow]) -> Dropped {
     out
 }
 
-/// Recently used small contents by id, up to a total size; the oldest entry goes first.
+/// Recently used small contents by id, up to a total size. Eviction is the CLOCK
+/// approximation of least-recently-used: the oldest entry goes first unless it was read
+/// since it last came round, in which case it gets another round. Uploads of many new
+/// files therefore don't push out the files being read.
 pub(crate) struct ContentCache {
     budget: usize,
     state: Mutex<Entries>,
@@ -152,7 +155,8 @@ pub(crate) struct ContentCache {
 
 #[derive(Default)]
 struct Entries {
-    map: HashMap<BlobId, Bytes>,
+    /// Each content, and whether it was read since it last came round.
+    map: HashMap<BlobId, (Bytes, bool)>,
     order: VecDeque<BlobId>,
     bytes: usize,
 }
@@ -163,7 +167,10 @@ impl ContentCache {
     }
 
     pub fn get(&self, id: &BlobId) -> Option<Bytes> {
-        self.state.lock().ok()?.map.get(id).cloned()
+        let mut s = self.state.lock().ok()?;
+        let (data, read) = s.map.get_mut(id)?;
+        *read = true;
+        Some(data.clone())
     }
 
     pub fn insert(&self, id: &BlobId, data: &Bytes) {
@@ -176,13 +183,22 @@ impl ContentCache {
         }
         while s.bytes + data.len() > self.budget {
             let Some(old) = s.order.pop_front() else { break };
-            if let Some(gone) = s.map.remove(&old) {
-                s.bytes -= gone.len();
+            match s.map.get_mut(&old) {
+                Some((_, read)) if *read => {
+                    *read = false;
+                    s.order.push_back(old);
+                }
+                Some(_) => {
+                    if let Some((gone, _)) = s.map.remove(&old) {
+                        s.bytes -= gone.len();
+                    }
+                }
+                None => {}
             }
         }
         s.bytes += data.len();
         s.order.push_back(id.clone());
-        s.map.insert(id.clone(), data.clone());
+        s.map.insert(id.clone(), (data.clone(), false));
     }
 }
 
@@ -203,6 +219,17 @@ mod tests {
         assert!(cache.get(&id(1)).is_none());
         assert_eq!(cache.get(&id(2)).as_deref(), Some(&b"bbbb"[..]));
         assert_eq!(cache.get(&id(3)).as_deref(), Some(&b"cccc"[..]));
+    }
+
+    #[test]
+    fn an_entry_read_since_it_came_round_outlives_newer_unread_ones() {
+        let cache = ContentCache::new(10);
+        cache.insert(&id(1), &Bytes::from_static(b"aaaa"));
+        cache.insert(&id(2), &Bytes::from_static(b"bbbb"));
+        assert!(cache.get(&id(1)).is_some());
+        cache.insert(&id(3), &Bytes::from_static(b"cccc"));
+        assert!(cache.get(&id(1)).is_some(), "read, so kept");
+        assert!(cache.get(&id(2)).is_none(), "unread, so evicted");
     }
 
     #[test]

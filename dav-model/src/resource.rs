@@ -167,6 +167,23 @@ pub(crate) async fn child(conn: &mut SqliteConnection, parent: &Resource, name: 
     Ok(row.map(|r| Resource::from_row(&r, parent.path.child_normalized(name.to_owned()))))
 }
 
+/// [`child`] for a read: also the inline content of a small file, from the same query.
+pub(crate) async fn child_with_content(
+    conn: &mut SqliteConnection,
+    parent: &Resource,
+    name: &str,
+) -> Result<Option<(Resource, Option<Vec<u8>>)>> {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "SELECT {COLUMNS}, (SELECT data FROM blobs WHERE blobs.id = resources.blob_id) \
+             FROM resources WHERE parent_id = ? AND name = ?"
+        )
+    });
+    let row = sqlx::query(sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
+    Ok(row.map(|r| (Resource::from_row(&r, parent.path.child_normalized(name.to_owned())), r.get(10))))
+}
+
 /// A JSON array of strings, for `json_extract`.
 pub(crate) fn json_array(items: &[String]) -> String {
     let mut s = String::from("[");

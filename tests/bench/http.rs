@@ -151,7 +151,7 @@ pub fn curl_upload(user: Option<&str>, coll: &str, dir: &Path, n: usize) -> f64 
     if let Some(u) = user {
         curl.args(["-u", u]);
     }
-    curl.args(["-s", "--fail", "--parallel", "--parallel-max", "16", "-K"]).arg(&config);
+    curl.args(["-s", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "16", "-K"]).arg(&config);
     let start = Instant::now();
     let status = curl.status().expect("run curl (install it from Debian's packages)");
     let took = start.elapsed().as_secs_f64();

@@ -76,10 +76,30 @@ impl Repository {
     /// [`Repository::resolve`] for a GET, which may bring a small file's content along
     /// (see `mount::stat_for_read`); [`Repository::read_content`] then needs no trip.
     pub(crate) async fn resolve_for_read(&self, path: &DavPath) -> Result<Option<Resource>> {
-        match self.mounted(path) {
-            Some(at) => crate::mount::stat_for_read(&at, path).await,
-            None => self.resolve(path).await,
+        if let Some(at) = self.mounted(path) {
+            return crate::mount::stat_for_read(&at, path).await;
         }
+        let (Some(parent), Some(name)) = (path.parent(), path.name()) else { return self.resolve(path).await };
+        if let Some(hit) = self.lookups.get(path) {
+            return Ok(hit);
+        }
+        // A miss reads a small file's inline content with its row: one query, not two.
+        let generation = self.lookups.generation();
+        let found = match self.resolve(&parent).await? {
+            Some(p) if p.is_collection => {
+                resource::child_with_content(&mut *self.read.acquire().await?, &p, name).await?
+            }
+            _ => None,
+        };
+        self.lookups.insert(path, generation, found.as_ref().map(|(r, _)| r.clone()));
+        Ok(found.map(|(mut r, data)| {
+            if let (Some(id), Some(data)) = (&r.blob, data) {
+                let data = bytes::Bytes::from(data);
+                self.contents.insert(id, &data);
+                r.small_body = Some(data);
+            }
+            r
+        }))
     }
 
     /// Replaces (or creates) the content at `path` with `body`.
