@@ -176,7 +176,17 @@ impl Repository {
         let members = resource::members(&mut conn, parent).await?;
         let dead = crate::props::dead_props_of_members(&mut conn, parent.id).await?;
         let locks = self.locks_if_any(&mut conn, &parent.path).await?;
-        Ok(entries(members, dead, &locks))
+        drop(conn);
+        let mut out = entries(members, dead, &locks);
+        // A member that is a mount point is the mounted tree's root, with its properties.
+        for e in out.iter_mut().filter(|e| e.resource.is_collection) {
+            if self.mounted(&e.resource.path).is_some() {
+                if let Some(root) = self.resolve(&e.resource.path).await? {
+                    *e = self.entry(&root).await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// A single resource as a listing entry.

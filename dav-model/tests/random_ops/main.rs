@@ -146,7 +146,6 @@ async fn a_refresh_with_everyones_tokens_refreshes_the_requesters_own_lock() {
 /// Only the unrestricted view of local tools lists `/shares`. The fix belongs in
 /// `Repository::list` (`tree.rs`): a member that is a mount point is the mount's root.
 #[tokio::test]
-#[ignore = "Repository::list (tree.rs) lists a mount point as the row beneath it"]
 async fn the_store_lists_a_mount_point_as_mounted() {
     use ops::{Instr, Request, Resolved, Sent};
     let store = store::Store::open(Limits::default()).await;

@@ -173,13 +173,7 @@ async fn walk(view: &View<'_>, root: Resource) -> Result<BTreeMap<Key, Seen>, St
     let mut nodes = BTreeMap::new();
     let mut todo = vec![root];
     while let Some(dir) = todo.pop() {
-        for mut e in view.list(&dir).await.map_err(text)? {
-            if e.resource.path == host_root() {
-                // As a principal sees the share: a listing of the store's `/shares` shows
-                // the row beneath the mount (see `the_store_lists_a_mount_point_as_mounted`).
-                let root = view.resolve(&host_root()).await.map_err(text)?.ok_or("no host share")?;
-                e = view.entry(&root).await.map_err(text)?;
-            }
+        for e in view.list(&dir).await.map_err(text)? {
             let r = &e.resource;
             let content = if r.is_collection {
                 todo.push(r.clone());
