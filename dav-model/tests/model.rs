@@ -43,8 +43,17 @@ async fn put(f: &Fixture, path: &str, content: &'static str) -> Result<bool, Err
     Ok(f.view().put(&p(path), body(content), PutOptions::default()).await?.created)
 }
 
+/// Blobs held: files of the blob store and small contents inline in the database.
 async fn blobs(f: &Fixture) -> usize {
-    f.store.list().await.unwrap().len()
+    use sqlx::{ConnectOptions, Connection};
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(f._dir.path().join("t.db")).read_only(true);
+    let mut db = options.connect().await.unwrap();
+    let (inline,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NOT NULL AND refcount > 0")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    f.store.list().await.unwrap().len() + inline as usize
 }
 
 fn copy<'a>(src: &'a DavPath, dst: &'a DavPath, pre: &'a Preconditions) -> Transfer<'a> {
