@@ -17,7 +17,7 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-install_missing litmus curl openssl rclone cadaver lftp unzip /usr/sbin/mount.davfs:davfs2 chromium /usr/bin/chromedriver:chromium-driver
+install_missing litmus curl openssl rclone cadaver lftp unzip zip gzip zstd pzstd:zstd pigz tar /usr/sbin/mount.davfs:davfs2 chromium /usr/bin/chromedriver:chromium-driver
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub mod archive;
 mod host;
 mod local;
 mod memory;
@@ -87,6 +88,9 @@ pub enum Error {
     Special,
     #[error("the tree is read-only")]
     ReadOnly,
+    /// A write into an archive opened as a folder.
+    #[error("an archive opened as a folder is read-only")]
+    ArchiveReadOnly,
     /// An optional capability this tree lacks (see `tree::Caps`).
     #[error("{0} is not supported by this tree")]
     Unsupported(&'static str),
@@ -104,6 +108,10 @@ pub enum Error {
     /// A name (or path) longer than the tree's file system allows.
     #[error("name too long")]
     NameTooLong,
+    /// An archive that can't be read as one (damaged, cut short, unsupported) or that a
+    /// limit refuses (too many members, a compression ratio over the cap).
+    #[error("{0}")]
+    Archive(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

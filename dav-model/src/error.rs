@@ -59,6 +59,10 @@ pub enum Error {
     Blob(wharf_backends::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Well-formed, but not something the server can act on: an archive that is damaged,
+    /// not an archive, or over a limit.
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 impl From<wharf_backends::Error> for Error {
@@ -73,6 +77,10 @@ impl From<wharf_backends::Error> for Error {
             wharf_backends::Error::Escapes => Error::Forbidden("outside the folder".into()),
             wharf_backends::Error::Special => Error::Forbidden("not a regular file".into()),
             wharf_backends::Error::ReadOnly => Error::Forbidden("the folder is read-only".into()),
+            wharf_backends::Error::ArchiveReadOnly => Error::Forbidden(
+                "an archive opened as a folder is read-only: its members can be read, not changed".into(),
+            ),
+            wharf_backends::Error::Archive(why) => Error::Unprocessable(why),
             wharf_backends::Error::Unsupported(what) => Error::NotAllowed(format!("{what} is not supported here")),
             wharf_backends::Error::NoSpace => Error::InsufficientStorage,
             wharf_backends::Error::Denied => Error::Forbidden("the host's permissions refuse it".into()),

@@ -5,6 +5,7 @@
 //! Nothing in this crate's API mentions HTTP or FTP: operations take typed requests and
 //! return typed results or the one [`Error`].
 
+mod archive;
 pub mod backup;
 mod cache;
 pub mod condition;

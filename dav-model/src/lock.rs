@@ -195,6 +195,9 @@ impl Repository {
         req: LockRequest,
         pre: &Preconditions,
     ) -> Result<(ActiveLock, bool)> {
+        if let Some(at) = self.mounted(path).await? {
+            at.refuse_archive_writes()?;
+        }
         let _gate = self.lock_gate.write().await;
         let mut tx = self.write.begin().await?;
         let target = self.lookup_in(&mut tx, path).await?;
@@ -238,7 +241,7 @@ impl Repository {
 
     /// The resource at `path` as a transaction sees it, on whichever tree it lives.
     pub(crate) async fn lookup_in(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
-        match self.mounted(path) {
+        match self.mounted(path).await? {
             Some(at) => crate::mount::stat(&at, path).await,
             None => resource::lookup(conn, path).await,
         }
@@ -246,7 +249,7 @@ impl Repository {
 
     /// The empty file a LOCK of an unmapped URL creates (RFC 4918 7.3).
     async fn create_empty(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<()> {
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return self.mounted_create_empty(&at).await.map(drop);
         }
         let parent = path.parent().ok_or(Error::Conflict("no parent".into()))?;

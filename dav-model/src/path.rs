@@ -74,6 +74,11 @@ impl DavPath {
         Ok(DavPath { segments })
     }
 
+    /// A path made of segments taken from another valid path.
+    pub(crate) fn from_segments(segments: impl IntoIterator<Item = String>) -> DavPath {
+        DavPath { segments: segments.into_iter().collect() }
+    }
+
     /// A member whose name comes from the database, where only valid NFC names are stored.
     pub(crate) fn child_normalized(&self, name: String) -> DavPath {
         let mut segments = Vec::with_capacity(self.segments.len() + 1);

@@ -22,7 +22,7 @@ impl Repository {
         pre: &Preconditions,
         principal: Option<&str>,
     ) -> Result<Vec<(PropName, PatchResult)>> {
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return self.mounted_proppatch(&at, path, ops, pre, principal).await;
         }
         if pre.is_empty() {

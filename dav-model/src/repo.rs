@@ -37,6 +37,8 @@ pub struct Config {
     /// Bytes of small contents kept in memory for reads (see `inline.rs`); 0 turns the
     /// cache off.
     pub content_cache_bytes: u64,
+    /// Caps on what an archive opened as a folder may make the server do.
+    pub archive_limits: wharf_backends::archive::Limits,
 }
 
 impl Default for Config {
@@ -53,6 +55,7 @@ impl Default for Config {
             host_dir_mode: None,
             inline_max: crate::inline::DEFAULT_INLINE_MAX,
             content_cache_bytes: crate::inline::DEFAULT_CACHE_BYTES,
+            archive_limits: Default::default(),
         }
     }
 }
@@ -90,6 +93,8 @@ pub struct Repository {
     pub(crate) gc_counts: crate::stats::GcCounters,
     /// Small contents recently written or read, by id (see `inline.rs`).
     pub(crate) contents: crate::inline::ContentCache,
+    /// Archive indexes in memory and builds under way (see `archive.rs`).
+    pub(crate) archives: crate::archive::Archives,
 }
 
 impl Repository {
@@ -149,6 +154,7 @@ impl Repository {
             ready: Default::default(),
             gc_counts: Default::default(),
             contents,
+            archives: Default::default(),
         };
         Ok(repo)
     }
@@ -216,7 +222,7 @@ impl Repository {
     /// RFC 4331 figures for `stored`: a mounted folder reports what its files hold and
     /// what its file system has left; the native store its own totals.
     pub async fn quota_at(&self, stored: &crate::DavPath) -> Result<Quota> {
-        match self.mounted(stored) {
+        match self.mounted(stored).await? {
             Some(at) => {
                 let used = at.mount.used().await?;
                 let mut available = at.tree()?.available().await?;

@@ -38,7 +38,7 @@ const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL \
 
 impl Repository {
     pub(crate) async fn mkcol(&self, path: &DavPath, pre: &Preconditions, principal: Option<&str>) -> Result<Resource> {
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return self.mounted_mkcol(&at, path, pre, principal).await;
         }
         let mut tx = self.write.begin().await?;
@@ -68,7 +68,7 @@ impl Repository {
         if path.is_root() {
             return Err(Error::Forbidden("the root collection can't be deleted".into()));
         }
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return self.mounted_delete(&at, path, pre, principal).await;
         }
         let mut tx = self.write.begin().await?;
@@ -106,7 +106,13 @@ impl Repository {
             // Overwriting an ancestor would delete the source itself.
             return Err(Error::Forbidden("destination contains the source".into()));
         }
-        match (self.mounted(src), self.mounted(dst)) {
+        let (at_src, at_dst) = (self.mounted(src).await?, self.mounted(dst).await?);
+        for (at, writes) in [(&at_src, req.moving), (&at_dst, true)] {
+            if let Some(at) = at.as_ref().filter(|_| writes) {
+                at.refuse_archive_writes()?;
+            }
+        }
+        match (at_src, at_dst) {
             (None, None) => {}
             (Some(s), Some(d)) if s.same_mount(&d) => return self.mounted_transfer(&s, &d, req).await,
             _ => return self.transfer_across(req).await,
@@ -169,7 +175,7 @@ impl Repository {
 
     /// Members of a collection with their dead properties and locks: three queries.
     pub(crate) async fn list(&self, parent: &Resource) -> Result<Vec<Entry>> {
-        if let Some(at) = self.mounted(&parent.path) {
+        if let Some(at) = self.mounted(&parent.path).await? {
             return self.mounted_list(&at, parent).await;
         }
         let mut conn = self.read.acquire().await?;
@@ -180,7 +186,7 @@ impl Repository {
         let mut out = entries(members, dead, &locks);
         // A member that is a mount point is the mounted tree's root, with its properties.
         for e in out.iter_mut().filter(|e| e.resource.is_collection) {
-            if self.mounted(&e.resource.path).is_some() {
+            if self.mounted(&e.resource.path).await?.is_some() {
                 if let Some(root) = self.resolve(&e.resource.path).await? {
                     *e = self.entry(&root).await?;
                 }
@@ -191,7 +197,7 @@ impl Repository {
 
     /// A single resource as a listing entry.
     pub(crate) async fn entry(&self, resource: &Resource) -> Result<Entry> {
-        if let Some(at) = self.mounted(&resource.path) {
+        if let Some(at) = self.mounted(&resource.path).await? {
             return self.mounted_entry(&at, resource).await;
         }
         let mut conn = self.read.acquire().await?;
@@ -212,7 +218,7 @@ impl Repository {
 
     /// How many resources lie below `resource`, counting at most to `cap + 1`.
     pub(crate) async fn count_below(&self, resource: &Resource, cap: u64) -> Result<u64> {
-        if let Some(at) = self.mounted(&resource.path) {
+        if let Some(at) = self.mounted(&resource.path).await? {
             return self.mounted_count_below(&at, cap).await;
         }
         let mut conn = self.read.acquire().await?;

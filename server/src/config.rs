@@ -39,6 +39,18 @@ pub struct ServeArgs {
     /// 0: no cache).
     #[arg(long, env = "WHARF_CONTENT_CACHE_BYTES")]
     pub content_cache_bytes: Option<u64>,
+    /// Archives opened as folders (`NAME.zip!/`): most members one may hold (default
+    /// 1,000,000).
+    #[arg(long, env = "WHARF_ARCHIVE_MAX_MEMBERS")]
+    pub archive_max_members: Option<u64>,
+    /// Archives opened as folders: most bytes their members may hold together,
+    /// uncompressed (default 1 TiB).
+    #[arg(long, env = "WHARF_ARCHIVE_MAX_BYTES")]
+    pub archive_max_bytes: Option<u64>,
+    /// Archives opened as folders: highest compression ratio of a zip member or a whole
+    /// compressed tar before it is refused as a bomb (default 200).
+    #[arg(long, env = "WHARF_ARCHIVE_MAX_RATIO")]
+    pub archive_max_ratio: Option<u64>,
     /// Largest accepted XML request body (PROPFIND, PROPPATCH, LOCK), in bytes.
     #[arg(long, env = "WHARF_MAX_XML_BYTES")]
     pub max_xml_bytes: Option<usize>,
@@ -126,6 +138,9 @@ struct FileConfig {
     max_upload_bytes: Option<u64>,
     inline_max_bytes: Option<u64>,
     content_cache_bytes: Option<u64>,
+    archive_max_members: Option<u64>,
+    archive_max_bytes: Option<u64>,
+    archive_max_ratio: Option<u64>,
     max_xml_bytes: Option<usize>,
     propfind_infinity_limit: Option<u64>,
     tls_cert: Option<PathBuf>,
@@ -162,6 +177,7 @@ pub struct Settings {
     pub max_upload_bytes: Option<u64>,
     pub inline_max_bytes: u64,
     pub content_cache_bytes: u64,
+    pub archive_limits: wharf_backends::archive::Limits,
     pub max_xml_bytes: usize,
     pub propfind_infinity_limit: u64,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -216,6 +232,14 @@ impl Settings {
                 .content_cache_bytes
                 .or(file.content_cache_bytes)
                 .unwrap_or(dav_model::DEFAULT_CONTENT_CACHE_BYTES),
+            archive_limits: {
+                let d = wharf_backends::archive::Limits::default();
+                wharf_backends::archive::Limits {
+                    max_members: args.archive_max_members.or(file.archive_max_members).unwrap_or(d.max_members),
+                    max_total: args.archive_max_bytes.or(file.archive_max_bytes).unwrap_or(d.max_total),
+                    max_ratio: args.archive_max_ratio.or(file.archive_max_ratio).unwrap_or(d.max_ratio),
+                }
+            },
             max_xml_bytes: args.max_xml_bytes.or(file.max_xml_bytes).unwrap_or(1 << 20),
             propfind_infinity_limit: args.propfind_infinity_limit.or(file.propfind_infinity_limit).unwrap_or(100_000),
             tls: match (args.tls_cert.or(file.tls_cert), args.tls_key.or(file.tls_key)) {
@@ -269,6 +293,7 @@ impl Settings {
             host_dir_mode: self.host_dir_mode,
             inline_max: self.inline_max_bytes,
             content_cache_bytes: self.content_cache_bytes,
+            archive_limits: self.archive_limits,
             ..dav_model::Config::default()
         }
     }

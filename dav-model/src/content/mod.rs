@@ -49,7 +49,7 @@ impl Repository {
     /// Resolves a path for reading, through the lookup cache. A miss resolves the parent
     /// the same way (usually a hit: siblings share it) and then needs one indexed query.
     pub(crate) async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return crate::mount::stat(&at, path).await;
         }
         if let Some(hit) = self.lookups.get(path) {
@@ -76,7 +76,7 @@ impl Repository {
     /// [`Repository::resolve`] for a GET, which may bring a small file's content along
     /// (see `mount::stat_for_read`); [`Repository::read_content`] then needs no trip.
     pub(crate) async fn resolve_for_read(&self, path: &DavPath) -> Result<Option<Resource>> {
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return crate::mount::stat_for_read(&at, path).await;
         }
         let (Some(parent), Some(name)) = (path.parent(), path.name()) else { return self.resolve(path).await };
@@ -104,7 +104,7 @@ impl Repository {
 
     /// Replaces (or creates) the content at `path` with `body`.
     pub(crate) async fn put(&self, path: &DavPath, body: ByteStream, opts: PutOptions) -> Result<PutOutcome> {
-        if let Some(at) = self.mounted(path) {
+        if let Some(at) = self.mounted(path).await? {
             return self.mounted_put(&at, path, body, opts).await;
         }
         let early = self.check_put_early(path, &opts).await?;
@@ -320,7 +320,7 @@ impl Repository {
             let part = body.slice(range.start as usize..range.end as usize);
             return Ok(Box::pin(futures_util::stream::once(async move { Ok(part) })));
         }
-        if let Some(at) = self.mounted(&resource.path) {
+        if let Some(at) = self.mounted(&resource.path).await? {
             return self.mounted_read(&at, resource, range).await;
         }
         if resource.is_collection {
@@ -342,7 +342,7 @@ impl Repository {
 
     /// The whole content of a small blob, from the cache, the database or its file, and
     /// cached for the next read.
-    async fn small_content(&self, id: &BlobId) -> Result<bytes::Bytes> {
+    pub(crate) async fn small_content(&self, id: &BlobId) -> Result<bytes::Bytes> {
         use futures_util::TryStreamExt;
         if let Some(hit) = self.contents.get(id) {
             return Ok(hit);

@@ -63,6 +63,10 @@ impl View<'_> {
     /// (the browser page shows no Upload on a read-only share). Advice only: every
     /// operation still checks for itself.
     pub fn allowed(&self, path: &DavPath) -> Allowed {
+        if crate::archive::split(path).is_some() {
+            // Inside an archive opened as a folder: nothing can be changed there.
+            return Allowed { create_inside: false, rename: false, delete: false };
+        }
         let here = self.rights(path);
         let fixed = self.not_a_mount_point(path).is_err();
         let parent_writable = path.parent().is_some_and(|p| self.rights(&p).contains(Rights::WRITE));

@@ -164,8 +164,19 @@ pub(crate) fn resource_of(path: DavPath, meta: &Meta) -> Resource {
 }
 
 impl Repository {
-    /// The mount `stored` lies in, if any (the most specific one).
-    pub(crate) fn mounted(&self, stored: &DavPath) -> Option<At> {
+    /// The mount `stored` lies in, if any: inside an archive (see `archive.rs`), or in a
+    /// configured mount (the most specific one).
+    pub(crate) async fn mounted(&self, stored: &DavPath) -> Result<Option<At>> {
+        if let Some((file, root, rel)) = crate::archive::split(stored) {
+            if let Some(at) = self.archive_at(file, root, rel).await? {
+                return Ok(Some(at));
+            }
+        }
+        Ok(self.mount_of(stored))
+    }
+
+    /// The configured mount `stored` lies in, if any (the most specific one).
+    pub(crate) fn mount_of(&self, stored: &DavPath) -> Option<At> {
         let table = self.mounts.snapshot();
         let mount = table
             .iter()

@@ -305,6 +305,7 @@ impl Repository {
         pre: &Preconditions,
         principal: Option<&str>,
     ) -> Result<Vec<(PropName, PatchResult)>> {
+        at.refuse_archive_writes()?;
         let mut tx = self.write.begin().await?;
         let target = stat(at, path).await?.ok_or(Error::NotFound)?;
         let locks = locks_in_scope(&mut tx, path).await?;

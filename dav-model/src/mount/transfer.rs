@@ -129,10 +129,10 @@ impl Repository {
     /// times carried along. A MOVE deletes its source only when everything arrived.
     pub(crate) async fn transfer_across(&self, req: Transfer<'_>) -> Result<TransferOutcome> {
         let Transfer { src, dst, .. } = req;
-        if self.mounted(src).is_some_and(|a| a.rel.is_empty()) && req.moving {
+        if self.mounted(src).await?.is_some_and(|a| a.rel.is_empty()) && req.moving {
             return Err(Error::Forbidden("the root of a mounted folder can't be moved".into()));
         }
-        if self.mounted(dst).is_some_and(|a| a.rel.is_empty()) {
+        if self.mounted(dst).await?.is_some_and(|a| a.rel.is_empty()) {
             return Err(Error::Forbidden("the root of a mounted folder can't be copied over".into()));
         }
         if req.depth == Depth::One && !req.moving {
@@ -208,7 +208,7 @@ impl Repository {
 
     /// Deletes a collection that holds nothing any more (409 otherwise).
     async fn remove_empty(&self, r: &Resource, carry: &Carry<'_>) -> Result<()> {
-        let Some(at) = self.mounted(&r.path) else {
+        let Some(at) = self.mounted(&r.path).await? else {
             if !self.list(r).await?.is_empty() {
                 return Err(Error::Conflict("the folder holds more than could be moved".into()));
             }
@@ -280,7 +280,7 @@ impl Repository {
             return Ok(());
         }
         let mut tx = self.write.begin().await?;
-        match self.mounted(path) {
+        match self.mounted(path).await? {
             Some(at) => {
                 let node = stat(&at, path).await?.and_then(|r| r.node).ok_or(Error::NotFound)?;
                 if replaced.is_some() {

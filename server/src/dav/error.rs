@@ -44,10 +44,15 @@ impl DavError {
             DavError::BadGateway => (StatusCode::BAD_GATEWAY, None),
         };
         let mut resp = match condition {
-            Some(xml) => {
+            Some(Detail::Xml(xml)) => {
                 let mut r = Response::new(Body::from(xml));
                 r.headers_mut()
                     .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+                r
+            }
+            Some(Detail::Text(text)) => {
+                let mut r = Response::new(Body::from(format!("{text}\n")));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                 r
             }
             None => Response::new(Body::empty()),
@@ -85,7 +90,14 @@ pub fn member_status(e: Error, method: &Method) -> StatusCode {
     model_status(e, method).0
 }
 
-fn model_status(e: Error, method: &Method) -> (StatusCode, Option<String>) {
+/// What an error response says besides its status: an RFC 4918 condition, or a sentence
+/// for a person (why a write was refused, what is wrong with an archive).
+enum Detail {
+    Xml(String),
+    Text(String),
+}
+
+fn model_status(e: Error, method: &Method) -> (StatusCode, Option<Detail>) {
     use StatusCode as S;
     match e {
         Error::NotFound => (S::NOT_FOUND, None),
@@ -94,14 +106,17 @@ fn model_status(e: Error, method: &Method) -> (StatusCode, Option<String>) {
         Error::AlreadyExists if method.as_str() == "MKCOL" => (S::METHOD_NOT_ALLOWED, None),
         Error::AlreadyExists => (S::PRECONDITION_FAILED, None),
         Error::NotAllowed(_) => (S::METHOD_NOT_ALLOWED, None),
-        Error::Forbidden(_) => (S::FORBIDDEN, None),
+        Error::Forbidden(why) => (S::FORBIDDEN, Some(Detail::Text(why))),
+        Error::Unprocessable(why) => (S::UNPROCESSABLE_ENTITY, Some(Detail::Text(why))),
         Error::PreconditionFailed => (S::PRECONDITION_FAILED, None),
         Error::NotModified => (S::NOT_MODIFIED, None),
-        Error::Locked(roots) => (S::LOCKED, Some(condition("lock-token-submitted", &roots))),
-        Error::ConflictingLock(roots) => (S::LOCKED, Some(condition("no-conflicting-lock", &roots))),
-        Error::LockTokenMismatch => (S::CONFLICT, Some(condition("lock-token-matches-request-uri", &[]))),
-        Error::InfiniteDepthTooLarge(_) => (S::FORBIDDEN, Some(condition("propfind-finite-depth", &[]))),
-        Error::ProtectedProperty => (S::FORBIDDEN, Some(condition("cannot-modify-protected-property", &[]))),
+        Error::Locked(roots) => (S::LOCKED, Some(Detail::Xml(condition("lock-token-submitted", &roots)))),
+        Error::ConflictingLock(roots) => (S::LOCKED, Some(Detail::Xml(condition("no-conflicting-lock", &roots)))),
+        Error::LockTokenMismatch => (S::CONFLICT, Some(Detail::Xml(condition("lock-token-matches-request-uri", &[])))),
+        Error::InfiniteDepthTooLarge(_) => (S::FORBIDDEN, Some(Detail::Xml(condition("propfind-finite-depth", &[])))),
+        Error::ProtectedProperty => {
+            (S::FORBIDDEN, Some(Detail::Xml(condition("cannot-modify-protected-property", &[]))))
+        }
         Error::InsufficientStorage => (S::INSUFFICIENT_STORAGE, None),
         Error::TooLarge(_) => (S::PAYLOAD_TOO_LARGE, None),
         Error::RangeNotSatisfiable { .. } => (S::RANGE_NOT_SATISFIABLE, None),

@@ -11,6 +11,7 @@ pub fn reply(e: dav_model::Error) -> FtpError {
             ErrorKind::PermanentFileNotAvailable
         }
         E::BadPath(_) | E::BadRequest(_) => ErrorKind::FileNameNotAllowedError,
+        E::Unprocessable(_) => ErrorKind::PermanentFileNotAvailable,
         E::Forbidden(_) | E::ProtectedProperty => ErrorKind::PermissionDenied,
         E::Locked(_) | E::ConflictingLock(_) | E::PreconditionFailed | E::LockTokenMismatch => {
             ErrorKind::TransientFileNotAvailable

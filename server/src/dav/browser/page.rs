@@ -128,6 +128,9 @@ fn row(h: &mut String, r: &Resource, allowed: Allowed) {
     );
     modified(h, r.modified_ns);
     let _ = write!(h, "</td><td class=\"actions\"><a href=\"{download}\" download>Download</a>");
+    if let Some(opened) = archive_view(r) {
+        let _ = write!(h, "<a class=\"archive\" href=\"{}\">Browse</a>", escape(&href(&opened, true)));
+    }
     if allowed.rename {
         h.push_str("<button type=\"button\" class=\"js-only\" data-act=\"rename\">Rename</button>");
     }
@@ -135,6 +138,15 @@ fn row(h: &mut String, r: &Resource, allowed: Allowed) {
         h.push_str("<button type=\"button\" class=\"js-only danger\" data-act=\"delete\">Delete</button>");
     }
     h.push_str("</td></tr>\n");
+}
+
+/// Where an archive file opens as a folder (`NAME!/`), if it is one by its name.
+fn archive_view(r: &Resource) -> Option<DavPath> {
+    let name = r.name();
+    if r.is_collection || wharf_backends::archive::Format::from_name(name).is_none() {
+        return None;
+    }
+    r.path.parent()?.join(&format!("{name}!")).ok()
 }
 
 /// `<time>` with the exact instant, shown as `YYYY-MM-DD hh:mm UTC`.

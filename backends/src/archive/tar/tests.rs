@@ -1,0 +1,196 @@
+//! The tar walk and the archive tree over archives made by Debian's tar (and Python's
+//! tarfile, for members tar itself refuses to write), from index to bytes read back.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+
+use super::super::zst::tests::{text, MemSource};
+use super::super::{build_index, ArchiveTree, Catalog, Data, Format, Index, Limits};
+use crate::tree::Tree;
+
+fn sh(dir: &Path, script: &str) {
+    let ok = Command::new("sh").arg("-c").arg(script).current_dir(dir).status().expect("sh").success();
+    assert!(ok, "failed: {script}");
+}
+
+/// Writes `files` (relative path, bytes) under `dir/src`.
+fn populate(dir: &Path, files: &[(&str, &[u8])]) {
+    for (name, bytes) in files {
+        let p = dir.join("src").join(name);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, bytes).expect("write");
+    }
+}
+
+async fn index_of(archive: Vec<u8>) -> (Arc<MemSource>, crate::Result<Index>) {
+    let src = MemSource::new(archive);
+    let idx = build_index(src.clone(), Limits::default(), Arc::new(AtomicBool::new(false))).await;
+    (src, idx)
+}
+
+async fn tree_of(archive: Vec<u8>) -> ArchiveTree {
+    let (src, idx) = index_of(archive).await;
+    let catalog = Catalog::new(Arc::new(idx.expect("index")), "test", 0);
+    ArchiveTree::new(src, Arc::new(catalog))
+}
+
+fn p(path: &str) -> Vec<String> {
+    path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+async fn read(tree: &ArchiveTree, path: &str, range: Option<std::ops::Range<u64>>) -> Vec<u8> {
+    let (_, s) = tree.read(&p(path), range).await.expect("read");
+    let chunks: Vec<bytes::Bytes> = s.try_collect().await.expect("stream");
+    chunks.concat()
+}
+
+fn paths(index: &Index) -> Vec<String> {
+    let mut v: Vec<String> = index.members.iter().map(|m| m.path.join("/")).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gnu_tar_long_names_are_listed_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = format!("{}/{}.txt", "d".repeat(120), "n".repeat(150));
+    populate(dir.path(), &[(&long, b"deep")]);
+    sh(dir.path(), "tar --format=gnu -cf a.tar -C src .");
+    let (_, idx) = index_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    assert!(paths(&idx.expect("index")).contains(&long));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pax_tar_keeps_long_names_and_fractional_times() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = format!("{}/é-{}.txt", "p".repeat(130), "q".repeat(140));
+    populate(dir.path(), &[(&long, b"pax")]);
+    sh(
+        dir.path(),
+        &format!("touch -d '2021-03-04 05:06:07.25 UTC' 'src/{long}' && tar --format=pax -cf a.tar -C src ."),
+    );
+    let (_, idx) = index_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    let idx = idx.expect("index");
+    let m = idx.members.iter().find(|m| m.path.join("/") == long).expect("member");
+    assert_eq!(m.modified_ns, 1_614_834_367_250_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_tar_members_are_ranges_of_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = text(300_000, 7);
+    populate(dir.path(), &[("a/b.txt", &body), ("c.txt", b"small")]);
+    sh(dir.path(), "tar -cf a.tar -C src .");
+    let tree = tree_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    assert_eq!(read(&tree, "a/b.txt", None).await, body);
+    assert_eq!(read(&tree, "a/b.txt", Some(1000..2000)).await, &body[1000..2000]);
+    assert_eq!(read(&tree, "c.txt", None).await, b"small");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn folders_implied_by_member_paths_are_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), &[("x/y/z.txt", b"z")]);
+    // Only the file, no entries for its folders.
+    sh(dir.path(), "tar -cf a.tar -C src x/y/z.txt");
+    let tree = tree_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    let root = tree.list(&[]).await.expect("list");
+    assert_eq!(root.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["x"]);
+    assert!(root[0].meta.is_dir());
+    assert_eq!(tree.list(&p("x/y")).await.expect("list")[0].name, "z.txt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_near_the_end_of_a_tar_gz_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, last) = (text(9 << 20, 1), text(200_000, 2));
+    populate(dir.path(), &[("1-first.txt", &first), ("2-last.txt", &last)]);
+    sh(dir.path(), "tar -czf a.tgz -C src 1-first.txt 2-last.txt");
+    let tree = tree_of(std::fs::read(dir.path().join("a.tgz")).expect("read")).await;
+    assert_eq!(read(&tree, "2-last.txt", None).await, last);
+    assert_eq!(read(&tree, "1-first.txt", Some(5_000_000..5_000_100)).await, &first[5_000_000..5_000_100]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tar_zst_member_reads_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = text(1 << 20, 3);
+    populate(dir.path(), &[("m.txt", &body)]);
+    sh(dir.path(), "tar -cf - -C src m.txt | zstd -q -o a.tar.zst");
+    let (_, idx) = index_of(std::fs::read(dir.path().join("a.tar.zst")).expect("read")).await;
+    assert_eq!(idx.as_ref().expect("index").format, Format::TarZst);
+    let tree = tree_of(std::fs::read(dir.path().join("a.tar.zst")).expect("read")).await;
+    assert_eq!(read(&tree, "m.txt", None).await, body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hard_links_read_their_targets_bytes_and_symlinks_are_left_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), &[("orig.txt", b"original")]);
+    sh(dir.path(), "cd src && ln orig.txt hard.txt && ln -s /etc/passwd sym && ln -s orig.txt rel && cd .. && tar -cf a.tar -C src .");
+    let (_, idx) = index_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    assert_eq!(paths(&idx.expect("index")), ["hard.txt", "orig.txt"]);
+    let tree = tree_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    assert_eq!(read(&tree, "hard.txt", None).await, b"original");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn members_named_outside_the_archive_are_left_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sh(
+        dir.path(),
+        "python3 -c \"
+import io, tarfile
+t = tarfile.open('a.tar', 'w', format=tarfile.GNU_FORMAT)
+for name in ['../evil', '/etc/passwd', 'ok/../../up', 'C:\\\\\\\\x', 'fine.txt']:
+    i = tarfile.TarInfo(name); i.size = 4; t.addfile(i, io.BytesIO(b'evil'))
+t.close()\"",
+    );
+    let (_, idx) = index_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    assert_eq!(paths(&idx.expect("index")), ["fine.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_tar_lists_what_precedes_the_cut_and_refuses_the_cut_member() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), &[("1.txt", &text(10_000, 4)), ("2.txt", &text(100_000, 5))]);
+    sh(dir.path(), "tar -cf a.tar -C src 1.txt 2.txt");
+    let mut bytes = std::fs::read(dir.path().join("a.tar")).expect("read");
+    bytes.truncate(bytes.len() / 2);
+    let tree = tree_of(bytes).await;
+    assert_eq!(read(&tree, "1.txt", None).await.len(), 10_000);
+    assert!(matches!(tree.read(&p("2.txt"), None).await, Err(crate::Error::Archive(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_tar_gz_lists_what_precedes_the_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), &[("1.txt", &text(10_000, 4)), ("2.txt", &text(3 << 20, 5))]);
+    sh(dir.path(), "tar -czf a.tgz -C src 1.txt 2.txt");
+    let mut bytes = std::fs::read(dir.path().join("a.tgz")).expect("read");
+    bytes.truncate(bytes.len() / 2);
+    let (_, idx) = index_of(bytes).await;
+    let idx = idx.expect("index");
+    assert_eq!(paths(&idx), ["1.txt", "2.txt"]);
+    assert!(idx.members[1].refused.is_some());
+    assert!(idx.members[0].refused.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn something_that_is_not_an_archive_is_refused() {
+    let (_, idx) = index_of(b"just some text, not an archive at all".to_vec()).await;
+    assert!(matches!(idx, Err(crate::Error::Archive(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn member_offsets_of_a_tar_gz_are_in_the_decompressed_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), &[("f.txt", b"hello")]);
+    sh(dir.path(), "tar -czf a.tgz -C src f.txt");
+    let (_, idx) = index_of(std::fs::read(dir.path().join("a.tgz")).expect("read")).await;
+    assert_eq!(idx.expect("index").members[0].data, Data::Stream { offset: 512 });
+}
