@@ -50,6 +50,8 @@ pub(crate) struct Archives {
     cached: Mutex<HashMap<String, (u64, Cached)>>,
     tick: std::sync::atomic::AtomicU64,
     building: Mutex<HashMap<String, Weak<Building>>>,
+    built: std::sync::atomic::AtomicU64,
+    loaded: std::sync::atomic::AtomicU64,
 }
 
 /// A catalog, or why the archive can't be read (damage is a property of the bytes, so a
@@ -63,6 +65,11 @@ struct Building {
 }
 
 impl Archives {
+    pub(crate) fn stats(&self) -> crate::ArchiveStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::ArchiveStats { built: self.built.load(Relaxed), loaded: self.loaded.load(Relaxed) }
+    }
+
     fn get(&self, key: &str) -> Option<Cached> {
         let tick = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,10 +184,15 @@ impl Repository {
 
     async fn load_or_build(&self, opened: &Opened) -> std::result::Result<Cached, String> {
         let index = match self.stored_index(&opened.key).await {
-            Ok(Some(index)) => index,
+            Ok(Some(index)) => {
+                self.archives.loaded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                index
+            }
             _ => {
                 let cancel = Arc::new(AtomicBool::new(false));
-                match build_index(opened.source.clone(), self.config.archive_limits, cancel).await {
+                let built = build_index(opened.source.clone(), self.config.archive_limits, cancel).await;
+                self.archives.built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match built {
                     Ok(index) => {
                         if let Err(e) = self.store_index(&opened.key, &index).await {
                             tracing::warn!(key = opened.key, error = %e, "archive index not stored");
@@ -192,7 +204,10 @@ impl Repository {
                 }
             }
         };
-        Ok(Ok(Arc::new(Catalog::new(Arc::new(index), &opened.key, opened.modified_ns))))
+        // Laying out a large index takes a while: not on an async worker.
+        let (key, modified_ns) = (opened.key.clone(), opened.modified_ns);
+        let catalog = tokio::task::spawn_blocking(move || Catalog::new(Arc::new(index), &key, modified_ns));
+        Ok(Ok(Arc::new(catalog.await.map_err(|e| e.to_string())?)))
     }
 
     async fn stored_index(&self, key: &str) -> Result<Option<Index>> {
@@ -201,7 +216,9 @@ impl Repository {
             .fetch_optional(&self.read)
             .await?;
         let Some((data,)) = row else { return Ok(None) };
-        let index = Index::decode(&data)?;
+        let index = tokio::task::spawn_blocking(move || Index::decode(&data))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
         sqlx::query("UPDATE archive_indexes SET used_ns = ? WHERE key = ?")
             .bind(crate::now_ns())
             .bind(key)

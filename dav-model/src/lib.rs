@@ -39,7 +39,7 @@ pub use path::DavPath;
 pub use props::{DeadProp, PatchOp, PatchResult, PropName};
 pub use repo::{Config, Quota, Repository};
 pub use resource::{Entry, Resource};
-pub use stats::{GcStats, LoginStats, Stats};
+pub use stats::{ArchiveStats, GcStats, LoginStats, Stats};
 pub use tree::{Depth, Transfer, TransferOutcome};
 pub use wharf_backends::{BlobId, ByteStream, Durability};
 

@@ -28,6 +28,15 @@ pub struct GcStats {
     pub bytes_removed: u64,
 }
 
+/// Archive indexes since the process started (see `archive.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveStats {
+    /// Indexes made by reading an archive whole (or its central directory).
+    pub built: u64,
+    /// Indexes read back from the database instead.
+    pub loaded: u64,
+}
+
 /// Login outcomes and lockouts since the process started, for every protocol together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginStats {
@@ -115,6 +124,11 @@ impl Repository {
         .await?;
         let count = |n: i64| n.max(0) as u64;
         Ok(Stats { locks: count(locks), stored_bytes: count(stored_bytes), blobs: count(blobs), gc: self.gc_stats() })
+    }
+
+    /// Archive indexes built and loaded since start, without touching the database.
+    pub fn archive_stats(&self) -> ArchiveStats {
+        self.archives.stats()
     }
 
     /// Garbage collection since start, without touching the database.

@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use dav_model::{GcStats, LoginStats, Stats};
+use dav_model::{ArchiveStats, GcStats, LoginStats, Stats};
 use prometheus_client::encoding::{text, EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -187,6 +187,7 @@ pub struct Figures {
     pub stats: Option<Stats>,
     pub gc: GcStats,
     pub logins: LoginStats,
+    pub archives: ArchiveStats,
 }
 
 impl Figures {
@@ -205,6 +206,12 @@ impl Figures {
         r.register("gc_runs", "Garbage collections run", counter(self.gc.runs));
         r.register("gc_removed_blobs", "Blobs removed by garbage collection", counter(self.gc.blobs_removed));
         r.register("gc_removed_bytes", "Bytes freed by garbage collection", counter(self.gc.bytes_removed));
+        r.register("archive_indexes_built", "Archive indexes made by reading an archive", counter(self.archives.built));
+        r.register(
+            "archive_indexes_loaded",
+            "Archive indexes read back from the database",
+            counter(self.archives.loaded),
+        );
         let l = &self.logins;
         let logins = Family::<ResultLabels, Counter>::default();
         for (result, n) in [("ok", l.ok), ("failed", l.failed), ("locked_out", l.locked_out), ("error", l.unavailable)]
@@ -241,7 +248,7 @@ mod tests {
         let gc = GcStats { runs: 4, blobs_removed: 5, bytes_removed: 6 };
         let logins =
             LoginStats { ok: 7, failed: 8, locked_out: 9, unavailable: 0, user_lockouts: 1, address_lockouts: 0 };
-        Figures { stats: Some(stats), gc, logins }
+        Figures { stats: Some(stats), gc, logins, archives: ArchiveStats { built: 7, loaded: 8 } }
     }
 
     #[test]
@@ -259,6 +266,7 @@ mod tests {
             "wharf_locks_held 2",
             "wharf_stored_bytes 1234",
             "wharf_gc_removed_bytes_total 6",
+            "wharf_archive_indexes_built_total 7",
             "wharf_logins_total{result=\"locked_out\"} 9",
             "wharf_lockouts_total{scope=\"user\"} 1",
         ] {

@@ -77,7 +77,12 @@ async fn scrape(State(ops): State<Arc<Ops>>) -> Response {
             None
         }
     };
-    let figures = metrics::Figures { stats, gc: ops.repo.gc_stats(), logins: ops.auth.login_stats() };
+    let figures = metrics::Figures {
+        stats,
+        gc: ops.repo.gc_stats(),
+        logins: ops.auth.login_stats(),
+        archives: ops.repo.archive_stats(),
+    };
     match metrics::global().encode(&figures) {
         Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
         Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "metrics could not be encoded"),
