@@ -126,6 +126,12 @@ impl Repository {
     /// if there is no such file (then `NAME!` is an ordinary name).
     pub(crate) async fn archive_at(&self, file: DavPath, root: DavPath, rel: Vec<String>) -> Result<Option<At>> {
         let Some(opened) = self.open_archive(&file).await? else { return Ok(None) };
+        self.archive_view(opened, root, rel).await.map(Some)
+    }
+
+    /// The mount of an opened archive, at `root`.
+    async fn archive_view(&self, opened: Opened, root: DavPath, rel: Vec<String>) -> Result<At> {
+        let file = opened.key.clone();
         let catalog = self.catalog(&opened).await?;
         let tree = ArchiveTree::new(opened.source.clone(), catalog);
         let info = MountInfo {
@@ -140,17 +146,33 @@ impl Repository {
         let hash = blake3::hash(opened.key.as_bytes());
         let id = -(i64::from_le_bytes(hash.as_bytes()[..8].try_into().unwrap_or_default()) & i64::MAX) - 1;
         let mount = Mounted { id, info, tree: Ok(Arc::new(tree)), used: Default::default() };
-        Ok(Some(At { mount: Arc::new(mount), rel }))
+        Ok(At { mount: Arc::new(mount), rel })
+    }
+
+    /// A share of an archive file (`wharf share add NAME --archive FILE`): its mount serves
+    /// the file's folder, read-only, and the file opens as above.
+    pub(crate) async fn archive_share_at(&self, share: At) -> Result<At> {
+        let unavailable = || Error::Internal(format!("the archive {} is unavailable", share.mount.info.source));
+        let name = std::path::Path::new(&share.mount.info.source).file_name().and_then(|n| n.to_str());
+        let name: String = unicode_normalization::UnicodeNormalization::nfc(name.ok_or_else(unavailable)?).collect();
+        let file = At { mount: share.mount.clone(), rel: vec![name] };
+        let opened = self.open_tree_file(file).await?.ok_or_else(unavailable)?;
+        self.archive_view(opened, share.mount.info.stored.clone(), share.rel).await
+    }
+
+    /// A file of a mounted tree, as an archive's source.
+    async fn open_tree_file(&self, at: At) -> Result<Option<Opened>> {
+        let Some(meta) = at.tree()?.stat(&at.rel).await?.filter(|m| m.kind == Kind::File) else { return Ok(None) };
+        let key = format!("host:{}:{}", at.mount.id, meta.version());
+        let modified_ns = meta.modified_ns;
+        let source = Arc::new(TreeSource { at, meta });
+        Ok(Some(Opened { source, key, modified_ns }))
     }
 
     /// The archive file at `file`: a file of a mounted tree, or of the native store.
     async fn open_archive(&self, file: &DavPath) -> Result<Option<Opened>> {
         if let Some(at) = self.mount_of(file) {
-            let Some(meta) = at.tree()?.stat(&at.rel).await?.filter(|m| m.kind == Kind::File) else { return Ok(None) };
-            let key = format!("host:{}:{}", at.mount.id, meta.version());
-            let modified_ns = meta.modified_ns;
-            let source = Arc::new(TreeSource { at, meta });
-            return Ok(Some(Opened { source, key, modified_ns }));
+            return self.open_tree_file(at).await;
         }
         let Some(r) = Box::pin(self.resolve(file)).await?.filter(|r| !r.is_collection) else { return Ok(None) };
         let Some(id) = r.blob.clone() else {

@@ -86,12 +86,17 @@ pub struct ShareCommand {
 
 #[derive(Debug, Subcommand)]
 enum ShareAction {
-    /// Create a share and its folder, or a share of a folder of the host (`--host DIR`).
+    /// Create a share and its folder, a share of a folder of the host (`--host DIR`), or of
+    /// an archive file (`--archive FILE`).
     Add {
         name: String,
         /// Serve this existing folder of the host in place, instead of a folder in the store.
         #[arg(long, value_name = "DIR")]
         host: Option<PathBuf>,
+        /// Serve this archive file of the host (zip, tar, tar.gz, tar.zst) as a read-only
+        /// folder of its members.
+        #[arg(long, value_name = "FILE", conflicts_with = "host")]
+        archive: Option<PathBuf>,
         /// With --host: nobody may change anything in the folder, whatever their grant.
         #[arg(long, requires = "host")]
         read_only: bool,
@@ -183,11 +188,15 @@ pub async fn share(cmd: ShareCommand) -> Result<(), String> {
 
 async fn run_share(repo: &Repository, action: ShareAction) -> Result<(), String> {
     match action {
+        ShareAction::Add { name, archive: Some(file), .. } => {
+            repo.add_archive_share(&name, &file).await.map_err(|e| share_error(&name, e))?;
+            println!("share {name} created, serving the archive {} (read-only)", file.display());
+        }
         ShareAction::Add { name, host: None, .. } => {
             repo.add_share(&name).await.map_err(|e| share_error(&name, e))?;
             println!("share {name} created, folder /shares/{name}");
         }
-        ShareAction::Add { name, host: Some(dir), read_only, quota_bytes } => {
+        ShareAction::Add { name, host: Some(dir), read_only, quota_bytes, .. } => {
             repo.add_host_share(&name, &dir, read_only, quota_bytes).await.map_err(|e| share_error(&name, e))?;
             let ro = if read_only { " (read-only)" } else { "" };
             println!("share {name} created, serving {}{ro}", dir.display());
@@ -197,7 +206,7 @@ async fn run_share(repo: &Repository, action: ShareAction) -> Result<(), String>
                 repo.list_shares().await.map_err(message)?.into_iter().any(|s| s.name == name && s.mount.is_some());
             repo.delete_share(&name).await.map_err(|e| share_error(&name, e))?;
             if host {
-                println!("share {name} deleted; its host folder was left as it is");
+                println!("share {name} deleted; what it served on the host was left as it is");
             } else {
                 println!("share {name} deleted, with its folder");
             }
@@ -271,7 +280,11 @@ async fn print_shares(repo: &Repository) -> Result<(), String> {
         let grants: Vec<String> = s.grants.iter().map(|(user, r)| format!("{user}:{r}")).collect();
         let folder = match &s.mount {
             Some(m) => {
-                let ro = if m.read_only { ", read-only" } else { "" };
+                let ro = match (m.kind.as_str(), m.read_only) {
+                    ("archive", _) => ", archive, read-only",
+                    (_, true) => ", read-only",
+                    _ => "",
+                };
                 let cap = m.quota_bytes.map(|q| format!(", at most {q} bytes")).unwrap_or_default();
                 let notes = format!("{ro}{cap}");
                 match notes.strip_prefix(", ") {

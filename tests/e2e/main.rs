@@ -1,6 +1,11 @@
 //! End-to-end tests: each starts the real `wharf` binary on a free loopback port with a
 //! temporary data directory and talks HTTP to it.
 
+mod archives_common;
+mod archives_dav;
+mod archives_ftp_browser;
+mod archives_hostile;
+mod archives_share;
 mod auth;
 mod base_path;
 mod browser;

@@ -369,6 +369,27 @@ pub(crate) fn corrupt(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
 
+/// An archive over one of the [`Limits`]: refused whole, never listed in part (unlike
+/// damage, which spares the members before it).
+pub(crate) fn over_limit(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, OverLimit(msg.into()))
+}
+
+pub(crate) fn is_over_limit(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<OverLimit>())
+}
+
+#[derive(Debug)]
+struct OverLimit(String);
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OverLimit {}
+
 /// Turns what a parser or decompressor failed with into the crate's error: damage to the
 /// archive is [`Error::Archive`], anything else (the source failing) stays what it was.
 pub(crate) fn archive_error(e: io::Error) -> Error {

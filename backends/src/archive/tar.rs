@@ -123,6 +123,7 @@ fn walk(input: &mut dyn Input, limits: &Limits, at: impl Fn(u64) -> Data) -> Res
     let result = w.run(input, limits, &at);
     match result {
         Ok(()) => {}
+        Err(e) if super::is_over_limit(&e) => return Err(Error::Archive(e.to_string())),
         Err(e) if !matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof) => {
             return Err(Error::Io(e));
         }
@@ -216,13 +217,19 @@ impl Walk {
         m.path = path;
         self.total = self.total.saturating_add(m.size);
         if self.total > limits.max_total {
-            return Err(corrupt(format!("the archive holds more than the limit of {} bytes", limits.max_total)));
+            return Err(super::over_limit(format!(
+                "the archive holds more than the limit of {} bytes",
+                limits.max_total
+            )));
         }
         match self.by_path.get(&m.path) {
             Some(&i) => self.members[i] = m, // a later copy of a name replaces the earlier, as tar -x does
             None => {
                 if self.members.len() as u64 >= limits.max_members {
-                    return Err(corrupt(format!("the archive holds more than {} members", limits.max_members)));
+                    return Err(super::over_limit(format!(
+                        "the archive holds more than {} members",
+                        limits.max_members
+                    )));
                 }
                 self.by_path.insert(m.path.clone(), self.members.len());
                 self.members.push(m);

@@ -322,17 +322,20 @@ fn ext_mtime(data: &[u8]) -> Option<u32> {
 
 /// A member's name as text: UTF-8 when the entry says so, else the Info-ZIP Unicode Path
 /// field if it still matches the name (its CRC says the name was not changed by a tool
-/// unaware of the field), else CP437, the format's original code page. A name flagged
-/// UTF-8 that isn't falls back to CP437, which decodes any bytes, so it stays readable.
+/// unaware of the field), else UTF-8 if the bytes are valid UTF-8 (Info-ZIP on Unix
+/// stores the file system's UTF-8 names without setting the flag; CP437 text is almost
+/// never valid UTF-8 once it has a byte over 0x7F), else CP437, the format's original code
+/// page, which decodes any bytes, so every name stays readable.
 fn decode_name(raw: &[u8], flags: u16, extra: &[u8]) -> String {
-    if flags & FLAG_UTF8 != 0 {
-        if let Ok(s) = std::str::from_utf8(raw) {
-            return s.to_owned();
+    if flags & FLAG_UTF8 == 0 {
+        if let Some(s) = field(extra, EXTRA_UNICODE_PATH).and_then(|d| unicode_path(raw, d)) {
+            return s;
         }
-    } else if let Some(s) = field(extra, EXTRA_UNICODE_PATH).and_then(|d| unicode_path(raw, d)) {
-        return s;
     }
-    raw.iter().map(|&b| cp437(b)).collect()
+    match std::str::from_utf8(raw) {
+        Ok(s) => s.to_owned(),
+        Err(_) => raw.iter().map(|&b| cp437(b)).collect(),
+    }
 }
 
 fn unicode_path(raw: &[u8], data: &[u8]) -> Option<String> {

@@ -181,10 +181,10 @@ impl Scanner {
 /// Fails once the output passes the total cap or the ratio cap, so a bomb stops early.
 fn check_limits(total: u64, consumed: u64, limits: &Limits) -> io::Result<()> {
     if total > limits.max_total {
-        return Err(corrupt(format!("archive expands past {} bytes", limits.max_total)));
+        return Err(super::over_limit(format!("archive expands past {} bytes", limits.max_total)));
     }
     if total > limits.max_ratio.saturating_mul(consumed).saturating_add(ALLOWANCE) {
-        return Err(corrupt(format!("archive expands more than {} times", limits.max_ratio)));
+        return Err(super::over_limit(format!("archive expands more than {} times", limits.max_ratio)));
     }
     Ok(())
 }

@@ -325,10 +325,29 @@ impl Repository {
         sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
         let stored = share_path(name)?;
         ensure_collection(&mut tx, &stored).await?;
-        insert_mount(&mut tx, &stored, &source, read_only, quota_bytes).await?;
+        insert_mount(&mut tx, &stored, HOST, &source, read_only, quota_bytes).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
         tracing::debug!(share = name, %source, "host share created");
+        Ok(())
+    }
+
+    /// Creates a share that serves the archive file `file` (zip, tar, tar.gz, tar.zst on
+    /// the host) as a read-only folder of its members.
+    pub async fn add_archive_share(&self, name: &str, file: &std::path::Path) -> Result<()> {
+        validate_name("share", name)?;
+        let source = self.archive_file(file).await?;
+        let mut tx = self.write.begin().await?;
+        if share_id(&mut tx, name).await?.is_some() {
+            return Err(Error::AlreadyExists);
+        }
+        sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
+        let stored = share_path(name)?;
+        ensure_collection(&mut tx, &stored).await?;
+        insert_mount(&mut tx, &stored, crate::archive::ARCHIVE, &source, true, None).await?;
+        self.commit(tx).await?;
+        self.reload_mounts().await?;
+        tracing::debug!(share = name, %source, "archive share created");
         Ok(())
     }
 
@@ -353,7 +372,7 @@ impl Repository {
         // The properties of another folder's files mean nothing here (they cascade away).
         sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(stored.key()).execute(&mut *tx).await?;
         if let Some(source) = &source {
-            insert_mount(&mut tx, &stored, source, false, None).await?;
+            insert_mount(&mut tx, &stored, HOST, source, false, None).await?;
         }
         self.commit(tx).await?;
         self.reload_mounts().await
@@ -449,6 +468,7 @@ fn stored_rights(letters: &str) -> Result<Rights> {
 async fn insert_mount(
     conn: &mut SqliteConnection,
     stored: &DavPath,
+    kind: &str,
     source: &str,
     read_only: bool,
     quota_bytes: Option<u64>,
@@ -456,7 +476,7 @@ async fn insert_mount(
     let quota = quota_bytes.map(|q| q.min(i64::MAX as u64) as i64);
     sqlx::query("INSERT INTO mounts (stored_path, kind, source, read_only, quota_bytes) VALUES (?, ?, ?, ?, ?)")
         .bind(stored.key())
-        .bind(HOST)
+        .bind(kind)
         .bind(source)
         .bind(read_only)
         .bind(quota)

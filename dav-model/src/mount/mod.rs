@@ -172,7 +172,10 @@ impl Repository {
                 return Ok(Some(at));
             }
         }
-        Ok(self.mount_of(stored))
+        match self.mount_of(stored) {
+            Some(at) if at.mount.info.kind == crate::archive::ARCHIVE => self.archive_share_at(at).await.map(Some),
+            other => Ok(other),
+        }
     }
 
     /// The configured mount `stored` lies in, if any (the most specific one).
@@ -234,6 +237,16 @@ impl Repository {
                     Err(e) => Err(e.to_string()),
                 }
             }
+            // The archive's folder, read-only: the archive file is read beneath it, like
+            // any host file (see `archive.rs`).
+            crate::archive::ARCHIVE => {
+                let dir = now.parent().ok_or("an archive share needs a file, not /")?;
+                let opts = HostOptions { read_only: true, ..HostOptions::default() };
+                match HostTree::open(dir, opts).await {
+                    Ok(t) => Ok(Arc::new(t)),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             other => Err(format!("unknown kind of mount {other:?}")),
         }
     }
@@ -276,6 +289,28 @@ impl Repository {
             }
         }
         Ok(source)
+    }
+
+    /// Checks that `file` is an archive this server may serve as a share (a zip, tar,
+    /// tar.gz or tar.zst by its first bytes, outside the data directory), and gives its
+    /// canonical path.
+    pub async fn archive_file(&self, file: &std::path::Path) -> Result<String> {
+        let bad = |why: String| Error::BadRequest(format!("cannot serve {}: {why}", file.display()));
+        let canonical = std::fs::canonicalize(file).map_err(|e| bad(e.to_string()))?;
+        let mut head = vec![0; 512];
+        let n = {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&canonical).map_err(|e| bad(e.to_string()))?;
+            if !f.metadata().map_err(|e| bad(e.to_string()))?.is_file() {
+                return Err(bad("not a file".into()));
+            }
+            f.read(&mut head).map_err(|e| bad(e.to_string()))?
+        };
+        if wharf_backends::archive::Format::sniff(&head[..n]).is_none() {
+            return Err(bad("not a zip, tar, tar.gz or tar.zst archive".into()));
+        }
+        self.check_source(&canonical)?;
+        canonical.to_str().map(str::to_owned).ok_or_else(|| bad("the path is not valid UTF-8".into()))
     }
 
     /// A folder holding the server's own data directory, or inside it, would serve the

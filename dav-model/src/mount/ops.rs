@@ -277,8 +277,9 @@ impl Repository {
         pre: &Preconditions,
         principal: Option<&str>,
     ) -> Result<()> {
+        at.refuse_archive_writes()?;
         if at.rel.is_empty() {
-            return Err(Error::Forbidden(format!("{path} is the root of a mounted folder")));
+            return Err(Error::Forbidden("the root of a mounted folder can't be deleted".into()));
         }
         let mut tx = self.write.begin().await?;
         let target = stat(at, path).await?.ok_or(Error::NotFound)?;

@@ -291,6 +291,12 @@ async fn names_without_the_utf8_flag_are_cp437() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn unflagged_names_that_are_valid_utf8_are_utf8() {
+    let zip = craft(&[raw("日本語/naïve.txt", b"x")]);
+    assert_eq!(paths(&index_of(&zip).await), ["日本語/naïve.txt"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn names_with_the_utf8_flag_are_utf8() {
     let zip = craft(&[Raw { flags: FLAG_UTF8, ..raw("café", b"x") }]);
     assert_eq!(paths(&index_of(&zip).await), ["café"]);
