@@ -318,6 +318,11 @@ pub(super) mod tests {
         pub(in crate::archive) fn new(data: Vec<u8>) -> Arc<MemSource> {
             Arc::new(MemSource { data: data.into(), served: Arc::new(AtomicU64::new(0)) })
         }
+
+        /// Bytes handed out so far.
+        pub(in crate::archive) fn served(&self) -> u64 {
+            self.served.load(Ordering::Relaxed)
+        }
     }
 
     #[async_trait::async_trait]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 
 use super::super::zst::tests::{text, MemSource};
-use super::super::{build_index, ArchiveTree, Catalog, Data, Format, Index, Limits};
+use super::super::{build_index, ArchiveTree, Catalog, Data, Format, Index, Limits, Source};
 use crate::tree::Tree;
 
 fn sh(dir: &Path, script: &str) {
@@ -193,4 +193,22 @@ async fn member_offsets_of_a_tar_gz_are_in_the_decompressed_stream() {
     sh(dir.path(), "tar -czf a.tgz -C src f.txt");
     let (_, idx) = index_of(std::fs::read(dir.path().join("a.tgz")).expect("read")).await;
     assert_eq!(idx.expect("index").members[0].data, Data::Stream { offset: 512 });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_whose_request_went_away_stops_reading_the_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    populate(dir.path(), &[("big.txt", &text(64 << 20, 8))]);
+    sh(dir.path(), "tar -czf a.tgz -C src big.txt");
+    let src = MemSource::new(std::fs::read(dir.path().join("a.tgz")).expect("read"));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let build = build_index(src.clone(), Limits::default(), cancel.clone());
+    // The request gives up early: its future is dropped mid-build.
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(30), build).await.is_err());
+    assert!(cancel.load(std::sync::atomic::Ordering::Relaxed), "dropping the build cancels it");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stopped_at = src.served();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(src.served(), stopped_at, "still reading after the build was dropped");
+    assert!(stopped_at < src.size(), "read the whole archive anyway");
 }
