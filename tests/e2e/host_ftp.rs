@@ -94,11 +94,15 @@ async fn an_ftp_rename_within_the_folder_keeps_the_inode_and_dead_properties() {
 async fn an_interrupted_stor_leaves_the_old_file_on_disk() {
     let h = team().await;
     std::fs::write(h.disk("keep.txt"), "previous content").expect("write");
-    // Part of a body, then a reset of the data connection (SO_LINGER 0): an error, not an end.
+    // Part of a body, then a reset of the data connection (SO_LINGER 0): an error, not an
+    // end. The pause lets the server start reading first: once, on a loaded machine, a reset
+    // sent at once left the STOR unanswered for 20 s (libunftp seemingly still waiting for
+    // the data connection; not reproduced since, so noted rather than fixed).
     alice_ftp(
         &h,
         "conn = f.transfercmd('STOR team/keep.txt')\n\
          conn.sendall(b'partial' * 10000)\n\
+         time.sleep(0.5)\n\
          conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\n\
          conn.close()\n\
          try:\n    f.voidresp()\nexcept ftplib.Error as e:\n    say(str(e)[:3])",
