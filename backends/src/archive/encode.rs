@@ -4,6 +4,11 @@
 use super::{Checkpoint, Data, Format, Index, Member};
 
 const MAGIC: &[u8; 4] = b"WXI1";
+/// The fewest bytes a member is encoded in (no path; flags, size, time and offset one byte
+/// each): a zip folder dated 1970 takes 7. A count of members is checked against it.
+const MIN_MEMBER: usize = 5;
+/// The fewest bytes a restart point is encoded in.
+const MIN_CHECKPOINT: usize = 4;
 
 pub(super) fn encode(index: &Index) -> Vec<u8> {
     let mut w = Vec::with_capacity(64 + index.members.len() * 48);
@@ -58,12 +63,12 @@ pub(super) fn decode(b: &[u8]) -> Option<Index> {
         return None;
     }
     let format = Format::from_tag(r.byte()?)?;
-    let n = r.count(8)?;
+    let n = r.count(MIN_MEMBER)?;
     let mut members = Vec::with_capacity(n);
     for _ in 0..n {
         members.push(r.member()?);
     }
-    let n = r.count(4)?;
+    let n = r.count(MIN_CHECKPOINT)?;
     let mut checkpoints = Vec::with_capacity(n);
     for _ in 0..n {
         let (out, input, bits) = (r.var()?, r.var()?, r.byte()?);
@@ -186,6 +191,25 @@ mod tests {
     #[test]
     fn an_index_survives_encoding() {
         let i = sample();
+        assert_eq!(decode(&encode(&i)), Some(i));
+    }
+
+    #[test]
+    fn members_encoded_in_fewer_than_eight_bytes_survive_encoding() {
+        // Folders of a zip whose extended timestamps say 1970-01-01 (`touch -d @0`): 7 bytes.
+        let dir = |name: &str| Member {
+            path: vec![name.into()],
+            dir: true,
+            size: 0,
+            modified_ns: 0,
+            data: Data::Stored { offset: 0 },
+            crc32: None,
+            refused: None,
+        };
+        let i = Index { format: Format::Zip, members: vec![dir("a"), dir("b"), dir("c")], checkpoints: vec![] };
+        assert_eq!(decode(&encode(&i)), Some(i));
+        let none = Member { path: vec![], ..dir("") };
+        let i = Index { format: Format::Tar, members: vec![none.clone(), none], checkpoints: vec![] };
         assert_eq!(decode(&encode(&i)), Some(i));
     }
 

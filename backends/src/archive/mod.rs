@@ -24,6 +24,7 @@
 
 mod codec;
 mod encode;
+pub mod fuzzing;
 mod gz;
 mod names;
 mod tar;

@@ -8,9 +8,10 @@ use unicode_normalization::UnicodeNormalization;
 /// (zips made on Windows), empty and `.` segments are dropped, a `..` segment, an absolute
 /// path or a drive letter (`C:`) means the member is skipped rather than moved somewhere
 /// it did not ask to be. Names are NFC, as every name in the model is; control
-/// characters are refused. The root itself (`""`, `./`) is `Some(vec![])`.
+/// characters are refused, and so are paths longer than 4,096 bytes or deeper than 256
+/// folders. The root itself (`""`, `./`) is `Some(vec![])`.
 pub fn safe_path(raw: &str) -> Option<Vec<String>> {
-    if raw.starts_with('/') || raw.starts_with('\\') {
+    if raw.starts_with('/') || raw.starts_with('\\') || raw.len() > MAX_PATH_BYTES {
         return None;
     }
     let mut out = Vec::new();
@@ -23,8 +24,15 @@ pub fn safe_path(raw: &str) -> Option<Vec<String>> {
             s => out.push(s.nfc().collect::<String>()),
         }
     }
-    Some(out)
+    (out.len() <= MAX_DEPTH).then_some(out)
 }
+
+/// Longest member path shown, in bytes: Linux's `PATH_MAX`, so every member shown could
+/// also be extracted; longer names only make indexes large.
+const MAX_PATH_BYTES: usize = 4096;
+/// Deepest member path shown: folders nested deeper are hostile, not useful, and would
+/// make every walk of the archive that deep.
+const MAX_DEPTH: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -47,6 +55,13 @@ mod tests {
         for raw in ["../x", "a/../../x", "a/../x", "/etc/passwd", "\\x", "C:\\x", "c:/x", "a\u{0}b"] {
             assert_eq!(safe_path(raw), None, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn paths_too_long_or_too_deep_are_refused() {
+        assert_eq!(safe_path(&"a/".repeat(257)), None);
+        assert_eq!(safe_path(&"a/".repeat(256)).map(|p| p.len()), Some(256));
+        assert_eq!(safe_path(&"n".repeat(4097)), None);
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Walk {
             let offset = input.pos();
             let name = pending.path.take().unwrap_or_else(|| header_name(&h));
             let link = pending.link.take().unwrap_or_else(|| c_string(&h[157..257]));
-            let mtime_ns = pending.mtime_ns.take().or_else(|| Some(number(&h[136..148])? as i64 * 1_000_000_000));
+            let mtime_ns = pending.mtime_ns.take().or_else(|| Some(seconds_ns(number(&h[136..148])?)));
             pending = Pending::default();
             let stored = if matches!(kind, b'0' | 0 | b'7' | b'S') { size } else { 0 };
             let m = Member {
@@ -183,8 +183,9 @@ impl Walk {
             };
             self.add(m, kind, &name, &link, limits)?;
             if let Err(e) = input.skip(padded(stored)) {
-                if let Some(last) = self.members.last_mut().filter(|m| m.data == at(offset)) {
-                    last.refused = Some(format!("the archive is damaged in this member: {e}"));
+                // Not always the last: a later copy of a name takes the earlier one's place.
+                if let Some(cut) = self.members.iter_mut().rev().find(|m| m.data == at(offset)) {
+                    cut.refused = Some(format!("the archive is damaged in this member: {e}"));
                 }
                 return Err(e);
             }
@@ -264,8 +265,16 @@ fn read_meta(input: &mut dyn Input, size: u64) -> io::Result<Vec<u8>> {
     Ok(data)
 }
 
+/// `n` rounded up to whole blocks; a size within a block of `u64::MAX` (which no archive
+/// can hold) stays unrounded rather than wrapping to a small number.
 fn padded(n: u64) -> u64 {
-    n.div_ceil(BLOCK) * BLOCK
+    n.div_ceil(BLOCK).checked_mul(BLOCK).unwrap_or(n)
+}
+
+/// A header's time in seconds, as nanoseconds; past what those can count (a 12-digit octal
+/// or a base-256 field can say more), the latest time they can.
+fn seconds_ns(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1_000_000_000)
 }
 
 /// The name of a ustar header: the prefix field joined on, for POSIX ustar only (GNU tar

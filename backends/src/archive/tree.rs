@@ -14,10 +14,13 @@ use crate::{ByteStream, Error, Result};
 
 /// An index laid out as a tree: every member under its path, and the folders its paths
 /// imply (tar and zip need not list a member's parent folders). Made once per index and
-/// shared by every request on that archive.
+/// shared by every request on that archive. Nodes are a trie, each holding only its own
+/// name, so memory grows with the bytes of the names, never with the square of a path's
+/// depth (a hostile member `a/a/a/…` of a few KiB would otherwise take gigabytes).
 pub struct Catalog {
     index: Arc<Index>,
-    nodes: HashMap<Vec<String>, Node>,
+    /// The root first.
+    nodes: Vec<Node>,
     /// Stands for the archive's identity in members' ETags and node ids.
     archive: u64,
     /// The time shown for folders the archive doesn't list itself.
@@ -27,32 +30,32 @@ pub struct Catalog {
 struct Node {
     /// The member, or `None` for a folder only implied by paths below it.
     member: Option<usize>,
-    children: Vec<String>,
+    children: HashMap<String, usize>,
 }
 
 impl Catalog {
     /// `identity` is a string that changes whenever the archive's bytes can have (the
     /// model's index key), `modified_ns` the archive file's own modification time.
     pub fn new(index: Arc<Index>, identity: &str, modified_ns: i64) -> Catalog {
-        let mut nodes: HashMap<Vec<String>, Node> = HashMap::new();
-        nodes.insert(Vec::new(), Node { member: None, children: Vec::new() });
+        let mut nodes = vec![Node { member: None, children: HashMap::new() }];
         for (i, m) in index.members.iter().enumerate() {
-            for depth in 1..=m.path.len() {
-                let path = &m.path[..depth];
-                if !nodes.contains_key(path) {
-                    nodes.insert(path.to_vec(), Node { member: None, children: Vec::new() });
-                    if let Some(parent) = nodes.get_mut(&m.path[..depth - 1]) {
-                        parent.children.push(m.path[depth - 1].clone());
+            let mut at = 0;
+            for name in &m.path {
+                at = match nodes[at].children.get(name) {
+                    Some(&child) => child,
+                    None => {
+                        nodes.push(Node { member: None, children: HashMap::new() });
+                        let child = nodes.len() - 1;
+                        nodes[at].children.insert(name.clone(), child);
+                        child
                     }
-                }
+                };
             }
-            if let Some(node) = nodes.get_mut(&m.path) {
-                node.member = Some(i);
-            }
+            nodes[at].member = Some(i);
         }
         // A file that is also the parent of other members is shown as the folder: that
         // way every member stays reachable.
-        for node in nodes.values_mut() {
+        for node in &mut nodes {
             if !node.children.is_empty() && node.member.is_some_and(|i| !index.members[i].dir) {
                 node.member = None;
             }
@@ -67,7 +70,10 @@ impl Catalog {
     }
 
     fn member(&self, path: &[String]) -> Option<(Option<&Member>, &Node)> {
-        let node = self.nodes.get(path)?;
+        let mut node = &self.nodes[0];
+        for name in path {
+            node = &self.nodes[*node.children.get(name)?];
+        }
         Some((node.member.map(|i| &self.index.members[i]), node))
     }
 
@@ -175,11 +181,11 @@ impl Tree for ArchiveTree {
         }
         let mut path = dir.to_vec();
         let mut out = Vec::with_capacity(node.children.len());
-        for name in &node.children {
+        for (name, &child) in &node.children {
+            let child = &self.catalog.nodes[child];
+            let m = child.member.map(|i| &self.catalog.index.members[i]);
             path.push(name.clone());
-            if let Some((m, node)) = self.catalog.member(&path) {
-                out.push(DirEntry { name: name.clone(), meta: self.catalog.meta(&path, m, node) });
-            }
+            out.push(DirEntry { name: name.clone(), meta: self.catalog.meta(&path, m, child) });
             path.pop();
         }
         Ok(out)

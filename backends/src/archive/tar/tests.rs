@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 
-use super::super::zst::tests::{text, MemSource};
+use super::super::zst::tests::{run, text, MemSource};
 use super::super::{build_index, ArchiveTree, Catalog, Data, Format, Index, Limits, Source};
 use crate::tree::Tree;
 
@@ -211,4 +211,102 @@ async fn a_build_whose_request_went_away_stops_reading_the_archive() {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(src.served(), stopped_at, "still reading after the build was dropped");
     assert!(stopped_at < src.size(), "read the whole archive anyway");
+}
+
+/// A ustar header block with the `size` and `mtime` fields given as they are (12 bytes
+/// each, octal text or GNU base-256) and a right checksum.
+fn header(name: &str, kind: u8, size: &[u8; 12], mtime: &[u8; 12]) -> Vec<u8> {
+    let mut h = vec![0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[124..136].copy_from_slice(size);
+    h[136..148].copy_from_slice(mtime);
+    h[156] = kind;
+    h[257..265].copy_from_slice(b"ustar\x0000");
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+/// `data` padded to whole blocks.
+fn blocks(data: &[u8]) -> Vec<u8> {
+    let mut b = data.to_vec();
+    b.resize(data.len().div_ceil(512) * 512, 0);
+    b
+}
+
+/// GNU base-256 form of `n` in a 12-byte numeric field.
+fn base256(n: u64) -> [u8; 12] {
+    let mut f = [0u8; 12];
+    f[0] = 0x80;
+    f[4..].copy_from_slice(&n.to_be_bytes());
+    f
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mtime_too_late_for_nanoseconds_is_the_latest_time_not_an_overflow() {
+    let four = b"00000000004\0";
+    let archive = [
+        header("octal.txt", b'0', four, b"777777777777"),
+        blocks(b"late"),
+        header("base256.txt", b'0', four, &base256(u64::MAX)),
+        blocks(b"late"),
+        vec![0; 1024],
+    ]
+    .concat();
+    let (_, idx) = index_of(archive).await;
+    let idx = idx.expect("index");
+    assert_eq!(paths(&idx), ["base256.txt", "octal.txt"]);
+    assert!(idx.members.iter().all(|m| m.modified_ns == i64::MAX), "{:?}", idx.members);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enormous_size_on_a_skipped_member_is_damage_not_an_overflow() {
+    let archive = [
+        header("ok.txt", b'0', b"00000000002\0", b"00000000000\0"),
+        blocks(b"ok"),
+        // Left out for its name, so no limit looks at its size: skipping its data must
+        // still not round the size up past u64::MAX.
+        header("../up", b'0', &base256(u64::MAX), b"00000000000\0"),
+        vec![0; 4096],
+    ]
+    .concat();
+    for archive in [archive.clone(), run("gzip", &["-c"], &archive)] {
+        let (_, idx) = index_of(archive).await;
+        assert_eq!(paths(&idx.expect("index")), ["ok.txt"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_member_that_replaced_an_earlier_copy_of_its_name_is_refused() {
+    let (two, big, zero) = (b"00000000002\0", b"00000001750\0", b"00000000000\0");
+    let mut archive =
+        [header("a", b'0', two, zero), blocks(b"aa"), header("b", b'0', two, zero), blocks(b"bb")].concat();
+    // A second `a` (1000 bytes) takes the first one's place in the list, then is cut.
+    archive.extend([header("a", b'0', big, zero), vec![b'x'; 100]].concat());
+    for archive in [archive.clone(), run("gzip", &["-c"], &archive)] {
+        let (_, idx) = index_of(archive).await;
+        let idx = idx.expect("index");
+        assert_eq!(paths(&idx), ["a", "b"]);
+        assert!(idx.members[0].size == 1000 && idx.members[0].refused.is_some(), "{:?}", idx.members[0]);
+        assert!(idx.members[1].refused.is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_nested_thousands_of_folders_deep_is_left_out_without_exhausting_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    sh(
+        dir.path(),
+        "python3 -c \"
+import io, tarfile
+t = tarfile.open('a.tar', 'w', format=tarfile.PAX_FORMAT)
+for name in ['a/' * 30000 + 'deep.txt', 'b/' * 200 + 'ok.txt']:
+    i = tarfile.TarInfo(name); i.size = 2; t.addfile(i, io.BytesIO(b'hi'))
+t.close()\"",
+    );
+    let tree = tree_of(std::fs::read(dir.path().join("a.tar")).expect("read")).await;
+    assert_eq!(tree.list(&[]).await.expect("list").iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(read(&tree, &format!("{}ok.txt", "b/".repeat(200)), None).await, b"hi");
 }
