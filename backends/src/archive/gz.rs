@@ -46,9 +46,6 @@ const RAW: i32 = -15;
 const MAGIC: u8 = 0x1f;
 /// CRC-32 and length after a member's deflate data.
 const TRAILER: usize = 8;
-/// Output allowed beyond `max_ratio` times the input, so that the first blocks of a stream
-/// (headers, a run of zeros) are not taken for a bomb.
-const ALLOWANCE: u64 = 1 << 20;
 
 /// `data_type` after `inflate`: the bits of the last byte not yet used (when fewer than 8).
 const DT_BITS: i32 = 7;
@@ -360,7 +357,7 @@ impl Scanner {
         loop {
             let Some(progress) = self.decoder.decode(&mut self.out)? else { return Ok(false) };
             self.total += progress.written as u64;
-            check_limits(self.total, self.decoder.consumed, &self.limits)?;
+            super::codec::check_limits(self.total, self.decoder.consumed, &self.limits)?;
             if progress.boundary {
                 self.maybe_checkpoint(progress.bits)?;
             }
@@ -381,17 +378,6 @@ impl Scanner {
         self.points.push(Checkpoint { out: self.total, input: self.decoder.consumed, bits, window });
         Ok(())
     }
-}
-
-/// Fails once the output passes the total cap or the ratio cap, so a bomb stops early.
-fn check_limits(total: u64, consumed: u64, limits: &Limits) -> io::Result<()> {
-    if total > limits.max_total {
-        return Err(super::over_limit(format!("archive expands past {} bytes", limits.max_total)));
-    }
-    if total > limits.max_ratio.saturating_mul(consumed).saturating_add(ALLOWANCE) {
-        return Err(super::over_limit(format!("archive expands more than {} times", limits.max_ratio)));
-    }
-    Ok(())
 }
 
 impl Read for Scanner {

@@ -30,9 +30,6 @@ use super::{corrupt, Checkpoint, Limits, SourceReader, CHECKPOINT_SPACING};
 
 /// Compressed bytes read, and decompressed bytes produced, at a time.
 const CHUNK: usize = 64 << 10;
-/// Output allowed beyond `max_ratio` times the input, so that the first blocks of a stream
-/// are not taken for a bomb.
-const ALLOWANCE: u64 = 1 << 20;
 
 /// What one decode call did.
 struct Progress {
@@ -169,24 +166,13 @@ impl Scanner {
                 self.points.extend(self.next_point.take());
             }
             self.total += progress.written as u64;
-            check_limits(self.total, decoder.consumed, &self.limits)?;
+            super::codec::check_limits(self.total, decoder.consumed, &self.limits)?;
             if progress.written > 0 {
                 (self.start, self.end) = (0, progress.written);
                 return Ok(true);
             }
         }
     }
-}
-
-/// Fails once the output passes the total cap or the ratio cap, so a bomb stops early.
-fn check_limits(total: u64, consumed: u64, limits: &Limits) -> io::Result<()> {
-    if total > limits.max_total {
-        return Err(super::over_limit(format!("archive expands past {} bytes", limits.max_total)));
-    }
-    if total > limits.max_ratio.saturating_mul(consumed).saturating_add(ALLOWANCE) {
-        return Err(super::over_limit(format!("archive expands more than {} times", limits.max_ratio)));
-    }
-    Ok(())
 }
 
 impl Read for Scanner {

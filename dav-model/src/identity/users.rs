@@ -318,18 +318,7 @@ impl Repository {
     ) -> Result<()> {
         validate_name("share", name)?;
         let source = self.host_folder(dir, &share_path(name)?).await?;
-        let mut tx = self.write.begin().await?;
-        if share_id(&mut tx, name).await?.is_some() {
-            return Err(Error::AlreadyExists);
-        }
-        sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
-        let stored = share_path(name)?;
-        ensure_collection(&mut tx, &stored).await?;
-        insert_mount(&mut tx, &stored, HOST, &source, read_only, quota_bytes).await?;
-        self.commit(tx).await?;
-        self.reload_mounts().await?;
-        tracing::debug!(share = name, %source, "host share created");
-        Ok(())
+        self.add_mounted_share(name, HOST, &source, read_only, quota_bytes).await
     }
 
     /// Creates a share that serves the archive file `file` (zip, tar, tar.gz, tar.zst on
@@ -337,6 +326,18 @@ impl Repository {
     pub async fn add_archive_share(&self, name: &str, file: &std::path::Path) -> Result<()> {
         validate_name("share", name)?;
         let source = self.archive_file(file).await?;
+        self.add_mounted_share(name, crate::archive::ARCHIVE, &source, true, None).await
+    }
+
+    /// The share `name` and its mount of `kind` serving `source`, in one transaction.
+    async fn add_mounted_share(
+        &self,
+        name: &str,
+        kind: &str,
+        source: &str,
+        read_only: bool,
+        quota_bytes: Option<u64>,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         if share_id(&mut tx, name).await?.is_some() {
             return Err(Error::AlreadyExists);
@@ -344,10 +345,10 @@ impl Repository {
         sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
         let stored = share_path(name)?;
         ensure_collection(&mut tx, &stored).await?;
-        insert_mount(&mut tx, &stored, crate::archive::ARCHIVE, &source, true, None).await?;
+        insert_mount(&mut tx, &stored, kind, source, read_only, quota_bytes).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
-        tracing::debug!(share = name, %source, "archive share created");
+        tracing::debug!(share = name, kind, %source, "mounted share created");
         Ok(())
     }
 
