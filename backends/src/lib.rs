@@ -15,13 +15,16 @@ use futures_util::Stream;
 
 pub mod archive;
 mod host;
+mod intake;
 mod local;
 mod memory;
+mod s3;
 pub mod tree;
 
 pub use host::{HostOptions, HostTree};
 pub use local::{LocalStore, Taken};
 pub use memory::MemoryStore;
+pub use s3::{S3Options, S3Store};
 pub use tree::{Caps, DirEntry, Install, Installed, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
 
 /// A stream of body chunks, as both HTTP and FTP adapters can produce one.
@@ -138,7 +141,7 @@ impl Staged {
     pub fn in_memory(&self) -> Option<&Bytes> {
         match &self.inner {
             StagedInner::Buffered(b) | StagedInner::Memory(b) => Some(b),
-            StagedInner::File(_) => None,
+            StagedInner::File(_) | StagedInner::S3(_) => None,
         }
     }
 }
@@ -150,6 +153,8 @@ pub(crate) enum StagedInner {
     Buffered(Bytes),
     /// A memory store's bytes.
     Memory(Bytes),
+    /// An S3 store's completed upload under `tmp/`, copied under its id by commit.
+    S3(s3::Pending),
 }
 
 pub(crate) mod tempfile_path {
@@ -183,8 +188,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob and returns the bytes it held (0 if it was missing, which is not an
     /// error), so the garbage collector can report what it freed.
     async fn delete(&self, id: &BlobId) -> Result<u64>;
-    /// All ids present, for garbage collection sweeps after a crash.
+    /// All ids present, for fsck.
     async fn list(&self) -> Result<Vec<BlobId>>;
+    /// The ids no upload in flight can still be committing, for the sweep that deletes
+    /// blobs no row knows about. In a store only this process writes, all of them (the
+    /// sweep runs before the first upload); in one that servers share, those older than the
+    /// store's grace period.
+    async fn list_settled(&self) -> Result<Vec<BlobId>> {
+        self.list().await
+    }
+    /// Removes what interrupted uploads left in the store itself, where a crash can leave
+    /// something no drop cleaned up. Returns how many leftovers went.
+    async fn sweep_leftovers(&self) -> Result<u64> {
+        Ok(0)
+    }
     /// Proves the store still takes new bytes, for readiness checks: a store on disk writes
     /// and removes a file where uploads are staged. One with nothing to check says yes.
     async fn probe(&self) -> Result<()> {

@@ -14,7 +14,7 @@
 //!   belongs to an upload that was never acknowledged.
 //!
 //! Uploads take one of two paths, and on both every byte is hashed on the async worker that
-//! received it (see [`Upload`]). A small body that arrives whole, without making us wait for
+//! received it (see [`Intake`]). A small body that arrives whole, without making us wait for
 //! the network, stays in memory until `commit`, which creates, writes and renames its file
 //! in one blocking call. Any other body streams into a temp file in `tmp/` through a
 //! [`Pipeline`], which writes one buffer on the blocking pool while the next one fills.
@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
+use crate::intake::Intake;
 use crate::tempfile_path::TempPath;
 use crate::{invalid_input, BlobId, BlobStore, ByteStream, Durability, Error, Result, Staged, StagedInner};
 
@@ -149,8 +149,7 @@ impl LocalStore {
             }
         }
         pipeline.finish(self.full()).await?;
-        let id = id_of(upload.hasher.finalize());
-        Ok(Staged { id, size: upload.size, inner: StagedInner::File(Some(temp)) })
+        Ok(Staged { id: upload.intake.id(), size: upload.intake.size, inner: StagedInner::File(Some(temp)) })
     }
 
     /// Moves a finished temp file into place, unless identical content is already stored
@@ -273,10 +272,6 @@ impl BlobStore for LocalStore {
     }
 }
 
-fn id_of(hash: blake3::Hash) -> BlobId {
-    BlobId(hash.to_hex().to_string())
-}
-
 type Creating = JoinHandle<io::Result<(File, TempPath)>>;
 
 /// An upload's temp file: not asked for yet, being created, or handed to the pipeline.
@@ -286,68 +281,32 @@ enum Temp {
     Taken,
 }
 
-/// An upload being staged: its body, cut into buffers of WRITE_BUF bytes whatever the chunks
-/// it arrives in, counted against the size limit and hashed as it comes, and the temp file
-/// it will go to.
-///
-/// Hashing happens here, on the async worker, right after a piece is copied into its buffer
-/// and while it is still in this core's cache (BLAKE3 takes ~100 µs per MiB on the test
-/// machine; a piece is at most one buffer, usually much less). A 1 GiB FTP STOR went ~15%
-/// faster this way than with the hashing on the blocking pool, whether before each write
-/// or beside it in a task of its own: there, client and server keep both cores busy, and
-/// every hand-off to another thread is a wake-up that costs more than it saves.
+/// An upload being staged: its body (see [`Intake`]) and the temp file it will go to.
 ///
 /// The temp file is created in the background the first time the body keeps us waiting, so
 /// that making it overlaps the network; a small body that arrives whole at once needs no
 /// file until commit.
 struct Upload {
     store: LocalStore,
-    stream: ByteStream,
-    /// What was left of the last chunk when the previous buffer filled up.
-    rest: Bytes,
-    size: u64,
-    limit: Option<u64>,
-    hasher: blake3::Hasher,
+    intake: Intake,
     temp: Temp,
 }
 
 impl Upload {
     fn new(store: LocalStore, stream: ByteStream, limit: Option<u64>) -> Self {
-        let hasher = blake3::Hasher::new();
-        Upload { store, stream, rest: Bytes::new(), size: 0, limit, hasher, temp: Temp::NotYet }
+        Upload { store, intake: Intake::new(stream, limit), temp: Temp::NotYet }
     }
 
     /// Appends to `buf` until it holds WRITE_BUF bytes or the body ends (it then holds fewer).
     async fn fill(&mut self, buf: &mut Vec<u8>) -> Result<()> {
-        loop {
-            let take = self.rest.len().min(WRITE_BUF - buf.len());
-            let piece = self.rest.split_to(take);
-            append(buf, &piece);
-            self.hasher.update(&piece);
-            if buf.len() == WRITE_BUF {
-                return Ok(());
-            }
-            let Some(chunk) = self.next_chunk().await else {
-                return Ok(());
-            };
-            let chunk = chunk.map_err(Error::Body)?;
-            self.size += chunk.len() as u64;
-            if let Some(limit) = self.limit.filter(|&limit| self.size > limit) {
-                return Err(Error::TooLarge(limit));
-            }
-            self.rest = chunk;
-        }
-    }
-
-    async fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
-        std::future::poll_fn(|cx| {
-            let next = self.stream.poll_next_unpin(cx);
-            if next.is_pending() {
-                self.start_temp();
-            }
-            next
-        })
-        .await
+        let (store, temp) = (&self.store, &mut self.temp);
+        self.intake
+            .fill(buf, WRITE_BUF, || {
+                if let Temp::NotYet = temp {
+                    *temp = Temp::Creating(create_temp(store));
+                }
+            })
+            .await
     }
 
     fn has_temp(&self) -> bool {
@@ -358,18 +317,7 @@ impl Upload {
     /// `commit` writes it: staging it needs no blocking-pool hop at all.
     fn buffered(self, body: Vec<u8>) -> Staged {
         let inner = StagedInner::Buffered(Bytes::from(body));
-        Staged { id: id_of(self.hasher.finalize()), size: self.size, inner }
-    }
-
-    fn start_temp(&mut self) {
-        if let Temp::NotYet = self.temp {
-            self.temp = Temp::Creating(self.create_temp());
-        }
-    }
-
-    fn create_temp(&self) -> Creating {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.create_temp())
+        Staged { id: self.intake.id(), size: self.intake.size, inner }
     }
 
     /// The temp file, once created. Should the upload be dropped before that, the file is
@@ -377,21 +325,15 @@ impl Upload {
     async fn temp_file(&mut self) -> io::Result<(File, TempPath)> {
         let creating = match std::mem::replace(&mut self.temp, Temp::Taken) {
             Temp::Creating(creating) => creating,
-            _ => self.create_temp(),
+            _ => create_temp(&self.store),
         };
         creating.await.map_err(io::Error::other)?
     }
 }
 
-/// Appends `data`, growing `buf` by doubling but never beyond WRITE_BUF: a small body takes
-/// about its own size in memory, a large one's buffers settle at WRITE_BUF. Callers never
-/// append past WRITE_BUF.
-fn append(buf: &mut Vec<u8>, data: &[u8]) {
-    if buf.capacity() - buf.len() < data.len() {
-        let want = (buf.len() + data.len()).max(2 * buf.capacity()).min(WRITE_BUF);
-        buf.reserve_exact(want - buf.len());
-    }
-    buf.extend_from_slice(data);
+fn create_temp(store: &LocalStore) -> Creating {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.create_temp())
 }
 
 /// Writes a large body one buffer at a time on the blocking pool while the caller fills

@@ -2,6 +2,7 @@
 
 use super::*;
 use bytes::Bytes;
+use futures_util::StreamExt;
 
 fn body(chunks: Vec<Vec<u8>>) -> ByteStream {
     let items: Vec<io::Result<Bytes>> = chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
