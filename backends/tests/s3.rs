@@ -23,7 +23,7 @@ impl S3Server {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("s3s-fs")
+        let mut child = Command::new("s3s-fs")
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "AKWHARF"])
             .args(["--secret-key", "SECRETWHARF"])
             .arg(root.path())
@@ -37,6 +37,8 @@ impl S3Server {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("s3s-fs did not start on port {port}");
     }
 
@@ -263,7 +265,7 @@ async fn a_wrong_secret_is_refused_when_the_store_opens() {
     let server = S3Server::start();
     let mut options = server.options();
     options.credentials = Some(("AKWHARF".into(), "not-the-secret".into()));
-    let err = S3Store::open(options).await.err().expect("refused");
+    let err = S3Store::open(options).await.expect_err("refused");
     assert!(err.to_string().contains("s3://wharf/node"), "the message names the store: {err}");
 }
 
