@@ -19,6 +19,10 @@ install_missing() {
 
 install_missing litmus curl openssl rclone cadaver lftp unzip zip gzip zstd pzstd:zstd pigz tar /usr/sbin/mount.davfs:davfs2 chromium /usr/bin/chromedriver:chromium-driver
 
+# The S3 server the blob-store tests start (backends/tests/s3.rs, tests/e2e/s3_blobs.rs):
+# a real server speaking S3 with signatures, from the Rust crate registry (~3 min to build).
+command -v s3s-fs >/dev/null 2>&1 || cargo install s3s-fs@0.14.1 --locked --features binary --quiet
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace

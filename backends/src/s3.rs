@@ -104,6 +104,13 @@ impl S3Store {
     /// Connects, proves the bucket answers (a wrong endpoint, bucket or key fails here, not
     /// at the first upload) and sweeps leftovers older than the grace period.
     pub async fn open(options: S3Options) -> Result<S3Store> {
+        let store = S3Store::connect(options).await?;
+        store.sweep_leftovers().await?;
+        Ok(store)
+    }
+
+    /// Connects and proves the bucket answers, changing nothing (for fsck).
+    pub async fn connect(options: S3Options) -> Result<S3Store> {
         // reqwest is built without a TLS provider of its own: the process's one is rustls
         // on ring, as for Wharf's own HTTPS and FTPS. Installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -122,8 +129,12 @@ impl S3Store {
         }
         let s3 = builder.build().map_err(|e| remote(&options, e))?;
         let store = S3Store { s3: Arc::new(s3), options: Arc::new(options) };
-        store.sweep_leftovers().await?;
-        Ok(store)
+        // A key nothing is ever stored under: not found is the answer of a bucket that
+        // takes our credentials.
+        match store.s3.head(&store.key("connection-check")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(store),
+            Err(e) => Err(store.err(e)),
+        }
     }
 
     fn key(&self, rest: &str) -> Key {

@@ -76,6 +76,14 @@ pub async fn backup(data: &Path, dest: &Path) -> Result<Copied> {
     if !source_db.is_file() {
         return Err(Error::Internal(format!("no repository in {} (no {DB})", data.display())));
     }
+    if let Some(s3) = crate::blobs::recorded_s3(&source_db).await? {
+        return Err(Error::Internal(format!(
+            "the blobs of {} are in {}: back the bucket up with its own tools (versioning, replication); \
+             wharf backup copies only local blobs",
+            data.display(),
+            s3.url()
+        )));
+    }
     ensure_empty(dest, false)?;
     let source = LocalStore::attach(data.join("blobs"), Durability::Process).await?;
     let target = LocalStore::open(dest.join("blobs"), Durability::Full).await?;

@@ -7,6 +7,7 @@
 
 mod archive;
 pub mod backup;
+mod blobs;
 mod cache;
 pub mod condition;
 mod content;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
-use wharf_backends::{BlobId, BlobStore, Durability, LocalStore};
+use wharf_backends::{BlobId, BlobStore, Durability};
 
 use crate::Result;
 
@@ -39,6 +39,8 @@ pub struct Config {
     pub content_cache_bytes: u64,
     /// Caps on what an archive opened as a folder may make the server do.
     pub archive_limits: wharf_backends::archive::Limits,
+    /// Blobs in this S3 bucket instead of `blobs/` in the data directory (see `blobs.rs`).
+    pub s3: Option<wharf_backends::S3Options>,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             inline_max: crate::inline::DEFAULT_INLINE_MAX,
             content_cache_bytes: crate::inline::DEFAULT_CACHE_BYTES,
             archive_limits: Default::default(),
+            s3: None,
         }
     }
 }
@@ -98,14 +101,17 @@ pub struct Repository {
 }
 
 impl Repository {
-    /// Opens (creating if needed) the repository in `dir`: `dir/wharf.db` and `dir/blobs/`.
+    /// Opens (creating if needed) the repository in `dir`: `dir/wharf.db` and its blobs, in
+    /// `dir/blobs/` or the S3 bucket of `config.s3`.
     pub async fn open(dir: &Path, config: Config) -> Result<Repository> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| crate::Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        let store = LocalStore::open(dir.join("blobs"), config.durability).await?;
+        let store = crate::blobs::open_store(dir, config.s3.as_ref(), config.durability).await?;
         let db = dir.join("wharf.db");
-        let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), Arc::new(store), config).await?;
+        let s3 = config.s3.clone();
+        let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), store, config).await?;
+        crate::blobs::check_location(&repo.write, s3.as_ref()).await?;
         repo.data_dir = Some(dir.to_owned());
         repo.reload_mounts().await?;
         repo.collect_garbage().await?;
@@ -199,7 +205,8 @@ impl Repository {
     }
 
     /// Deletes blob files no row knows about: left by a crash (or a failed precondition)
-    /// between a blob's commit and its row's. Run at start-up, before any upload.
+    /// between a blob's commit and its row's. Run at start-up, before any upload; in a
+    /// store other servers share, only blobs past its grace period are candidates.
     async fn sweep_orphans(&self) -> Result<u64> {
         let _guard = self.gc_guard.write().await;
         let known: std::collections::HashSet<String> =
@@ -210,7 +217,7 @@ impl Repository {
                 .map(|(id,)| id)
                 .collect();
         let mut n = 0;
-        for id in self.blobs.list().await? {
+        for id in self.blobs.list_settled().await? {
             if !known.contains(id.as_str()) {
                 self.blobs.delete(&id).await?;
                 n += 1;

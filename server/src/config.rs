@@ -19,6 +19,25 @@ pub struct ServeArgs {
     /// Address to listen on for WebDAV and HTTP.
     #[arg(long, env = "WHARF_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Keep file contents in S3-compatible object storage, `s3://BUCKET/PREFIX`, instead of
+    /// `blobs/` in the data directory. Credentials from `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY`.
+    #[arg(long, env = "WHARF_BLOBS")]
+    pub blobs: Option<String>,
+    /// S3 endpoint URL (default: `AWS_ENDPOINT_URL`, else AWS itself).
+    #[arg(long, env = "WHARF_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: `AWS_REGION`, else us-east-1).
+    #[arg(long, env = "WHARF_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Address the bucket as `BUCKET.ENDPOINT` (virtual-hosted style) instead of
+    /// `ENDPOINT/BUCKET` (path style, the default).
+    #[arg(long, env = "WHARF_S3_VIRTUAL_HOSTED", num_args = 0..=1, default_missing_value = "true")]
+    pub s3_virtual_hosted: Option<bool>,
+    /// Seconds before an unfinished upload or unreferenced object in the bucket counts as
+    /// left over (another server sharing the bucket may still be committing it).
+    #[arg(long, env = "WHARF_S3_GRACE_SECONDS")]
+    pub s3_grace_seconds: Option<u64>,
     /// TOML file with any of the settings below (keys as the flags, with underscores).
     #[arg(long, env = "WHARF_CONFIG")]
     pub config: Option<PathBuf>,
@@ -133,6 +152,11 @@ pub struct ServeArgs {
 struct FileConfig {
     data: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    blobs: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_virtual_hosted: Option<bool>,
+    s3_grace_seconds: Option<u64>,
     durability: Option<String>,
     quota_bytes: Option<u64>,
     max_upload_bytes: Option<u64>,
@@ -172,6 +196,8 @@ struct FileConfig {
 pub struct Settings {
     pub data: PathBuf,
     pub listen: SocketAddr,
+    /// `None`: blobs in the data directory.
+    pub s3: Option<wharf_backends::S3Options>,
     pub durability: Durability,
     pub quota_bytes: Option<u64>,
     pub max_upload_bytes: Option<u64>,
@@ -224,6 +250,13 @@ impl Settings {
         Ok(Settings {
             data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            s3: parse_s3(
+                args.blobs.or(file.blobs),
+                args.s3_endpoint.or(file.s3_endpoint),
+                args.s3_region.or(file.s3_region),
+                args.s3_virtual_hosted.or(file.s3_virtual_hosted),
+                args.s3_grace_seconds.or(file.s3_grace_seconds),
+            )?,
             durability,
             quota_bytes: args.quota_bytes.or(file.quota_bytes),
             max_upload_bytes: args.max_upload_bytes.or(file.max_upload_bytes),
@@ -294,9 +327,35 @@ impl Settings {
             inline_max: self.inline_max_bytes,
             content_cache_bytes: self.content_cache_bytes,
             archive_limits: self.archive_limits,
+            s3: self.s3.clone(),
             ..dav_model::Config::default()
         }
     }
+}
+
+/// `--blobs s3://BUCKET/PREFIX` and the S3 settings that go with it.
+fn parse_s3(
+    blobs: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    virtual_hosted: Option<bool>,
+    grace_seconds: Option<u64>,
+) -> Result<Option<wharf_backends::S3Options>, String> {
+    let Some(url) = blobs.filter(|b| !b.trim().is_empty() && b.trim() != "local") else {
+        if endpoint.is_some() || region.is_some() {
+            return Err("--s3-endpoint and --s3-region need --blobs s3://BUCKET/PREFIX".into());
+        }
+        return Ok(None);
+    };
+    let mut options = wharf_backends::S3Options::from_url(url.trim())
+        .ok_or_else(|| format!("--blobs: `{url}` is not s3://BUCKET or s3://BUCKET/PREFIX"))?;
+    options.endpoint = endpoint.filter(|e| !e.trim().is_empty());
+    options.region = region.filter(|r| !r.trim().is_empty());
+    options.virtual_hosted = virtual_hosted;
+    if let Some(seconds) = grace_seconds {
+        options.grace = std::time::Duration::from_secs(seconds);
+    }
+    Ok(Some(options))
 }
 
 fn parse_ftp_listen(value: Option<&str>) -> Result<Option<SocketAddr>, String> {
@@ -401,6 +460,25 @@ mod tests {
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.max_xml_bytes, 5);
         assert_eq!(s.propfind_infinity_limit, 100_000);
+    }
+
+    #[test]
+    fn blobs_take_an_s3_url_with_its_settings() {
+        let args = ServeArgs {
+            blobs: Some("s3://bucket/some/prefix/".into()),
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            s3_grace_seconds: Some(5),
+            ..Default::default()
+        };
+        let s3 = Settings::resolve(args).unwrap().s3.unwrap();
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str()), ("bucket", "some/prefix"));
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.grace, std::time::Duration::from_secs(5));
+        assert!(Settings::resolve(ServeArgs::default()).unwrap().s3.is_none());
+        let bad = ServeArgs { blobs: Some("/srv/blobs".into()), ..Default::default() };
+        assert!(Settings::resolve(bad).is_err());
+        let orphan = ServeArgs { s3_endpoint: Some("http://x".into()), ..Default::default() };
+        assert!(Settings::resolve(orphan).is_err(), "an endpoint without --blobs is a mistake");
     }
 
     #[test]

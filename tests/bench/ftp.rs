@@ -334,6 +334,7 @@ async fn fill_over_webdav(url: &str, name: &str, n: usize) {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{PASSWORD}"));
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder().default_headers(headers).build().expect("client");
     let coll = format!("{url}{name}/");
     let mkcol = reqwest::Method::from_bytes(b"MKCOL").expect("method");

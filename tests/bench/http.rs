@@ -23,6 +23,8 @@ pub fn client(admin_password: Option<&str>) -> Client {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{p}"));
         headers.insert(reqwest::header::AUTHORIZATION, format!("Basic {token}").parse().expect("header"));
     }
+    // reqwest has rustls without a provider (see backends/Cargo.toml): ring, installed here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::builder().pool_max_idle_per_host(64).default_headers(headers).build().expect("client")
 }
 

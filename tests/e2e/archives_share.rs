@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::archives_common::{fetch, listing, pack, sample_tree, Fmt, ADMIN, README};
-use crate::harness::{add_user, cli, Server};
+use crate::harness::{add_user, cli, http_get, Server};
 use crate::host_common::as_user;
 
 const ALICE: (&str, &str) = ("alice", "alice-pass-1");
@@ -30,7 +30,7 @@ async fn until_served(s: &Server, who: (&str, &str), path: &str) {
 
 /// The value of a counter of the server's `/metrics`.
 async fn counter(s: &Server, name: &str) -> u64 {
-    let body = reqwest::get(format!("http://{}/metrics", s.ops)).await.expect("scrape").text().await.expect("body");
+    let body = http_get(format!("http://{}/metrics", s.ops)).await.expect("scrape").text().await.expect("body");
     let line = body.lines().find(|l| l.split_whitespace().next() == Some(name));
     line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }

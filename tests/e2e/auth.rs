@@ -6,14 +6,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 
-use crate::harness::{add_user, basic, cli, get, put, Server, ADMIN_PASSWORD};
+use crate::harness::{add_user, basic, cli, get, new_client, put, Server, ADMIN_PASSWORD};
 
 /// A request as `user` (None: no credentials at all).
 async fn send(s: &Server, who: Option<(&str, &str)>, method: &str, path: &str, body: &str) -> reqwest::Response {
     let m = Method::from_bytes(method.as_bytes()).expect("method");
-    let mut r = Client::new().request(m, s.url(path)).body(body.to_owned());
+    let mut r = new_client().request(m, s.url(path)).body(body.to_owned());
     if let Some((u, p)) = who {
         r = r.header("Authorization", basic(u, p));
     }
@@ -113,7 +113,7 @@ async fn a_lock_token_works_only_for_the_principal_that_took_it() {
     let lock = send(&s, alice, "LOCK", "/team/doc.txt", LOCKINFO).await;
     assert_eq!(lock.status(), StatusCode::OK);
     let token = lock.headers()["lock-token"].to_str().expect("token").to_owned();
-    let stolen = Client::new()
+    let stolen = new_client()
         .put(s.url("/team/doc.txt"))
         .header("Authorization", basic("bob", "bob-pass-1"))
         .header("If", format!("({token})"))
@@ -122,7 +122,7 @@ async fn a_lock_token_works_only_for_the_principal_that_took_it() {
         .await
         .expect("PUT");
     assert_eq!(stolen.status(), StatusCode::LOCKED);
-    let unlock = Client::new()
+    let unlock = new_client()
         .request(Method::from_bytes(b"UNLOCK").expect("m"), s.url("/team/doc.txt"))
         .header("Authorization", basic("bob", "bob-pass-1"))
         .header("Lock-Token", token)
@@ -254,7 +254,7 @@ async fn first_start_prints_a_generated_admin_password_once_and_it_works() {
         .expect("generated password line")
         .to_owned();
     let url = lines.last().and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://"))).expect("url");
-    let ok = Client::new()
+    let ok = new_client()
         .request(Method::from_bytes(b"PROPFIND").expect("m"), url)
         .header("Authorization", basic("admin", &password))
         .send()
@@ -291,7 +291,7 @@ async fn logins_failures_and_lockouts_are_logged_without_passwords() {
         let url = url.clone();
         async move {
             let m = Method::from_bytes(b"PROPFIND").expect("m");
-            let r = Client::new().request(m, url).header("Authorization", basic("admin", password)).send().await;
+            let r = new_client().request(m, url).header("Authorization", basic("admin", password)).send().await;
             r.expect("PROPFIND").status()
         }
     };

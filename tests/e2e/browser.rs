@@ -6,9 +6,8 @@ use std::io::Write;
 use std::process::Command;
 
 use futures_util::StreamExt;
-use reqwest::Client;
 
-use crate::harness::{self, header, mkcol, put, text, Server};
+use crate::harness::{self, header, mkcol, new_client, put, text, Server};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -99,7 +98,7 @@ async fn page_and_assets_carry_a_strict_policy() {
     let js = html.split("<script src=\"").nth(1).and_then(|t| t.split('"').next()).expect("script link");
     assert!(js.starts_with("/?asset=app.js&amp;v="), "{js}");
     // Assets are public: a client without credentials gets them.
-    let anon = Client::new();
+    let anon = new_client();
     for (name, ctype) in [
         ("app.js", "text/javascript; charset=utf-8"),
         ("app.css", "text/css; charset=utf-8"),
@@ -277,7 +276,7 @@ async fn a_two_gib_folder_streams_in_bounded_memory() {
 
 /// The page of `path` as `user`.
 async fn page_as(s: &Server, user: &str, password: &str, path: &str) -> String {
-    let r = Client::new()
+    let r = new_client()
         .get(s.url(path))
         .header("Authorization", harness::basic(user, password))
         .header("Accept", "text/html")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, RequestBuilder};
 
-use crate::harness::{basic, get, header, mkcol, multistatus, put, response, Server, ADMIN_PASSWORD};
+use crate::harness::{basic, client_builder, get, header, mkcol, multistatus, put, response, Server, ADMIN_PASSWORD};
 
 /// A client as one real program: its User-Agent on every request, admin credentials,
 /// and no redirect following (a redirect answered to a DAV method is a failure).
@@ -22,7 +22,7 @@ impl<'a> Ua<'a> {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, basic("admin", ADMIN_PASSWORD).parse().expect("auth"));
         headers.insert(reqwest::header::USER_AGENT, ua.parse().expect("user agent"));
-        let client = Client::builder()
+        let client = client_builder()
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -301,7 +301,7 @@ async fn options_on_mount_url_with_and_without_slash_advertises_class_2() {
     assert_eq!(mkcol(&s, "/mnt").await, 201);
     let ua = Ua::new(&s, UA);
     // Clients probe before they authenticate: OPTIONS must not need credentials.
-    let anonymous = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let anonymous = client_builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     for path in ["/", "/mnt", "/mnt/"] {
         for a in [ua.send(ua.req("OPTIONS", path)).await, {
             let r = anonymous.request(Method::OPTIONS, s.url(path)).send().await.expect("OPTIONS");

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::harness::{add_user, get, multistatus, propfind, proppatch, put, Server, ADMIN_PASSWORD};
+use crate::harness::{add_user, get, http_get, multistatus, propfind, proppatch, put, Server, ADMIN_PASSWORD};
 
 const ALLPROP: &str = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
 
@@ -236,7 +236,7 @@ async fn sigterm_stops_ftp_and_webdav_together() {
     assert_eq!(&greeting, b"220");
     assert!(s.terminate(std::time::Duration::from_secs(15)), "still running 15 s after SIGTERM");
     assert!(std::net::TcpStream::connect(&s.ftp).is_err(), "FTP still accepts");
-    assert!(reqwest::get(s.url("/")).await.is_err(), "HTTP still accepts");
+    assert!(http_get(s.url("/")).await.is_err(), "HTTP still accepts");
 }
 
 #[tokio::test]

@@ -20,7 +20,25 @@ fn admin_client() -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
     let value = basic("admin", ADMIN_PASSWORD).parse().expect("header value");
     headers.insert(reqwest::header::AUTHORIZATION, value);
-    Client::builder().default_headers(headers).build().expect("client")
+    client_builder().default_headers(headers).build().expect("client")
+}
+
+/// reqwest is built with rustls but without a crypto provider of its own (the S3 client's
+/// choice: ring, as the server's TLS, not aws-lc; see backends/Cargo.toml), so a process
+/// installs one before its first client. Every test client is made through here.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+}
+
+/// A client with no credentials and no settings.
+pub fn new_client() -> Client {
+    client_builder().build().expect("client")
+}
+
+/// A GET without credentials.
+pub async fn http_get(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    new_client().get(url).send().await
 }
 
 /// A running `wharf serve` with its own data directory.
@@ -35,6 +53,8 @@ pub struct Server {
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     args: Vec<String>,
+    /// Environment variables of the process, beside the test's own (S3 credentials).
+    env: Vec<(String, String)>,
     pub client: Client,
 }
 
@@ -55,9 +75,16 @@ impl Server {
 
     /// Starts a server on `data` (which may hold a previous run's state).
     pub fn start_in(data: &Path, args: &[&str]) -> Server {
+        Self::start_in_env(data, args, &[])
+    }
+
+    /// Starts a server on `data` with extra environment variables.
+    pub fn start_in_env(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (child, Banner { base, ftp, ops }) = spawn(data, &args);
-        Server { child: Some(child), base, ftp, ops, data: data.to_owned(), _tmp: None, args, client: admin_client() }
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (child, Banner { base, ftp, ops }) = spawn(data, &args, &env);
+        let data = data.to_owned();
+        Server { child: Some(child), base, ftp, ops, data, _tmp: None, args, env, client: admin_client() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -80,7 +107,7 @@ impl Server {
     /// Stops the server (SIGKILL) and starts it again on the same data directory.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, Banner { base, ftp, ops }) = spawn(&self.data, &self.args);
+        let (child, Banner { base, ftp, ops }) = spawn(&self.data, &self.args, &self.env);
         self.child = Some(child);
         self.base = base;
         self.ftp = ftp;
@@ -136,7 +163,7 @@ struct Banner {
 /// Runs the binary on free loopback ports (`--listen`, `--ftp-listen` and `--admin-listen`
 /// `127.0.0.1:0`, unless `args` names its own FTP or operations address) and reads the
 /// addresses it prints.
-fn spawn(data: &Path, args: &[String]) -> (Child, Banner) {
+fn spawn(data: &Path, args: &[String], env: &[(String, String)]) -> (Child, Banner) {
     let given = |flag: &str| args.iter().any(|a| a.starts_with(flag));
     let ftp_default = if given("--ftp-listen") { &[][..] } else { &["--ftp-listen", "127.0.0.1:0"][..] };
     let ops_default = if given("--admin-listen") { &[][..] } else { &["--admin-listen", "127.0.0.1:0"][..] };
@@ -151,6 +178,7 @@ fn spawn(data: &Path, args: &[String]) -> (Child, Banner) {
         .args(args)
         .env("WHARF_LOG", "warn")
         .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -5,9 +5,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::{Client, Method, RequestBuilder};
+use reqwest::{Method, RequestBuilder};
 
-use crate::harness::{add_user, basic, cli, multistatus, Server};
+use crate::harness::{add_user, basic, cli, multistatus, new_client, Server};
 
 pub const ALICE: (&str, &str) = ("alice", "alice-pass-1");
 pub const BOB: (&str, &str) = ("bob", "bob-pass-1");
@@ -47,7 +47,7 @@ impl Host {
 /// A request to `s` as `who` (user, password).
 pub fn as_user(s: &Server, who: (&str, &str), method: &str, path: &str) -> RequestBuilder {
     let m = Method::from_bytes(method.as_bytes()).expect("method");
-    Client::new().request(m, s.url(path)).header("Authorization", basic(who.0, who.1))
+    new_client().request(m, s.url(path)).header("Authorization", basic(who.0, who.1))
 }
 
 /// A fresh root with an empty `folder` and `outside`.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::harness::{ftp_as, raw_as};
+use crate::harness::{client_builder, ftp_as, raw_as};
 use crate::host_common::*;
 
 /// Content of the files outside: any answer holding it leaked them.
@@ -412,7 +412,7 @@ async fn a_symlink_swapped_between_inside_and_outside_never_exposes_or_changes_t
     };
 
     let leaks: Arc<Mutex<Vec<String>>> = Arc::default();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("client");
+    let client = client_builder().timeout(Duration::from_secs(15)).build().expect("client");
     let deadline = Instant::now() + run_for;
     let auth = crate::harness::basic(ALICE.0, ALICE.1);
 

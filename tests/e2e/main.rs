@@ -37,6 +37,7 @@ mod operations;
 mod propfind;
 mod proppatch;
 mod proxy;
+mod s3_blobs;
 mod shutdown;
 mod small_files;
 mod users_cli;

@@ -12,7 +12,7 @@ use crate::harness::*;
 
 /// GET `path` on the operations listener: status, `Content-Type` and body.
 async fn ops_get(s: &Server, path: &str) -> (u16, String, String) {
-    let r = reqwest::get(format!("http://{}{path}", s.ops)).await.expect("operations request");
+    let r = http_get(format!("http://{}{path}", s.ops)).await.expect("operations request");
     let (status, content_type) = (r.status().as_u16(), header(&r, "content-type"));
     (status, content_type, text(r).await)
 }
@@ -135,7 +135,7 @@ async fn metrics_follow_webdav_and_ftp_traffic_logins_locks_and_garbage_collecti
 async fn metrics_carry_no_user_name_path_or_unbounded_label() {
     let s = Server::start();
     add_user(&s, "carol-the-user", "pw", &[]);
-    let carol = reqwest::Client::new();
+    let carol = new_client();
     let put = carol.put(s.url("/secret-name.txt")).header("Authorization", basic("carol-the-user", "pw"));
     assert_eq!(put.body("x").send().await.expect("PUT").status(), 201);
     assert_eq!(s.req("BREW", "/coffee-pot").send().await.expect("BREW").status(), 405);
@@ -264,7 +264,7 @@ async fn the_access_log_has_one_line_per_request_without_credentials_or_query() 
         }
     };
     let auth = basic("admin", ADMIN_PASSWORD);
-    let client = reqwest::Client::new();
+    let client = new_client();
     let put = client.put(format!("{base}/logged.txt?token=s3cr3t-query")).header("Authorization", &auth);
     assert_eq!(put.body("12345").send().await.expect("PUT").status(), 201);
     let (host, port) = ftp.rsplit_once(':').expect("ftp address");

@@ -5,7 +5,7 @@ use crate::harness::*;
 
 /// A request as `user` from the loopback peer, with proxy-style headers.
 async fn as_user(s: &Server, user: &str, password: &str, forwarded: &[(&str, &str)]) -> u16 {
-    let mut r = reqwest::Client::new().get(s.url("/")).header("Authorization", basic(user, password));
+    let mut r = new_client().get(s.url("/")).header("Authorization", basic(user, password));
     for (k, v) in forwarded {
         r = r.header(*k, *v);
     }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, Method};
 use tokio::sync::Mutex;
 
-use crate::harness::{basic, Server, ADMIN_PASSWORD};
+use crate::harness::{basic, client_builder, Server, ADMIN_PASSWORD};
 use crate::rng::Rng;
 
 const LOCKINFO: &str = r#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>load</D:owner></D:lockinfo>"#;
@@ -139,7 +139,7 @@ async fn load(extra: &[&str], what: &str) {
     let mut tasks = Vec::new();
     for n in 0..clients {
         let headers = [(reqwest::header::AUTHORIZATION, auth.parse().expect("header"))].into_iter().collect();
-        let client = Client::builder().default_headers(headers).pool_max_idle_per_host(1).build().expect("client");
+        let client = client_builder().default_headers(headers).pool_max_idle_per_host(1).build().expect("client");
         let session = Session { base: s.base.trim_end_matches('/').to_owned(), client, errors: errors.clone() };
         let mut rng = Rng::new(seed.next());
         tasks.push(tokio::spawn(async move {

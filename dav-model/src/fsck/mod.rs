@@ -188,9 +188,12 @@ impl Repository {
             return Err(crate::Error::Internal(format!("no repository in {} (no wharf.db)", dir.display())));
         }
         let config = Config::default();
-        let store = LocalStore::attach(dir.join("blobs"), config.durability).await?;
+        let store: Arc<dyn wharf_backends::BlobStore> = match crate::blobs::recorded_s3(&db).await? {
+            Some(s3) => Arc::new(wharf_backends::S3Store::connect(s3).await?),
+            None => Arc::new(LocalStore::attach(dir.join("blobs"), config.durability).await?),
+        };
         let url = format!("sqlite://{}", db.display());
-        let mut repo = Self::with_store(&url, Arc::new(store), config).await?;
+        let mut repo = Self::with_store(&url, store, config).await?;
         repo.data_dir = Some(dir.to_owned());
         Ok(repo)
     }

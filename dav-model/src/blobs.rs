@@ -1,0 +1,94 @@
+//! Where a repository's blobs live: in `blobs/` beside its database (the default), or in
+//! an S3 bucket (`--blobs s3://BUCKET/PREFIX`).
+//!
+//! The place is recorded in the database the first time the server opens it. Rows name
+//! blobs only by content id, so a database served against another store would answer 404
+//! for every file, and its garbage collector would find the other store's blobs
+//! unreferenced; a start with a location other than the recorded one is refused instead.
+//! Maintenance commands (fsck, backup) read the record, so they need no flag for it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sqlx::SqlitePool;
+use wharf_backends::{BlobStore, Durability, LocalStore, S3Options, S3Store};
+
+use crate::{Error, Result};
+
+/// The URL a local store is recorded under.
+const LOCAL: &str = "local";
+
+/// Opens the store `s3` names, or the local one under `dir`, discarding what interrupted
+/// uploads left there.
+pub(crate) async fn open_store(
+    dir: &Path,
+    s3: Option<&S3Options>,
+    durability: Durability,
+) -> Result<Arc<dyn BlobStore>> {
+    Ok(match s3 {
+        Some(options) => Arc::new(S3Store::open(options.clone()).await?),
+        None => Arc::new(LocalStore::open(dir.join("blobs"), durability).await?),
+    })
+}
+
+/// Records `s3` (or the local store) as the repository's blob location, or refuses it if
+/// another is recorded. A database from before the record existed had local blobs.
+pub(crate) async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<()> {
+    let wanted = s3.map_or_else(|| LOCAL.to_owned(), S3Options::url);
+    if let Some(recorded) = recorded_url(pool).await? {
+        if recorded != wanted {
+            return Err(Error::Internal(format!(
+                "this repository's blobs are in {recorded}, not {wanted}: start it with {}",
+                if recorded == LOCAL { "no --blobs".to_owned() } else { format!("--blobs {recorded}") }
+            )));
+        }
+        return Ok(());
+    }
+    let file_blobs: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(pool).await?;
+    if file_blobs.0 > 0 && s3.is_some() {
+        return Err(Error::Internal(format!(
+            "this repository's blobs are in its blobs/ folder, not {wanted}: start it without --blobs"
+        )));
+    }
+    sqlx::query("INSERT INTO blob_location (id, url, endpoint, region) VALUES (1, ?, ?, ?)")
+        .bind(&wanted)
+        .bind(s3.and_then(|o| o.endpoint.clone()))
+        .bind(s3.and_then(|o| o.region.clone()))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+async fn recorded_url(pool: &SqlitePool) -> Result<Option<String>> {
+    Ok(sqlx::query_as::<_, (String,)>("SELECT url FROM blob_location WHERE id = 1")
+        .fetch_optional(pool)
+        .await?
+        .map(|(url,)| url))
+}
+
+/// The recorded S3 location of the repository whose database is `db`, for commands that
+/// open it beside (or instead of) the server: `None` for local blobs. Credentials come
+/// from the environment, as for the server.
+pub(crate) async fn recorded_s3(db: &Path) -> Result<Option<S3Options>> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let options = SqliteConnectOptions::new().filename(db).read_only(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    let row: Option<(String, Option<String>, Option<String>)> = match sqlx::query_as(
+        "SELECT url, endpoint, region FROM blob_location WHERE id = 1",
+    )
+    .fetch_optional(&pool)
+    .await
+    {
+        Ok(row) => row,
+        // A database from before the record: its blobs are local.
+        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => None,
+        Err(e) => return Err(e.into()),
+    };
+    pool.close().await;
+    let Some((url, endpoint, region)) = row.filter(|(url, ..)| url != LOCAL) else { return Ok(None) };
+    let mut options = S3Options::from_url(&url)
+        .ok_or_else(|| Error::Internal(format!("the recorded blob location {url} is not an s3:// URL")))?;
+    options.endpoint = endpoint;
+    options.region = region;
+    Ok(Some(options))
+}

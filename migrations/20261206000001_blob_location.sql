@@ -1,0 +1,9 @@
+-- Where the repository's blobs live (see dav-model/src/blobs.rs): recorded when the server
+-- first opens the repository, so that a later start with other settings, fsck and backup
+-- all find the same store, and a database is never served against the wrong one.
+CREATE TABLE blob_location (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    url TEXT NOT NULL,
+    endpoint TEXT,
+    region TEXT
+);
