@@ -3,7 +3,6 @@
 //! store leaves behind can be read straight off that folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,39 +11,19 @@ use wharf_backends::{BlobId, BlobStore, ByteStream, Error, S3Options, S3Store};
 
 const BUCKET: &str = "wharf";
 
-struct S3Server {
-    child: Child,
-    root: tempfile::TempDir,
-    port: u16,
-}
+#[path = "../../tests/support/s3s_fs.rs"]
+mod s3s_fs;
+
+struct S3Server(s3s_fs::S3sFs);
 
 impl S3Server {
     fn start() -> S3Server {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "AKWHARF"])
-            .args(["--secret-key", "SECRETWHARF"])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs must be installed: cargo install s3s-fs@0.14.1 --locked --features binary");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return S3Server { child, root, port };
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("s3s-fs did not start on port {port}");
+        S3Server(s3s_fs::S3sFs::start(BUCKET, "AKWHARF", "SECRETWHARF"))
     }
 
     fn options(&self) -> S3Options {
         let mut options = S3Options::from_url(&format!("s3://{BUCKET}/node")).unwrap();
-        options.endpoint = Some(format!("http://127.0.0.1:{}", self.port));
+        options.endpoint = Some(self.0.endpoint.clone());
         options.region = Some("us-east-1".into());
         options.credentials = Some(("AKWHARF".into(), "SECRETWHARF".into()));
         options
@@ -60,20 +39,13 @@ impl S3Server {
     /// it leaves when the object is deleted: those say nothing about what Wharf left.
     fn files(&self) -> Vec<String> {
         let mut out = Vec::new();
-        walk(self.root.path(), self.root.path(), &mut out);
+        walk(self.0.root.path(), self.0.root.path(), &mut out);
         out.sort();
         out
     }
 
     fn object(&self, key: &str) -> PathBuf {
-        self.root.path().join(BUCKET).join("node").join(key)
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.root.path().join(BUCKET).join("node").join(key)
     }
 }
 

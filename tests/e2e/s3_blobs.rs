@@ -3,7 +3,7 @@
 //! would give them. Objects are read straight off the S3 server's folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -12,44 +12,33 @@ const BUCKET: &str = "files";
 const KEY: &str = "AKE2E";
 const SECRET: &str = "SECRETE2E";
 
+#[path = "../support/s3s_fs.rs"]
+mod s3s_fs;
+
 struct S3 {
-    child: Child,
-    root: tempfile::TempDir,
+    server: s3s_fs::S3sFs,
     endpoint: String,
 }
 
 impl S3 {
     fn start() -> S3 {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", KEY, "--secret-key", SECRET])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs must be installed: cargo install s3s-fs@0.14.1 --locked --features binary");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return S3 { child, root, endpoint: format!("http://127.0.0.1:{port}") };
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("s3s-fs did not start");
+        let server = s3s_fs::S3sFs::start(BUCKET, KEY, SECRET);
+        S3 { endpoint: server.endpoint.clone(), server }
+    }
+
+    fn root(&self) -> &Path {
+        self.server.root.path()
     }
 
     /// Objects under `folder` of the server's prefix (`blobs`, `tmp`, `uploads`), and the
     /// parts of multipart uploads in progress when `folder` is `parts`.
     fn objects(&self, folder: &str) -> Vec<PathBuf> {
         if folder == "parts" {
-            let entries = std::fs::read_dir(self.root.path()).unwrap();
+            let entries = std::fs::read_dir(self.root()).unwrap();
             let names = entries.map(|e| e.unwrap().path());
             return names.filter(|p| p.to_string_lossy().contains(".part-")).collect();
         }
-        match std::fs::read_dir(self.root.path().join(BUCKET).join("wharf").join(folder)) {
+        match std::fs::read_dir(self.root().join(BUCKET).join("wharf").join(folder)) {
             Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
             Err(_) => Vec::new(),
         }
@@ -61,13 +50,6 @@ impl S3 {
 
     fn serve(&self, data: &Path) -> Server {
         Server::start_in_env(data, &self.args("3600"), &ENV)
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -96,7 +78,7 @@ async fn a_file_put_over_webdav_is_an_object_named_by_its_content_and_reads_back
     let body = content(100_000, 1);
     assert_eq!(put(&s, "/doc.bin", body.clone()).await, 201);
     let id = blake3::hash(&body).to_hex().to_string();
-    let object = s3.root.path().join(BUCKET).join("wharf/blobs").join(&id);
+    let object = s3.root().join(BUCKET).join("wharf/blobs").join(&id);
     assert_eq!(std::fs::read(object).unwrap(), body, "the bytes are in the bucket under their content id");
     assert!(!s.data.join("blobs").exists(), "nothing is kept in the data directory's blob folder");
     assert_eq!(get(&s, "/doc.bin").await, (200, body));
@@ -222,7 +204,7 @@ async fn fsck_finds_the_blobs_in_the_recorded_bucket() {
     let clean = fsck(&[]);
     assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stdout));
     let id = blake3::hash(&body).to_hex().to_string();
-    std::fs::write(s3.root.path().join(BUCKET).join("wharf/blobs").join(&id), b"rotted").unwrap();
+    std::fs::write(s3.root().join(BUCKET).join("wharf/blobs").join(&id), b"rotted").unwrap();
     let damaged = fsck(&[]);
     assert!(!damaged.status.success(), "a changed object is found");
     let report = String::from_utf8_lossy(&damaged.stdout);
