@@ -88,10 +88,6 @@ async fn settle(server: &S3Server, want: impl Fn(&[String]) -> bool) -> Vec<Stri
     server.files()
 }
 
-fn only_blobs(files: &[String]) -> bool {
-    files.iter().all(|f| f.starts_with(&format!("{BUCKET}/node/blobs/")))
-}
-
 #[tokio::test]
 async fn a_small_blob_is_stored_under_its_content_id() {
     let server = S3Server::start();
@@ -106,7 +102,7 @@ async fn a_small_blob_is_stored_under_its_content_id() {
 }
 
 #[tokio::test]
-async fn a_large_body_goes_up_in_parts_and_lands_under_its_id_alone() {
+async fn a_large_body_goes_up_in_parts_and_is_named_by_a_pointer_under_its_id() {
     let server = S3Server::start();
     let store = server.store().await;
     let (data, stream) = body(20 << 20, 2);
@@ -114,8 +110,54 @@ async fn a_large_body_goes_up_in_parts_and_lands_under_its_id_alone() {
     assert_eq!(size, 20 << 20);
     assert_eq!(id.as_str(), blake3::hash(&data).to_hex().as_str());
     assert_eq!(read(&store, &id, None).await, data);
-    let files = settle(&server, only_blobs).await;
-    assert_eq!(files, vec![format!("{BUCKET}/node/blobs/{id}")], "no temp object, marker or part is left");
+    let files = settle(&server, |f| f.len() == 2).await;
+    assert_eq!(files.len(), 2, "a pointer and its data, no marker or part: {files:?}");
+    let pointer = server.object(&format!("blobs/{id}"));
+    assert_eq!(std::fs::metadata(pointer).unwrap().len(), 0, "the pointer holds no bytes");
+    let data_objects: Vec<_> = files.iter().filter(|f| f.contains("/node/data/")).collect();
+    assert_eq!(data_objects.len(), 1);
+    assert_eq!(std::fs::read(server.0.root.path().join(data_objects[0])).unwrap(), data, "one copy of the bytes");
+}
+
+#[tokio::test]
+async fn a_large_blob_is_found_through_its_pointer_by_a_store_that_never_saw_it() {
+    let server = S3Server::start();
+    let (data, stream) = body(17 << 20, 13);
+    let (id, _) = server.store().await.put(stream, None).await.unwrap();
+    let fresh = server.store().await;
+    assert_eq!(read(&fresh, &id, Some(5..105)).await, &data[5..105], "a range first: the pointer refuses it (416)");
+    let other = server.store().await;
+    assert_eq!(read(&other, &id, None).await, data);
+    assert!(read(&other, &id, Some((17 << 20) + 1..(17 << 20) + 9)).await.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_large_blob_removes_its_pointer_and_its_data() {
+    let server = S3Server::start();
+    let store = server.store().await;
+    let (_, stream) = body(9 << 20, 14);
+    let (id, _) = store.put(stream, None).await.unwrap();
+    assert_eq!(read(&store, &id, Some(0..10)).await.len(), 10);
+    assert_eq!(store.delete(&id).await.unwrap(), 9 << 20, "the pointer knows the size");
+    assert!(server.files().is_empty(), "left: {:?}", server.files());
+    assert!(matches!(store.open(&id, None).await.err(), Some(Error::NotFound(_))), "the remembered pointer is dropped");
+}
+
+#[tokio::test]
+async fn the_sweep_removes_data_no_pointer_names_and_keeps_the_rest() {
+    let server = S3Server::start();
+    let store = server.store().await;
+    let (kept, stream) = body(9 << 20, 15);
+    let (id, _) = store.put(stream, None).await.unwrap();
+    let (_, orphan) = body(9 << 20, 16);
+    std::mem::forget(store.stage(orphan, None).await.unwrap());
+    let mut options = server.options();
+    options.grace = Duration::ZERO;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let sweeper = S3Store::open(options).await.unwrap();
+    let files = server.files();
+    assert_eq!(files.len(), 2, "the named blob's pointer and data only: {files:?}");
+    assert_eq!(read(&sweeper, &id, None).await, kept);
 }
 
 #[tokio::test]
@@ -149,8 +191,8 @@ async fn identical_large_content_is_stored_once() {
     let (a, _) = store.put(first, None).await.unwrap();
     let (b, _) = store.put(second, None).await.unwrap();
     assert_eq!(a, b);
-    let files = settle(&server, |f| only_blobs(f) && f.len() == 1).await;
-    assert_eq!(files.len(), 1, "{files:?}");
+    let files = settle(&server, |f| f.len() == 2).await;
+    assert_eq!(files.len(), 2, "one pointer, one copy of the bytes: {files:?}");
 }
 
 #[tokio::test]
@@ -170,7 +212,7 @@ async fn an_upload_dropped_before_commit_leaves_nothing() {
     let store = server.store().await;
     let (_, stream) = body(12 << 20, 6);
     let staged = store.stage(stream, None).await.unwrap();
-    assert!(server.files().iter().any(|f| f.contains("/node/tmp/")), "the parts were sent");
+    assert!(server.files().iter().any(|f| f.contains("/node/data/")), "the upload was completed");
     drop(staged);
     let files = settle(&server, |f| f.is_empty()).await;
     assert!(files.is_empty(), "left: {files:?}");
@@ -208,7 +250,7 @@ async fn leftovers_of_a_killed_upload_are_swept_once_past_the_grace_period() {
     std::mem::forget(store.stage(stream, None).await.unwrap());
     let left = server.files();
     assert!(left.iter().any(|f| f.contains("/node/uploads/")), "the marker is there: {left:?}");
-    assert!(left.iter().any(|f| f.contains("/node/tmp/")), "the upload is there: {left:?}");
+    assert!(left.iter().any(|f| f.contains("/node/data/")), "the upload is there: {left:?}");
     assert_eq!(store.sweep_leftovers().await.unwrap(), 0, "too young for a sweep: it may be another node's");
     assert_eq!(server.files(), left);
     let mut options = server.options();
@@ -251,6 +293,24 @@ async fn quarantine_moves_the_blob_aside_in_the_bucket() {
     assert_eq!(aside, PathBuf::from(format!("s3://{BUCKET}/node/quarantine/{id}")));
     assert_eq!(std::fs::read(server.object(&format!("quarantine/{id}"))).unwrap(), data);
     assert!(store.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_quarantined_large_blob_keeps_its_data_through_sweeps() {
+    let server = S3Server::start();
+    let store = server.store().await;
+    let (data, stream) = body(9 << 20, 17);
+    let (id, _) = store.put(stream, None).await.unwrap();
+    store.quarantine(&id).await.unwrap();
+    assert!(store.list().await.unwrap().is_empty());
+    let mut options = server.options();
+    options.grace = Duration::ZERO;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    S3Store::open(options).await.unwrap();
+    let files = server.files();
+    let data_objects: Vec<_> = files.iter().filter(|f| f.contains("/node/data/")).collect();
+    assert_eq!(data_objects.len(), 1, "{files:?}");
+    assert_eq!(std::fs::read(server.0.root.path().join(data_objects[0])).unwrap(), data);
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ impl S3 {
         self.server.root.path()
     }
 
-    /// Objects under `folder` of the server's prefix (`blobs`, `tmp`, `uploads`), and the
+    /// Objects under `folder` of the server's prefix (`blobs`, `data`, `uploads`), and the
     /// parts of multipart uploads in progress when `folder` is `parts`.
     fn objects(&self, folder: &str) -> Vec<PathBuf> {
         if folder == "parts" {
@@ -95,9 +95,9 @@ async fn a_large_upload_goes_up_in_parts_and_ranges_read_from_the_bucket() {
     assert_eq!(resp.status(), 206);
     assert_eq!(resp.bytes().await.unwrap(), &body[10_000_000..10_000_100]);
     assert_eq!(get(&s, "/big.bin").await.1, body);
-    eventually("no temp object or marker is left", || s3.objects("tmp").is_empty() && s3.objects("uploads").is_empty())
-        .await;
-    assert_eq!(s3.objects("blobs").len(), 1);
+    eventually("no marker is left", || s3.objects("uploads").is_empty()).await;
+    assert_eq!(s3.objects("blobs").len(), 1, "one pointer");
+    assert_eq!(s3.objects("data").len(), 1, "one copy of the bytes");
 }
 
 #[tokio::test]
@@ -139,7 +139,7 @@ async fn an_upload_cut_off_midway_leaves_the_old_content_and_nothing_in_the_buck
     eventually("a part reached the bucket", || !s3.objects("parts").is_empty()).await;
     drop(conn);
     eventually("the unfinished upload was aborted", || {
-        s3.objects("parts").is_empty() && s3.objects("tmp").is_empty() && s3.objects("uploads").is_empty()
+        s3.objects("parts").is_empty() && s3.objects("data").is_empty() && s3.objects("uploads").is_empty()
     })
     .await;
     assert_eq!(get(&s, "/f.bin").await, (200, old));
@@ -159,7 +159,7 @@ async fn parts_left_by_a_killed_server_are_aborted_when_a_server_starts_past_the
     tokio::time::sleep(Duration::from_millis(2100)).await;
     s.restart();
     assert!(s3.objects("parts").is_empty(), "parts: {:?}", s3.objects("parts"));
-    assert!(s3.objects("tmp").is_empty() && s3.objects("uploads").is_empty());
+    assert!(s3.objects("data").is_empty() && s3.objects("uploads").is_empty());
     assert_eq!(get(&s, "/killed.bin").await.0, 404, "nothing of the upload is visible");
 }
 

@@ -1,0 +1,162 @@
+//! Large bodies: a multipart upload to `data/<token>`, then a pointer under the blob's id.
+//!
+//! Parts are sent by tasks of their own, so they progress while the next part fills from
+//! the client; memory per upload is the part being filled and at most [`IN_FLIGHT`] being
+//! sent. The marker `uploads/<token>` exists from before the first part until the pointer
+//! is written (or the upload given up), so a crash at any point leaves something a sweep
+//! can find.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path as Key;
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use tokio::task::JoinSet;
+
+use super::{gone, S3Store, IN_FLIGHT, PART};
+use crate::intake::Intake;
+use crate::{BlobId, Error, Result, Staged, StagedInner};
+
+/// Metadata of a pointer: the token of the `data/` object holding the bytes, and their size.
+pub(super) const DATA: &str = "wharf-data";
+pub(super) const SIZE: &str = "wharf-size";
+
+impl S3Store {
+    /// A body longer than one part: a multipart upload to `data/`, completed but not yet
+    /// named by a pointer.
+    pub(super) async fn stage_parts(&self, first: Vec<u8>, mut intake: Intake) -> Result<Staged> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let data = self.data_key(&token);
+        let upload = self.s3.create_multipart(&data).await.map_err(|e| self.err(e))?;
+        let mut pending = Pending {
+            s3: self.s3.clone(),
+            marker: self.key(&format!("uploads/{token}")),
+            data,
+            token,
+            upload: Some(upload.clone()),
+            armed: true,
+        };
+        let marker = PutPayload::from(upload.clone().into_bytes());
+        self.s3.put(&pending.marker, marker).await.map_err(|e| self.err(e))?;
+        // Dropping the set (a cancelled request) stops the part uploads.
+        let mut sending = JoinSet::new();
+        let mut parts: Vec<Option<PartId>> = Vec::new();
+        let mut buf = first;
+        loop {
+            let last = buf.len() < PART;
+            if !buf.is_empty() {
+                while sending.len() >= IN_FLIGHT {
+                    self.part_sent(&mut sending, &mut parts).await?;
+                }
+                let (s3, data, upload, n) = (self.s3.clone(), pending.data.clone(), upload.clone(), parts.len());
+                let payload = PutPayload::from(Bytes::from(std::mem::take(&mut buf)));
+                parts.push(None);
+                sending.spawn(async move { (n, s3.put_part(&data, &upload, n, payload).await) });
+            }
+            if last {
+                break;
+            }
+            buf = Vec::with_capacity(PART);
+            intake.fill(&mut buf, PART, || {}).await?;
+        }
+        while !sending.is_empty() {
+            self.part_sent(&mut sending, &mut parts).await?;
+        }
+        let parts = parts.into_iter().flatten().collect();
+        self.s3.complete_multipart(&pending.data, &upload, parts).await.map_err(|e| self.err(e))?;
+        pending.upload = None;
+        Ok(Staged { id: intake.id(), size: intake.size, inner: StagedInner::S3(pending) })
+    }
+
+    async fn part_sent(
+        &self,
+        sending: &mut JoinSet<(usize, object_store::Result<PartId>)>,
+        parts: &mut [Option<PartId>],
+    ) -> Result<()> {
+        match sending.join_next().await {
+            Some(Ok((n, Ok(part)))) => {
+                parts[n] = Some(part);
+                Ok(())
+            }
+            Some(Ok((_, Err(e)))) => Err(self.err(e)),
+            Some(Err(e)) => Err(Error::Io(std::io::Error::other(e))),
+            None => Ok(()),
+        }
+    }
+
+    /// Names a completed upload by `id` with a pointer, unless the blob is stored already
+    /// (the upload is then removed). The marker goes last: until the pointer exists, a
+    /// crash leaves the upload findable.
+    pub(super) async fn adopt(&self, mut pending: Pending, id: &BlobId, size: u64) -> Result<()> {
+        let dest = self.blob_key(id);
+        match self.s3.head(&dest).await {
+            Ok(_) => {
+                pending.clean().await;
+                return Ok(());
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(self.err(e)),
+        }
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::Metadata(DATA.into()), pending.token.clone().into());
+        attributes.insert(Attribute::Metadata(SIZE.into()), size.to_string().into());
+        let options = PutOptions { attributes, ..Default::default() };
+        self.s3.put_opts(&dest, PutPayload::new(), options).await.map_err(|e| self.err(e))?;
+        self.remember(id, &pending.token);
+        pending.armed = false;
+        if let Err(e) = gone(self.s3.delete(&pending.marker).await) {
+            tracing::warn!(marker = %pending.marker, "removing an upload's marker: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// A large body's upload under `data/`, until a pointer names it or it is given up.
+/// Dropped without either (a cancelled request, a failed commit), it removes itself in the
+/// background: the multipart upload if still open, the data object and the marker.
+pub(crate) struct Pending {
+    s3: Arc<AmazonS3>,
+    token: String,
+    data: Key,
+    marker: Key,
+    /// The multipart upload, until completed.
+    upload: Option<String>,
+    armed: bool,
+}
+
+impl Pending {
+    async fn clean(mut self) {
+        self.armed = false;
+        remove(&self.s3, &self.data, &self.marker, self.upload.as_deref()).await;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        // Without a runtime (process exit) the leftovers wait for the next sweep.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (s3, data, marker, upload) = (self.s3.clone(), self.data.clone(), self.marker.clone(), self.upload.take());
+        runtime.spawn(async move { remove(&s3, &data, &marker, upload.as_deref()).await });
+    }
+}
+
+/// Best effort: what fails here is found again by the next sweep, since the marker goes
+/// last.
+pub(super) async fn remove(s3: &AmazonS3, data: &Key, marker: &Key, upload: Option<&str>) {
+    if let Some(upload) = upload {
+        if let Err(e) = s3.abort_multipart(data, &upload.to_owned()).await {
+            tracing::debug!(%data, "aborting an unfinished upload: {e}");
+        }
+    }
+    for key in [data, marker] {
+        if let Err(e) = gone(s3.delete(key).await) {
+            tracing::warn!(%key, "removing an upload's object: {e}");
+            return;
+        }
+    }
+}
