@@ -5,5 +5,9 @@ CREATE TABLE blob_location (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     url TEXT NOT NULL,
     endpoint TEXT,
-    region TEXT
+    region TEXT,
+    -- A random id of this database, written into a bucket it keeps blobs in (see
+    -- backends/src/s3/mod.rs, `claim`): two databases on one bucket prefix would each
+    -- collect the other's blobs as garbage.
+    repository TEXT NOT NULL
 );

@@ -348,3 +348,13 @@ async fn parts_of_an_upload_killed_midway_are_aborted_by_the_sweep() {
     S3Store::open(options).await.unwrap();
     assert!(server.files().is_empty(), "left: {:?}", server.files());
 }
+
+#[tokio::test]
+async fn a_prefix_holds_the_blobs_of_one_repository_only() {
+    let server = S3Server::start();
+    let store = server.store().await;
+    store.claim("repository-a").await.unwrap();
+    store.claim("repository-a").await.expect("the same repository again, another node of it say");
+    let err = server.store().await.claim("repository-b").await.expect_err("another repository's prefix");
+    assert!(err.to_string().contains("repository-a"), "the message names the owner: {err}");
+}

@@ -18,31 +18,56 @@ use crate::{Error, Result};
 /// The URL a local store is recorded under.
 const LOCAL: &str = "local";
 
-/// Opens the store `s3` names, or the local one under `dir`, discarding what interrupted
-/// uploads left there.
-pub(crate) async fn open_store(
-    dir: &Path,
-    s3: Option<&S3Options>,
-    durability: Durability,
-) -> Result<Arc<dyn BlobStore>> {
-    Ok(match s3 {
-        Some(options) => Arc::new(S3Store::open(options.clone()).await?),
-        None => Arc::new(LocalStore::open(dir.join("blobs"), durability).await?),
-    })
+/// A repository's blob store, opened but not yet checked against its database.
+pub(crate) enum Opened {
+    Local(LocalStore),
+    S3(S3Store),
+}
+
+impl Opened {
+    /// Opens the store `s3` names, or the local one under `dir` (discarding what
+    /// interrupted uploads left in its `tmp/`: only this process uses it).
+    pub async fn open(dir: &Path, s3: Option<&S3Options>, durability: Durability) -> Result<Opened> {
+        Ok(match s3 {
+            Some(options) => Opened::S3(S3Store::connect(options.clone()).await?),
+            None => Opened::Local(LocalStore::open(dir.join("blobs"), durability).await?),
+        })
+    }
+
+    pub fn store(&self) -> Arc<dyn BlobStore> {
+        match self {
+            Opened::Local(local) => Arc::new(local.clone()),
+            Opened::S3(s3) => Arc::new(s3.clone()),
+        }
+    }
+
+    /// Checks the store against the database (`check_location`); a bucket is then
+    /// claimed for this repository and swept of what crashed uploads left.
+    pub async fn check(&self, pool: &SqlitePool, s3: Option<&S3Options>) -> Result<()> {
+        let repository = check_location(pool, s3).await?;
+        if let Opened::S3(store) = self {
+            store.claim(&repository).await?;
+            store.sweep_leftovers().await?;
+        }
+        Ok(())
+    }
 }
 
 /// Records `s3` (or the local store) as the repository's blob location, or refuses it if
 /// another is recorded. A database from before the record existed had local blobs.
-pub(crate) async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<()> {
+/// Returns the repository's id.
+async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<String> {
+    let recorded: Option<(String, String)> =
+        sqlx::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(pool).await?;
     let wanted = s3.map_or_else(|| LOCAL.to_owned(), S3Options::url);
-    if let Some(recorded) = recorded_url(pool).await? {
+    if let Some((recorded, repository)) = recorded {
         if recorded != wanted {
             return Err(Error::Internal(format!(
                 "this repository's blobs are in {recorded}, not {wanted}: start it with {}",
                 if recorded == LOCAL { "no --blobs".to_owned() } else { format!("--blobs {recorded}") }
             )));
         }
-        return Ok(());
+        return Ok(repository);
     }
     let file_blobs: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(pool).await?;
     if file_blobs.0 > 0 && s3.is_some() {
@@ -50,20 +75,15 @@ pub(crate) async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) ->
             "this repository's blobs are in its blobs/ folder, not {wanted}: start it without --blobs"
         )));
     }
-    sqlx::query("INSERT INTO blob_location (id, url, endpoint, region) VALUES (1, ?, ?, ?)")
+    let repository = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("INSERT INTO blob_location (id, url, endpoint, region, repository) VALUES (1, ?, ?, ?, ?)")
         .bind(&wanted)
         .bind(s3.and_then(|o| o.endpoint.clone()))
         .bind(s3.and_then(|o| o.region.clone()))
+        .bind(&repository)
         .execute(pool)
         .await?;
-    Ok(())
-}
-
-async fn recorded_url(pool: &SqlitePool) -> Result<Option<String>> {
-    Ok(sqlx::query_as::<_, (String,)>("SELECT url FROM blob_location WHERE id = 1")
-        .fetch_optional(pool)
-        .await?
-        .map(|(url,)| url))
+    Ok(repository)
 }
 
 /// The recorded S3 location of the repository whose database is `db`, for commands that

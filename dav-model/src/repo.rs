@@ -107,11 +107,11 @@ impl Repository {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| crate::Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
-        let store = crate::blobs::open_store(dir, config.s3.as_ref(), config.durability).await?;
+        let opened = crate::blobs::Opened::open(dir, config.s3.as_ref(), config.durability).await?;
         let db = dir.join("wharf.db");
         let s3 = config.s3.clone();
-        let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), store, config).await?;
-        crate::blobs::check_location(&repo.write, s3.as_ref()).await?;
+        let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), opened.store(), config).await?;
+        opened.check(&repo.write, s3.as_ref()).await?;
         repo.data_dir = Some(dir.to_owned());
         repo.reload_mounts().await?;
         repo.collect_garbage().await?;
@@ -204,10 +204,23 @@ impl Repository {
         Ok(n)
     }
 
+    /// What a shared blob store needs now and then while the server runs: leftovers of
+    /// uploads that servers sharing it lost in crashes, and blobs past the store's grace
+    /// period that no row knows about. Returns how many went.
+    pub async fn sweep_blob_store(&self) -> Result<u64> {
+        let leftovers = self.blobs.sweep_leftovers().await?;
+        Ok(leftovers + self.sweep_orphans().await?)
+    }
+
     /// Deletes blob files no row knows about: left by a crash (or a failed precondition)
     /// between a blob's commit and its row's. Run at start-up, before any upload; in a
     /// store other servers share, only blobs past its grace period are candidates.
+    ///
+    /// The store is listed before the guard is taken (listing a large bucket takes a while,
+    /// and uploads wait for the guard); a blob an upload adopts after the listing has its
+    /// row by the time the guard is ours, so it is not deleted.
     async fn sweep_orphans(&self) -> Result<u64> {
+        let listed = self.blobs.list_settled().await?;
         let _guard = self.gc_guard.write().await;
         let known: std::collections::HashSet<String> =
             sqlx::query_as::<_, (String,)>("SELECT id FROM blobs WHERE refcount > 0")
@@ -217,7 +230,7 @@ impl Repository {
                 .map(|(id,)| id)
                 .collect();
         let mut n = 0;
-        for id in self.blobs.list_settled().await? {
+        for id in listed {
             if !known.contains(id.as_str()) {
                 self.blobs.delete(&id).await?;
                 n += 1;

@@ -31,6 +31,9 @@ pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
         None => None,
     };
     spawn_lock_reaper(repo.clone());
+    if let Some(s3) = &settings.s3 {
+        spawn_bucket_sweeper(repo.clone(), s3.grace);
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -140,6 +143,25 @@ fn spawn_lock_reaper(repo: Arc<dav_model::Repository>) {
             tick.tick().await;
             if let Err(e) = repo.purge_expired_locks().await {
                 tracing::warn!(error = %e, "purging expired locks failed");
+            }
+        }
+    });
+}
+
+/// Leftovers in a bucket become removable only once past the grace period, so a sweep at
+/// start alone would leave those of a recent crash until the next start: sweep as often as
+/// a tenth of the grace (at most hourly).
+fn spawn_bucket_sweeper(repo: Arc<dav_model::Repository>, grace: std::time::Duration) {
+    let every = (grace / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match repo.sweep_blob_store().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "swept left-over objects from the bucket"),
+                Err(e) => tracing::warn!(error = %e, "sweeping the bucket failed"),
             }
         }
     });

@@ -210,3 +210,37 @@ async fn fsck_finds_the_blobs_in_the_recorded_bucket() {
     let report = String::from_utf8_lossy(&damaged.stdout);
     assert!(report.contains(&id[..16]) && report.contains("checked.bin"), "{report}");
 }
+
+#[tokio::test]
+async fn a_second_repository_is_refused_the_prefix_of_the_first() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let _first = s3.serve(&tmp.path().join("one"));
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--ftp-listen", "off", "--admin-listen", "off", "--data"])
+        .arg(tmp.path().join("two"))
+        .args(s3.args("3600"))
+        .envs(ENV)
+        .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "two databases would collect each other's blobs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another repository"), "{err}");
+}
+
+#[tokio::test]
+async fn a_running_server_sweeps_leftovers_once_they_pass_the_grace_period() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start_in_env(&tmp.path().join("data"), &s3.args("5"), &ENV);
+    let _conn = start_upload(&s, "/lost.bin", 30 << 20, &content(12 << 20, 10));
+    eventually("a part reached the bucket", || !s3.objects("parts").is_empty()).await;
+    s.kill();
+    s.restart();
+    assert!(!s3.objects("parts").is_empty(), "too young to be swept at start");
+    eventually("the running server swept the parts", || {
+        s3.objects("parts").is_empty() && s3.objects("uploads").is_empty()
+    })
+    .await;
+}

@@ -145,6 +145,33 @@ impl S3Store {
         }
     }
 
+    /// Marks the prefix as holding the blobs of one repository (`repository`: its
+    /// database's random id), or refuses a prefix that holds another's: each repository's
+    /// garbage collection would delete the blobs only the other's rows use. Servers sharing
+    /// one database share its id, and so the prefix.
+    pub async fn claim(&self, repository: &str) -> Result<()> {
+        let key = self.key("repository");
+        match self.s3.get(&key).await {
+            Ok(got) => {
+                let owner = got.bytes().await.map_err(|e| self.err(e))?;
+                if owner.as_ref() == repository.as_bytes() {
+                    return Ok(());
+                }
+                Err(crate::Error::Io(io::Error::other(format!(
+                    "{} holds the blobs of another repository ({}), not of this database ({repository}); \
+                     give each repository a prefix of its own",
+                    self.options.url(),
+                    String::from_utf8_lossy(&owner)
+                ))))
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                let mark = PutPayload::from(repository.to_owned().into_bytes());
+                self.s3.put(&key, mark).await.map(|_| ()).map_err(|e| self.err(e))
+            }
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     fn key(&self, rest: &str) -> Key {
         match self.options.prefix.as_str() {
             "" => Key::from(rest),
