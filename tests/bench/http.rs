@@ -169,8 +169,15 @@ pub fn free_port() -> u16 {
 // A benchmark that fails here ends the process, which reaps the child.
 #[allow(clippy::zombie_processes)]
 pub fn start_wharf(data: &std::path::Path, args: &[&str]) -> (Child, String) {
+    start_wharf_env(data, args, &[])
+}
+
+/// `start_wharf` with extra environment variables (S3 credentials).
+#[allow(clippy::zombie_processes)]
+pub fn start_wharf_env(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .envs(env.iter().copied())
         .args(["serve", "--ftp-listen", "off", "--admin-listen", "off", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .args(args)

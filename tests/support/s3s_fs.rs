@@ -1,7 +1,8 @@
 //! A real S3 server for tests: `s3s-fs` (the test command installs it with `cargo
 //! install`) on a free loopback port over a temporary folder, one bucket made, stopped on
 //! drop. Shared by the blob-store tests (`backends/tests/s3.rs`) and the end-to-end tests
-//! (`tests/e2e/s3_blobs.rs`).
+//! (`tests/e2e/s3_blobs.rs`) and the S3 benchmark (`tests/bench/s3.rs`).
+#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
