@@ -158,7 +158,7 @@ impl Repository {
             }
         };
         if let (Some(id), Some(data)) = (&blob, &inline) {
-            self.contents.insert(id, data);
+            self.contents.offer(id, data);
         }
         if replaced.garbage {
             self.collect_garbage().await?;
