@@ -220,3 +220,23 @@ async fn repairs_and_restores_refuse_to_run_beside_a_server_and_a_second_server_
     assert!(!ok && out.contains("is in use by another wharf serve"), "{out}");
     assert_eq!(get(&s, "/f").await, (200, b"x".to_vec()), "the running server was left alone");
 }
+
+#[tokio::test]
+async fn a_data_directory_another_machine_serves_is_refused_until_its_lease_lapses() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // What a server on another machine sharing the folder over the network writes and
+    // renews; flock alone may not reach across machines.
+    let seen = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let lease = |seen: u64| format!("boot=0f0f0f0f-another-kernel\nhost=node-b\npid=4242\nseen={seen}\n");
+    std::fs::write(data.join("wharf.lock"), lease(seen)).expect("lease");
+    let path = data.to_str().expect("UTF-8 path");
+    let (ok, out) = wharf(&["serve", "--data", path, "--listen", "127.0.0.1:0", "--ftp-listen", "off"]);
+    assert!(!ok && out.contains("node-b (pid 4242"), "{out}");
+    std::fs::write(data.join("wharf.lock"), lease(seen - 60)).expect("lapsed lease");
+    let s = Server::start_in(&data, &[]);
+    assert_eq!(put(&s, "/taken-over", b"x".to_vec()).await, 201);
+    let held = std::fs::read_to_string(data.join("wharf.lock")).expect("lease");
+    assert!(held.contains(&format!("pid={}", s.pid())), "the new server's lease: {held}");
+}
