@@ -110,8 +110,8 @@ async fn a_large_body_goes_up_in_parts_and_is_named_by_a_pointer_under_its_id() 
     assert_eq!(size, 20 << 20);
     assert_eq!(id.as_str(), blake3::hash(&data).to_hex().as_str());
     assert_eq!(read(&store, &id, None).await, data);
-    let files = settle(&server, |f| f.len() == 2).await;
-    assert_eq!(files.len(), 2, "a pointer and its data, no marker or part: {files:?}");
+    let files = settle(&server, |f| f.len() == 3).await;
+    assert_eq!(files.len(), 3, "a pointer, its data and its name; no marker or part: {files:?}");
     let pointer = server.object(&format!("blobs/{id}"));
     assert_eq!(std::fs::metadata(pointer).unwrap().len(), 0, "the pointer holds no bytes");
     let data_objects: Vec<_> = files.iter().filter(|f| f.contains("/node/data/")).collect();
@@ -156,7 +156,7 @@ async fn the_sweep_removes_data_no_pointer_names_and_keeps_the_rest() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let sweeper = S3Store::open(options).await.unwrap();
     let files = server.files();
-    assert_eq!(files.len(), 2, "the named blob's pointer and data only: {files:?}");
+    assert_eq!(files.len(), 3, "the named blob's pointer, data and name only: {files:?}");
     assert_eq!(read(&sweeper, &id, None).await, kept);
 }
 
@@ -191,8 +191,8 @@ async fn identical_large_content_is_stored_once() {
     let (a, _) = store.put(first, None).await.unwrap();
     let (b, _) = store.put(second, None).await.unwrap();
     assert_eq!(a, b);
-    let files = settle(&server, |f| f.len() == 2).await;
-    assert_eq!(files.len(), 2, "one pointer, one copy of the bytes: {files:?}");
+    let files = settle(&server, |f| f.len() == 3).await;
+    assert_eq!(files.len(), 3, "one pointer, one copy of the bytes, one name: {files:?}");
 }
 
 #[tokio::test]
@@ -267,7 +267,7 @@ async fn young_blobs_are_not_yet_settled() {
     let store = server.store().await;
     let (_, stream) = body(100, 10);
     let (id, _) = store.put(stream, None).await.unwrap();
-    assert!(store.list_settled().await.unwrap().is_empty(), "an hour's grace by default");
+    assert!(store.list_settled().await.unwrap().is_empty(), "a day's grace by default");
     let mut options = server.options();
     options.grace = Duration::ZERO;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -357,4 +357,73 @@ async fn a_prefix_holds_the_blobs_of_one_repository_only() {
     store.claim("repository-a").await.expect("the same repository again, another node of it say");
     let err = server.store().await.claim("repository-b").await.expect_err("another repository's prefix");
     assert!(err.to_string().contains("repository-a"), "the message names the owner: {err}");
+}
+
+#[tokio::test]
+async fn an_empty_blob_is_an_empty_object_and_reads_back_empty() {
+    let server = S3Server::start();
+    let store = server.store().await;
+    let (id, size) = store.put(Box::pin(futures_util::stream::empty()), None).await.unwrap();
+    assert_eq!((id.as_str(), size), (blake3::hash(b"").to_hex().as_str(), 0));
+    assert!(read(&store, &id, None).await.is_empty());
+    assert!(read(&store, &id, Some(0..10)).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_empty_object_under_the_id_of_content_is_an_error_not_an_empty_file() {
+    let server = S3Server::start();
+    let store = server.store().await;
+    let (_, stream) = body(3000, 18);
+    let (id, _) = store.put(stream, None).await.unwrap();
+    // What a server that drops object metadata would make of a pointer.
+    std::fs::write(server.object(&format!("blobs/{id}")), b"").unwrap();
+    let err = store.open(&id, None).await.err().expect("refused");
+    assert!(err.to_string().contains("names no data"), "{err}");
+}
+
+#[tokio::test]
+async fn a_sweep_leaves_this_servers_uploads_in_progress_alone_whatever_their_age() {
+    let server = S3Server::start();
+    let mut options = server.options();
+    options.grace = Duration::ZERO;
+    let store = S3Store::open(options).await.unwrap();
+    let (data, _) = body(20 << 20, 19);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<std::io::Result<Bytes>>();
+    tx.send(Ok(Bytes::copy_from_slice(&data[..9 << 20]))).unwrap();
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let staging = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(Box::pin(body), None).await }
+    });
+    let parts = |f: &[String]| f.iter().any(|f| f.contains(".part-"));
+    let sent = settle(&server, parts).await;
+    assert!(parts(&sent), "a part went up: {sent:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(store.sweep_leftovers().await.unwrap(), 0, "older than the grace, but ours and alive");
+    tx.send(Ok(Bytes::copy_from_slice(&data[9 << 20..]))).unwrap();
+    drop(tx);
+    let (id, _) = staging.await.unwrap().unwrap();
+    assert_eq!(read(&store, &id, None).await, data);
+}
+
+#[tokio::test]
+async fn when_two_servers_adopted_the_same_content_the_sweep_keeps_the_data_its_pointer_names() {
+    let server = S3Server::start();
+    let mut options = server.options();
+    options.grace = Duration::ZERO;
+    let store = S3Store::open(options.clone()).await.unwrap();
+    let (data, stream) = body(9 << 20, 20);
+    let (id, _) = store.put(stream, None).await.unwrap();
+    let files = server.files();
+    let ours = files.iter().find(|f| f.contains("/node/data/")).expect("data").clone();
+    // What the other server of the race left: its own copy and name, overwritten pointer.
+    let theirs = "0123456789abcdef0123456789abcdef";
+    std::fs::copy(server.0.root.path().join(&ours), server.object(&format!("data/{theirs}"))).unwrap();
+    std::fs::write(server.object(&format!("names/{id}.{theirs}")), b"").unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    S3Store::open(options).await.unwrap();
+    let left = server.files();
+    assert!(left.contains(&ours), "the data the pointer names stays: {left:?}");
+    assert!(!left.iter().any(|f| f.contains(theirs)), "the other copy and its name go: {left:?}");
+    assert_eq!(read(&store, &id, None).await, data);
 }

@@ -44,19 +44,26 @@ impl Opened {
     /// Checks the store against the database (`check_location`); a bucket is then
     /// claimed for this repository and swept of what crashed uploads left.
     pub async fn check(&self, pool: &SqlitePool, s3: Option<&S3Options>) -> Result<()> {
-        let repository = check_location(pool, s3).await?;
+        let (repository, new) = check_location(pool, s3).await?;
         if let Opened::S3(store) = self {
             store.claim(&repository).await?;
+        }
+        // Recorded only once the bucket took the claim: a refused start leaves the
+        // database free to be started against another prefix.
+        if new {
+            record(pool, s3, &repository).await?;
+        }
+        if let Opened::S3(store) = self {
             store.sweep_leftovers().await?;
         }
         Ok(())
     }
 }
 
-/// Records `s3` (or the local store) as the repository's blob location, or refuses it if
-/// another is recorded. A database from before the record existed had local blobs.
-/// Returns the repository's id.
-async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<String> {
+/// Refuses `s3` (or the local store) if another location is recorded. A database from
+/// before the record existed had local blobs. Returns the repository's id, and whether it
+/// is new (nothing recorded yet).
+async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<(String, bool)> {
     let recorded: Option<(String, String)> =
         sqlx::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(pool).await?;
     let wanted = s3.map_or_else(|| LOCAL.to_owned(), S3Options::url);
@@ -67,7 +74,7 @@ async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<Str
                 if recorded == LOCAL { "no --blobs".to_owned() } else { format!("--blobs {recorded}") }
             )));
         }
-        return Ok(repository);
+        return Ok((repository, false));
     }
     let file_blobs: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(pool).await?;
     if file_blobs.0 > 0 && s3.is_some() {
@@ -75,15 +82,18 @@ async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<Str
             "this repository's blobs are in its blobs/ folder, not {wanted}: start it without --blobs"
         )));
     }
-    let repository = uuid::Uuid::new_v4().simple().to_string();
+    Ok((uuid::Uuid::new_v4().simple().to_string(), true))
+}
+
+async fn record(pool: &SqlitePool, s3: Option<&S3Options>, repository: &str) -> Result<()> {
     sqlx::query("INSERT INTO blob_location (id, url, endpoint, region, repository) VALUES (1, ?, ?, ?, ?)")
-        .bind(&wanted)
+        .bind(s3.map_or_else(|| LOCAL.to_owned(), S3Options::url))
         .bind(s3.and_then(|o| o.endpoint.clone()))
         .bind(s3.and_then(|o| o.region.clone()))
-        .bind(&repository)
+        .bind(repository)
         .execute(pool)
         .await?;
-    Ok(repository)
+    Ok(())
 }
 
 /// The recorded S3 location of the repository whose database is `db`, for commands that

@@ -6,6 +6,8 @@
 //!   object whose metadata (`x-amz-meta-wharf-data`) names the `data/` object with the bytes.
 //! - `data/<token>`: the bytes of a large blob, written as a multipart upload under a key
 //!   chosen before its content id is known (see `upload.rs`).
+//! - `names/<id>.<token>`: an empty object for each adopted upload, so that a sweep can
+//!   tell from listings alone which `data/` objects a pointer names.
 //! - `uploads/<token>`: a marker holding the multipart upload id of `data/<token>` while it
 //!   is being written. S3 lists no upload by itself in the requests every server implements
 //!   alike, so after a crash this is how the parts of an unfinished upload are found and
@@ -38,7 +40,7 @@ use bytes::Bytes;
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::intake::Intake;
 use crate::{invalid_input, BlobId, BlobStore, ByteStream, Result, Staged, StagedInner};
@@ -106,6 +108,8 @@ pub struct S3Store {
     options: Arc<S3Options>,
     /// The `data/` token of large blobs read before (see `read.rs`).
     pointers: Arc<Mutex<HashMap<BlobId, String>>>,
+    /// Uploads under way in this process, which its sweeps skip (see `upload.rs`).
+    live: upload::LiveTokens,
 }
 
 impl S3Store {
@@ -136,7 +140,12 @@ impl S3Store {
             builder = builder.with_virtual_hosted_style_request(virtual_hosted);
         }
         let s3 = builder.build().map_err(|e| remote(&options, e))?;
-        let store = S3Store { s3: Arc::new(s3), options: Arc::new(options), pointers: Default::default() };
+        let store = S3Store {
+            s3: Arc::new(s3),
+            options: Arc::new(options),
+            pointers: Default::default(),
+            live: Default::default(),
+        };
         // A key nothing is ever stored under: not found is the answer of a bucket that
         // takes our credentials.
         match store.s3.head(&store.key("connection-check")).await {
@@ -151,25 +160,37 @@ impl S3Store {
     /// one database share its id, and so the prefix.
     pub async fn claim(&self, repository: &str) -> Result<()> {
         let key = self.key("repository");
-        match self.s3.get(&key).await {
-            Ok(got) => {
-                let owner = got.bytes().await.map_err(|e| self.err(e))?;
-                if owner.as_ref() == repository.as_bytes() {
-                    return Ok(());
+        for _ in 0..3 {
+            match self.s3.get(&key).await {
+                Ok(got) => {
+                    let owner = got.bytes().await.map_err(|e| self.err(e))?;
+                    if owner.as_ref() == repository.as_bytes() {
+                        return Ok(());
+                    }
+                    return Err(self.err_msg(format!(
+                        "holds the blobs of another repository ({}), not of this database ({repository}); \
+                         give each repository a prefix of its own",
+                        String::from_utf8_lossy(&owner)
+                    )));
                 }
-                Err(crate::Error::Io(io::Error::other(format!(
-                    "{} holds the blobs of another repository ({}), not of this database ({repository}); \
-                     give each repository a prefix of its own",
-                    self.options.url(),
-                    String::from_utf8_lossy(&owner)
-                ))))
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
             }
-            Err(object_store::Error::NotFound { .. }) => {
-                let mark = PutPayload::from(repository.to_owned().into_bytes());
-                self.s3.put(&key, mark).await.map(|_| ()).map_err(|e| self.err(e))
+            // Create-only, so two repositories starting at once can't both win; a server
+            // that ignores the condition (Garage) makes this a plain PUT.
+            let mark = PutPayload::from(repository.to_owned().into_bytes());
+            let create = PutOptions { mode: PutMode::Create, ..Default::default() };
+            match self.s3.put_opts(&key, mark.clone(), create).await {
+                Ok(_) => return Ok(()),
+                // Someone else's claim landed first: read it.
+                Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {}
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    return self.s3.put(&key, mark).await.map(|_| ()).map_err(|e| self.err(e));
+                }
+                Err(e) => return Err(self.err(e)),
             }
-            Err(e) => Err(self.err(e)),
         }
+        Err(self.err_msg("the repository claim keeps changing: is another server starting on this prefix?".into()))
     }
 
     fn key(&self, rest: &str) -> Key {
@@ -191,14 +212,32 @@ impl S3Store {
         remote(&self.options, e)
     }
 
+    /// Objects last modified at or before this time (seconds since the epoch) are past the
+    /// grace period.
+    fn cutoff(&self) -> i64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        now - self.options.grace.as_secs() as i64
+    }
+
+    fn name_key(&self, id: &BlobId, token: &str) -> Key {
+        self.key(&format!("names/{id}.{token}"))
+    }
+
+    fn err_msg(&self, message: String) -> crate::Error {
+        crate::Error::Io(io::Error::other(format!("{}: {message}", self.options.url())))
+    }
+
     /// Objects under `folder` (`blobs`, `data`, ...), all of them or only those older than
     /// the grace period.
     async fn objects(&self, folder: &str, settled_only: bool) -> Result<Vec<ObjectMeta>> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let cutoff = now - self.options.grace.as_secs() as i64;
-        let all: Vec<ObjectMeta> =
-            self.s3.list(Some(&self.key(folder))).try_collect().await.map_err(|e| self.err(e))?;
-        Ok(all.into_iter().filter(|m| !settled_only || m.last_modified.timestamp() <= cutoff).collect())
+        let cutoff = self.cutoff();
+        let under = self.key(folder);
+        let all: Vec<ObjectMeta> = self.s3.list(Some(&under)).try_collect().await.map_err(|e| self.err(e))?;
+        // Listings reach any depth; only the folder's own objects are ours (another
+        // repository's prefix may lie beneath, `s3://b/data` beside `s3://b` say).
+        let depth = under.parts().count() + 1;
+        let ours = |m: &ObjectMeta| m.location.parts().count() == depth;
+        Ok(all.into_iter().filter(|m| ours(m) && (!settled_only || m.last_modified.timestamp() <= cutoff)).collect())
     }
 }
 

@@ -18,6 +18,9 @@ use super::upload::{DATA, SIZE};
 use super::{gone, S3Store};
 use crate::{invalid_input, BlobId, ByteStream, Error, Result};
 
+/// The content id of no bytes at all, the one blob that is rightly an empty object.
+const EMPTY: &str = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
 /// Remembered pointers at most; past that the memory starts over (a few MB at most).
 const REMEMBERED: usize = 100_000;
 
@@ -61,18 +64,26 @@ impl S3Store {
         let token = match self.s3.get_opts(&key, options).await {
             Ok(got) => match pointer(&got.attributes) {
                 Some(token) => token,
+                None if got.meta.size == 0 && id.as_str() != EMPTY => return Err(self.lost_pointer(id)),
                 None => return Ok(Box::pin(got.into_stream().map_err(io::Error::other))),
             },
             Err(object_store::Error::NotFound { .. }) => return Err(Error::NotFound(id.clone())),
             // A ranged GET of a pointer, or of a small blob from past its end (416).
             Err(e) => match self.head(id).await {
                 Ok((Some(token), _)) => token,
+                Ok((None, 0)) if id.as_str() != EMPTY => return Err(self.lost_pointer(id)),
                 Ok((None, size)) if range.as_ref().is_some_and(|r| r.start >= size) => return Ok(empty()),
                 _ => return Err(self.err(e)),
             },
         };
         self.remember(id, &token);
         self.get(id, &self.data_key(&token), range).await
+    }
+
+    /// An empty object under the id of content that isn't empty: a pointer whose metadata
+    /// the S3 server dropped or lost. Serving it would answer a large file with no bytes.
+    fn lost_pointer(&self, id: &BlobId) -> Error {
+        self.err_msg(format!("blobs/{id} is empty but names no data: its metadata was lost"))
     }
 
     /// GET of an object, a range of it, or nothing when the range starts at or past its end
@@ -91,7 +102,7 @@ impl S3Store {
     }
 
     /// The pointer's token (if `blobs/<id>` is one) and the blob's size.
-    async fn head(&self, id: &BlobId) -> Result<(Option<String>, u64)> {
+    pub(super) async fn head(&self, id: &BlobId) -> Result<(Option<String>, u64)> {
         let options = GetOptions { head: true, ..Default::default() };
         match self.s3.get_opts(&self.blob_key(id), options).await {
             Ok(got) => {
@@ -115,6 +126,7 @@ impl S3Store {
         if let Some(token) = token {
             self.forget(id);
             gone(self.s3.delete(&self.data_key(&token)).await).map_err(|e| self.err(e))?;
+            gone(self.s3.delete(&self.name_key(id, &token)).await).map_err(|e| self.err(e))?;
         }
         Ok(size)
     }

@@ -4,10 +4,9 @@
 //! upload another server sharing the bucket is still sending or committing. The grace must
 //! therefore exceed the longest upload (default: a day).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use object_store::multipart::MultipartStore;
-use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::read::pointer;
 use super::{gone, S3Store};
@@ -22,13 +21,20 @@ impl S3Store {
         let mut n = 0;
         for marker in self.objects("uploads", true).await? {
             let Some(token) = marker.location.filename().map(str::to_owned) else { continue };
+            if self.is_live(&token) {
+                continue;
+            }
             let upload = match self.s3.get(&marker.location).await {
                 Ok(got) => String::from_utf8_lossy(&got.bytes().await.map_err(|e| self.err(e))?).into_owned(),
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(self.err(e)),
             };
-            if let Err(e) = self.s3.abort_multipart(&self.data_key(&token), &upload).await {
-                tracing::debug!(%token, "aborting a left-over upload: {e}");
+            // An upload that completed (its data is an object) has no parts left, and
+            // some servers refuse to abort it with another error than "no such upload".
+            let data = self.data_key(&token);
+            let completed = || async { self.s3.head(&data).await.is_ok() };
+            if !super::upload::aborted(&self.s3, &data, &upload).await && !completed().await {
+                continue;
             }
             gone(self.s3.delete(&marker.location).await).map_err(|e| self.err(e))?;
             n += 1;
@@ -39,7 +45,7 @@ impl S3Store {
         }
         let named = self.named_tokens().await?;
         for data in stale {
-            if data.location.filename().is_some_and(|token| !named.contains(token)) {
+            if data.location.filename().is_some_and(|token| !named.contains(token) && !self.is_live(token)) {
                 gone(self.s3.delete(&data.location).await).map_err(|e| self.err(e))?;
                 n += 1;
             }
@@ -47,20 +53,57 @@ impl S3Store {
         Ok(n)
     }
 
-    /// Tokens named by a pointer in `blobs/` or `quarantine/`. Pointers are the empty
-    /// objects; only those need a HEAD.
+    fn is_live(&self, token: &str) -> bool {
+        self.live.lock().map_or(true, |live| live.contains(token))
+    }
+
+    /// Tokens named by a pointer in `blobs/` or `quarantine/`, from listings: each
+    /// adopted upload has a `names/<id>.<token>` entry (see `upload.rs`), so only an id
+    /// with several entries (two servers adopted the same content at once) needs its
+    /// pointer read. Entries past the grace period whose id has no pointer naming them are
+    /// removed, and their data with them in the caller's pass.
     async fn named_tokens(&self) -> Result<HashSet<String>> {
-        let mut named = HashSet::new();
+        let mut ids: HashSet<String> = HashSet::new();
         for folder in ["blobs", "quarantine"] {
-            for object in self.objects(folder, false).await?.into_iter().filter(|o| o.size == 0) {
-                let options = GetOptions { head: true, ..Default::default() };
-                match self.s3.get_opts(&object.location, options).await {
-                    Ok(got) => named.extend(pointer(&got.attributes)),
-                    Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(self.err(e)),
+            ids.extend(
+                self.objects(folder, false).await?.iter().filter_map(|o| o.location.filename().map(str::to_owned)),
+            );
+        }
+        let cutoff = self.cutoff();
+        let mut by_id: HashMap<String, Vec<(String, ObjectMeta)>> = HashMap::new();
+        for entry in self.objects("names", false).await? {
+            let Some((id, token)) = entry.location.filename().and_then(|f| f.split_once('.')) else { continue };
+            by_id.entry(id.to_owned()).or_default().push((token.to_owned(), entry.clone()));
+        }
+        let mut named = HashSet::new();
+        for (id, entries) in by_id {
+            let pointed = match (ids.contains(&id), entries.len()) {
+                (false, _) => HashSet::new(),
+                (true, 1) => entries.iter().map(|(token, _)| token.clone()).collect(),
+                (true, _) => self.pointed_tokens(&id).await?,
+            };
+            for (token, entry) in entries {
+                if pointed.contains(&token) || entry.last_modified.timestamp() > cutoff {
+                    named.insert(token);
+                } else {
+                    gone(self.s3.delete(&entry.location).await).map_err(|e| self.err(e))?;
                 }
             }
         }
         Ok(named)
+    }
+
+    /// The tokens the pointers `blobs/<id>` and `quarantine/<id>` name.
+    async fn pointed_tokens(&self, id: &str) -> Result<HashSet<String>> {
+        let mut tokens = HashSet::new();
+        for folder in ["blobs", "quarantine"] {
+            let options = GetOptions { head: true, ..Default::default() };
+            match self.s3.get_opts(&self.key(&format!("{folder}/{id}")), options).await {
+                Ok(got) => tokens.extend(pointer(&got.attributes)),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.err(e)),
+            }
+        }
+        Ok(tokens)
     }
 }
