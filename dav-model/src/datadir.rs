@@ -56,8 +56,7 @@ impl DataDirLock {
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => return Err(failed(e)),
         }
-        let mut held = String::new();
-        std::io::Read::read_to_string(&mut &file, &mut held).map_err(failed)?;
+        let held = read_lease(&file).map_err(failed)?;
         if let Some(other) = Lease::parse(&held).filter(Lease::elsewhere_and_alive) {
             return Err(Error::Internal(format!(
                 "{} is in use by wharf on {} (pid {}, seen {} s ago), another machine: a network file system \
@@ -71,13 +70,27 @@ impl DataDirLock {
             )));
         }
         let lock = DataDirLock { file };
-        lock.renew().map_err(failed)?;
+        lock.write(&Lease::ours()).map_err(failed)?;
         Ok(Some(lock))
     }
 
-    /// Writes the lease afresh; a running server calls this every [`RENEW`].
+    /// Writes the lease afresh; a running server calls this every [`RENEW`]. Refuses if
+    /// another machine's lease replaced ours (this one stalled past [`LEASE`]): the
+    /// caller reports it, since two servers now use the directory.
     pub fn renew(&self) -> std::io::Result<()> {
-        let lease = Lease::ours().to_string();
+        let held = read_lease(&self.file)?;
+        let ours = Lease::ours();
+        if let Some(other) = Lease::parse(&held).filter(|l| l.boot != ours.boot) {
+            return Err(std::io::Error::other(format!(
+                "the data directory's lease was taken over by wharf on {} (pid {})",
+                other.host, other.pid
+            )));
+        }
+        self.write(&ours)
+    }
+
+    fn write(&self, lease: &Lease) -> std::io::Result<()> {
+        let lease = lease.to_string();
         self.file.write_all_at(lease.as_bytes(), 0)?;
         self.file.set_len(lease.len() as u64)
     }
@@ -136,6 +149,14 @@ impl std::fmt::Display for Lease {
     }
 }
 
+/// The lease as the file holds it now, read from its start (a lease is a few lines).
+fn read_lease(file: &File) -> std::io::Result<String> {
+    let mut buf = vec![0; 4096];
+    let n = file.read_at(&mut buf, 0)?;
+    buf.truncate(n);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -174,6 +195,17 @@ mod tests {
         assert_eq!(lease.pid, std::process::id(), "ours now");
         drop(held);
         assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), "", "released cleanly: no lease");
+    }
+
+    #[test]
+    fn renewing_a_lease_another_machine_took_over_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DataDirLock::try_take(dir.path()).unwrap().expect("free");
+        held.renew().expect("still ours");
+        held.renew().expect("still ours, read from the start again");
+        std::fs::write(dir.path().join(LOCK_FILE), foreign(now())).unwrap();
+        let err = held.renew().expect_err("taken over");
+        assert!(err.to_string().contains("node-b"), "{err}");
     }
 
     #[test]

@@ -149,7 +149,7 @@ fn spawn_lease_renewal(lock: std::sync::Weak<dav_model::datadir::DataDirLock>) {
             let Some(held) = lock.upgrade() else { return };
             match tokio::task::spawn_blocking(move || held.renew()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "renewing the data directory's lease failed"),
+                Ok(Err(e)) => tracing::error!(error = %e, "renewing the data directory's lease failed"),
                 Err(e) => tracing::warn!(error = %e, "renewing the data directory's lease failed"),
             }
         }
