@@ -6,6 +6,8 @@ CREATE TABLE blob_location (
     url TEXT NOT NULL,
     endpoint TEXT,
     region TEXT,
+    -- 1: the bucket in the host name (virtual-hosted style); NULL: the server's default.
+    virtual_hosted INTEGER,
     -- A random id of this database, written into a bucket it keeps blobs in (see
     -- backends/src/s3/mod.rs, `claim`): two databases on one bucket prefix would each
     -- collect the other's blobs as garbage.

@@ -86,10 +86,13 @@ async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<(St
 }
 
 async fn record(pool: &SqlitePool, s3: Option<&S3Options>, repository: &str) -> Result<()> {
-    sqlx::query("INSERT INTO blob_location (id, url, endpoint, region, repository) VALUES (1, ?, ?, ?, ?)")
+    let sql = "INSERT INTO blob_location (id, url, endpoint, region, virtual_hosted, repository) \
+               VALUES (1, ?, ?, ?, ?, ?)";
+    sqlx::query(sql)
         .bind(s3.map_or_else(|| LOCAL.to_owned(), S3Options::url))
         .bind(s3.and_then(|o| o.endpoint.clone()))
         .bind(s3.and_then(|o| o.region.clone()))
+        .bind(s3.and_then(|o| o.virtual_hosted))
         .bind(repository)
         .execute(pool)
         .await?;
@@ -103,22 +106,22 @@ pub(crate) async fn recorded_s3(db: &Path) -> Result<Option<S3Options>> {
     use sqlx::sqlite::SqliteConnectOptions;
     let options = SqliteConnectOptions::new().filename(db).read_only(true);
     let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-    let row: Option<(String, Option<String>, Option<String>)> = match sqlx::query_as(
-        "SELECT url, endpoint, region FROM blob_location WHERE id = 1",
-    )
-    .fetch_optional(&pool)
-    .await
-    {
-        Ok(row) => row,
-        // A database from before the record: its blobs are local.
-        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => None,
-        Err(e) => return Err(e.into()),
-    };
+    let row: Option<(String, Option<String>, Option<String>, Option<bool>)> =
+        match sqlx::query_as("SELECT url, endpoint, region, virtual_hosted FROM blob_location WHERE id = 1")
+            .fetch_optional(&pool)
+            .await
+        {
+            Ok(row) => row,
+            // A database from before the record: its blobs are local.
+            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => None,
+            Err(e) => return Err(e.into()),
+        };
     pool.close().await;
-    let Some((url, endpoint, region)) = row.filter(|(url, ..)| url != LOCAL) else { return Ok(None) };
+    let Some((url, endpoint, region, virtual_hosted)) = row.filter(|(url, ..)| url != LOCAL) else { return Ok(None) };
     let mut options = S3Options::from_url(&url)
         .ok_or_else(|| Error::Internal(format!("the recorded blob location {url} is not an s3:// URL")))?;
     options.endpoint = endpoint;
     options.region = region;
+    options.virtual_hosted = virtual_hosted;
     Ok(Some(options))
 }

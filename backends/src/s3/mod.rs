@@ -54,6 +54,10 @@ const PART: usize = 8 << 20;
 /// Parts of one upload being sent at once while the next one fills.
 const IN_FLIGHT: usize = 2;
 
+/// Parts being sent at once by all uploads together: with many uploads at a time, each
+/// waits its turn rather than the server holding two parts per upload in memory.
+const ALL_IN_FLIGHT: usize = 32;
+
 /// Where the blobs are and how to reach them. Credentials come from the usual AWS
 /// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), as do
 /// endpoint and region when not given here (`AWS_ENDPOINT_URL`, `AWS_REGION`).
@@ -110,6 +114,8 @@ pub struct S3Store {
     pointers: Arc<Mutex<HashMap<BlobId, String>>>,
     /// Uploads under way in this process, which its sweeps skip (see `upload.rs`).
     live: upload::LiveTokens,
+    /// Permits for parts in flight (see [`ALL_IN_FLIGHT`]).
+    sending: Arc<tokio::sync::Semaphore>,
 }
 
 impl S3Store {
@@ -145,6 +151,7 @@ impl S3Store {
             options: Arc::new(options),
             pointers: Default::default(),
             live: Default::default(),
+            sending: Arc::new(tokio::sync::Semaphore::new(ALL_IN_FLIGHT)),
         };
         // A key nothing is ever stored under: not found is the answer of a bucket that
         // takes our credentials.

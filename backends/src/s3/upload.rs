@@ -53,10 +53,16 @@ impl S3Store {
                 while sending.len() >= IN_FLIGHT {
                     self.part_sent(&mut sending, &mut parts).await?;
                 }
+                let permit =
+                    self.sending.clone().acquire_owned().await.map_err(|e| Error::Io(std::io::Error::other(e)))?;
                 let (s3, data, upload, n) = (self.s3.clone(), pending.data.clone(), upload.clone(), parts.len());
                 let payload = PutPayload::from(Bytes::from(std::mem::take(&mut buf)));
                 parts.push(None);
-                sending.spawn(async move { (n, s3.put_part(&data, &upload, n, payload).await) });
+                sending.spawn(async move {
+                    let sent = s3.put_part(&data, &upload, n, payload).await;
+                    drop(permit);
+                    (n, sent)
+                });
             }
             if last {
                 break;
