@@ -99,6 +99,9 @@ async fn record(pool: &SqlitePool, s3: Option<&S3Options>, repository: &str) -> 
     Ok(())
 }
 
+/// A `blob_location` row: URL, endpoint, region, addressing style.
+type Recorded = (String, Option<String>, Option<String>, Option<bool>);
+
 /// The recorded S3 location of the repository whose database is `db`, for commands that
 /// open it beside (or instead of) the server: `None` for local blobs. Credentials come
 /// from the environment, as for the server.
@@ -106,7 +109,7 @@ pub(crate) async fn recorded_s3(db: &Path) -> Result<Option<S3Options>> {
     use sqlx::sqlite::SqliteConnectOptions;
     let options = SqliteConnectOptions::new().filename(db).read_only(true);
     let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-    let row: Option<(String, Option<String>, Option<String>, Option<bool>)> =
+    let row: Option<Recorded> =
         match sqlx::query_as("SELECT url, endpoint, region, virtual_hosted FROM blob_location WHERE id = 1")
             .fetch_optional(&pool)
             .await
