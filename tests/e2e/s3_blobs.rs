@@ -244,3 +244,24 @@ async fn a_running_server_sweeps_leftovers_once_they_pass_the_grace_period() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn ftp_stores_into_the_bucket_and_resumes_a_download_from_it() {
+    let s3 = S3::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = s3.serve(&tmp.path().join("data"));
+    let code = "data = bytes((i * 7 + i // 4096) % 256 for i in range(10 * 1024 * 1024))\n\
+                stor('ftp.bin', data)\n\
+                say(retr('ftp.bin') == data)\n\
+                f.sendcmd('TYPE I')\n\
+                conn = f.transfercmd('RETR ftp.bin', rest=9000000)\n\
+                tail = b''\n\
+                while True:\n    chunk = conn.recv(65536)\n    if not chunk: break\n    tail += chunk\n\
+                conn.close(); f.voidresp()\n\
+                say(tail == data[9000000:])";
+    let out = ftp_as(&s, "admin", ADMIN_PASSWORD, code);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["True", "True"], "{out}");
+    assert_eq!(s3.objects("data").len(), 1, "10 MiB went up as parts to data/");
+    let (status, body) = get(&s, "/ftp.bin").await;
+    assert_eq!((status, body.len()), (200, 10 << 20), "the same file over WebDAV");
+}
