@@ -1,7 +1,12 @@
 //! A cache of path lookups for the read path (GET, HEAD, PROPFIND, and the early checks of
 //! writes). A write that knows exactly which rows it changed (a PUT: the file and its
-//! parent; a PROPPATCH: its target) stores those rows as written; every other write empties
-//! the cache, so nothing has to work out which paths a MOVE of a large collection touched.
+//! parent; a PROPPATCH: its target) stores those rows as written, and a MKCOL drops the two
+//! it changed; every other write empties the cache, so nothing has to work out which paths
+//! a MOVE of a large collection touched.
+//!
+//! Rows a write stores take only free room: a sync client uploading thousands of new files
+//! must not push out the paths being read. A lookup that finds the cache full drops an
+//! eighth of it to make room, not all of it.
 //!
 //! A generation counter, bumped by every invalidation, keeps lookups that raced a write
 //! out: a lookup reads the generation before it queries, and its answer is only inserted
@@ -15,7 +20,7 @@ use std::sync::Mutex;
 use crate::path::DavPath;
 use crate::resource::Resource;
 
-/// Entries kept at most; the map is simply emptied when it fills.
+/// Entries kept at most.
 const CAPACITY: usize = 16_384;
 
 #[derive(Default)]
@@ -42,10 +47,25 @@ impl LookupCache {
         if generation != self.generation() {
             return;
         }
-        if entries.len() >= CAPACITY {
-            entries.clear();
+        if entries.len() >= CAPACITY && !entries.contains_key(path) {
+            // Whichever entries the map's order gives first: it is seeded at random.
+            let victims: Vec<DavPath> = entries.keys().take(CAPACITY / 8).cloned().collect();
+            for victim in victims {
+                entries.remove(&victim);
+            }
         }
         entries.insert(path.clone(), value);
+    }
+
+    /// After a write that changed exactly the rows at `paths` (a MKCOL: the new collection
+    /// and its parent): they are dropped, and lookups that raced the write are kept out.
+    pub fn forget(&self, paths: &[DavPath]) {
+        if let Ok(mut entries) = self.entries.lock() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            for path in paths {
+                entries.remove(path);
+            }
+        }
     }
 
     /// After a write that may have changed any row.
@@ -69,10 +89,13 @@ impl LookupCache {
                 }
                 return;
             }
-            if entries.len() + rows.len() > CAPACITY {
-                entries.clear();
+            for (path, row) in rows {
+                if entries.len() < CAPACITY || entries.contains_key(&path) {
+                    entries.insert(path, row);
+                } else {
+                    entries.remove(&path);
+                }
             }
-            entries.extend(rows);
         }
     }
 }
@@ -121,5 +144,35 @@ mod tests {
         cache.insert(&path("/a"), cache.generation(), None);
         cache.invalidate();
         assert!(cache.get(&path("/a")).is_none());
+    }
+
+    #[test]
+    fn forgetting_drops_only_the_given_paths_and_keeps_racing_lookups_out() {
+        let cache = LookupCache::default();
+        let started = cache.generation();
+        cache.insert(&path("/a"), started, None);
+        cache.insert(&path("/b"), started, None);
+        cache.forget(&[path("/a")]);
+        cache.insert(&path("/c"), started, None);
+        assert!(cache.get(&path("/a")).is_none());
+        assert!(matches!(cache.get(&path("/b")), Some(None)), "untouched by the write");
+        assert!(cache.get(&path("/c")).is_none(), "its lookup started before the write");
+    }
+
+    #[test]
+    fn written_rows_take_only_free_room_and_reads_make_room() {
+        let cache = LookupCache::default();
+        let g = cache.generation();
+        let many: Vec<DavPath> = (0..CAPACITY).map(|i| path(&format!("/r{i}"))).collect();
+        for p in &many {
+            cache.insert(p, g, None);
+        }
+        cache.refresh(cache.generation(), vec![(path("/new"), None), (many[0].clone(), None)]);
+        assert!(cache.get(&path("/new")).is_none(), "no room for a new path written");
+        assert!(matches!(cache.get(&many[0]), Some(None)), "a path already there is updated");
+        cache.insert(&path("/read"), cache.generation(), None);
+        assert!(matches!(cache.get(&path("/read")), Some(None)), "a read makes room");
+        let kept = many.iter().filter(|p| cache.get(p).is_some()).count();
+        assert!(kept >= CAPACITY - CAPACITY / 8 - 1, "an eighth went, not all: {kept}");
     }
 }

@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use wharf_backends::{BlobId, BlobStore, Durability};
 
-use crate::Result;
+use crate::{DavPath, Result};
 
 /// Limits and policies of the model. Adapters fill it from the server's configuration.
 #[derive(Debug, Clone)]
@@ -169,6 +169,18 @@ impl Repository {
     pub(crate) async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
         tx.commit().await?;
         self.lookups.invalidate();
+        Ok(())
+    }
+
+    /// Commits a write transaction that changed only the rows at `paths`, and drops those
+    /// from the cached lookups (the rest stay valid).
+    pub(crate) async fn commit_touching(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        paths: &[DavPath],
+    ) -> Result<()> {
+        tx.commit().await?;
+        self.lookups.forget(paths);
         Ok(())
     }
 

@@ -51,7 +51,9 @@ impl Repository {
         check_write(&locks, &WriteScope { path, subtree: false, membership_changes: true }, pre, principal)?;
         resource::insert_collection(&mut tx, parent.id, path.name().unwrap_or_default(), now_ns()).await?;
         let created = resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
-        self.commit(tx).await?;
+        // The new collection's row and its parent's (touched): nothing else changed.
+        let parent_path = path.parent().ok_or(Error::NotFound)?;
+        self.commit_touching(tx, &[path.clone(), parent_path]).await?;
         Ok(created)
     }
 
