@@ -89,6 +89,25 @@ impl DataDirLock {
         self.write(&ours)
     }
 
+    /// Renews the lease every [`RENEW`] in the background for as long as `lock` is held
+    /// (the task ends once the last `Arc` is dropped, which clears the lease).
+    pub fn keep_renewed(lock: &std::sync::Arc<DataDirLock>) {
+        let lock = std::sync::Arc::downgrade(lock);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RENEW);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(held) = lock.upgrade() else { return };
+                let renewed = tokio::task::spawn_blocking(move || held.renew()).await;
+                match renewed.map_err(std::io::Error::other).and_then(|r| r) {
+                    Ok(()) => {}
+                    Err(e) => tracing::error!(error = %e, "renewing the data directory's lease failed"),
+                }
+            }
+        });
+    }
+
     fn write(&self, lease: &Lease) -> std::io::Result<()> {
         let lease = lease.to_string();
         self.file.write_all_at(lease.as_bytes(), 0)?;

@@ -56,7 +56,10 @@ pub async fn fsck(args: FsckArgs) -> Result<(), String> {
     if !args.data.join("wharf.db").is_file() {
         return Err(format!("no repository in {} (no wharf.db)", args.data.display()));
     }
-    let lock = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())?;
+    let lock = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())?.map(std::sync::Arc::new);
+    if let Some(held) = &lock {
+        DataDirLock::keep_renewed(held);
+    }
     if lock.is_none() && args.repair {
         return Err(format!(
             "a server is running on {}: stop it before --repair (a check without --repair works beside it)",
@@ -148,9 +151,11 @@ pub async fn backup(args: BackupArgs) -> Result<(), String> {
 }
 
 pub async fn restore(args: RestoreArgs) -> Result<(), String> {
-    let Some(_lock) = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())? else {
+    let Some(lock) = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())? else {
         return Err(format!("a server is running on {}: stop it before restoring", args.data.display()));
     };
+    let lock = std::sync::Arc::new(lock);
+    DataDirLock::keep_renewed(&lock);
     let done =
         dav_model::backup::restore(&args.backup, &args.data, args.force).await.map_err(|e| format!("restore: {e}"))?;
     println!(

@@ -31,7 +31,7 @@ pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
         None => None,
     };
     let lock = Arc::new(lock);
-    spawn_lease_renewal(Arc::downgrade(&lock));
+    dav_model::datadir::DataDirLock::keep_renewed(&lock);
     spawn_lock_reaper(repo.clone());
     if let Some(s3) = &settings.s3 {
         spawn_bucket_sweeper(repo.clone(), s3.grace);
@@ -138,24 +138,6 @@ async fn start_identity(repo: &Arc<Repository>, settings: &Settings) -> Result<A
 }
 
 /// Expired locks are already ignored by every read; this only keeps the table small.
-/// Keeps the data directory's lease fresh (see `datadir.rs`) until serving ends and the
-/// lock is dropped, which clears it.
-fn spawn_lease_renewal(lock: std::sync::Weak<dav_model::datadir::DataDirLock>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(dav_model::datadir::RENEW);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(held) = lock.upgrade() else { return };
-            match tokio::task::spawn_blocking(move || held.renew()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "renewing the data directory's lease failed"),
-                Err(e) => tracing::warn!(error = %e, "renewing the data directory's lease failed"),
-            }
-        }
-    });
-}
-
 fn spawn_lock_reaper(repo: Arc<dav_model::Repository>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
