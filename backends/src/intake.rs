@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::{BlobId, ByteStream, Error, Result};
+use crate::{BlobId, ByteStream, Error, Result, Staged, StagedInner};
 
 pub(crate) struct Intake {
     stream: ByteStream,
@@ -63,6 +63,11 @@ impl Intake {
     /// The content id of everything taken in.
     pub fn id(&self) -> BlobId {
         BlobId(self.hasher.finalize().to_hex().to_string())
+    }
+
+    /// Everything taken in, held by the store as `inner`.
+    pub fn staged(&self, inner: StagedInner) -> Staged {
+        Staged { id: self.id(), size: self.size, inner }
     }
 }
 

@@ -149,7 +149,7 @@ impl LocalStore {
             }
         }
         pipeline.finish(self.full()).await?;
-        Ok(Staged { id: upload.intake.id(), size: upload.intake.size, inner: StagedInner::File(Some(temp)) })
+        Ok(upload.intake.staged(StagedInner::File(Some(temp))))
     }
 
     /// Moves a finished temp file into place, unless identical content is already stored
@@ -316,8 +316,7 @@ impl Upload {
     /// A body that arrived whole before its first buffer filled stays in memory until
     /// `commit` writes it: staging it needs no blocking-pool hop at all.
     fn buffered(self, body: Vec<u8>) -> Staged {
-        let inner = StagedInner::Buffered(Bytes::from(body));
-        Staged { id: self.intake.id(), size: self.intake.size, inner }
+        self.intake.staged(StagedInner::Buffered(Bytes::from(body)))
     }
 
     /// The temp file, once created. Should the upload be dropped before that, the file is

@@ -33,6 +33,15 @@ impl S3Server {
         S3Store::open(self.options()).await.unwrap()
     }
 
+    /// A store with no grace period, opened (so sweeping) once everything written so far
+    /// is in the past: S3 gives times in whole seconds.
+    async fn sweeper(&self) -> S3Store {
+        let mut options = self.options();
+        options.grace = Duration::ZERO;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        S3Store::open(options).await.unwrap()
+    }
+
     /// Every file the server holds, relative to its root: objects, and the parts and
     /// records of multipart uploads in progress (`.upload-*`, `.upload_id-*.part-*`).
     /// s3s-fs keeps each object's metadata in a `.bucket-*.object-*.json` file beside, which
@@ -151,10 +160,7 @@ async fn the_sweep_removes_data_no_pointer_names_and_keeps_the_rest() {
     let (id, _) = store.put(stream, None).await.unwrap();
     let (_, orphan) = body(9 << 20, 16);
     std::mem::forget(store.stage(orphan, None).await.unwrap());
-    let mut options = server.options();
-    options.grace = Duration::ZERO;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let sweeper = S3Store::open(options).await.unwrap();
+    let sweeper = server.sweeper().await;
     let files = server.files();
     assert_eq!(files.len(), 3, "the named blob's pointer, data and name only: {files:?}");
     assert_eq!(read(&sweeper, &id, None).await, kept);
@@ -253,10 +259,7 @@ async fn leftovers_of_a_killed_upload_are_swept_once_past_the_grace_period() {
     assert!(left.iter().any(|f| f.contains("/node/data/")), "the upload is there: {left:?}");
     assert_eq!(store.sweep_leftovers().await.unwrap(), 0, "too young for a sweep: it may be another node's");
     assert_eq!(server.files(), left);
-    let mut options = server.options();
-    options.grace = Duration::ZERO;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let sweeper = S3Store::open(options).await.unwrap();
+    let sweeper = server.sweeper().await;
     assert!(server.files().is_empty(), "left: {:?}", server.files());
     assert_eq!(sweeper.sweep_leftovers().await.unwrap(), 0);
 }
@@ -268,10 +271,7 @@ async fn young_blobs_are_not_yet_settled() {
     let (_, stream) = body(100, 10);
     let (id, _) = store.put(stream, None).await.unwrap();
     assert!(store.list_settled().await.unwrap().is_empty(), "a day's grace by default");
-    let mut options = server.options();
-    options.grace = Duration::ZERO;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(S3Store::open(options).await.unwrap().list_settled().await.unwrap(), vec![id]);
+    assert_eq!(server.sweeper().await.list_settled().await.unwrap(), vec![id]);
 }
 
 #[tokio::test]
@@ -303,10 +303,7 @@ async fn a_quarantined_large_blob_keeps_its_data_through_sweeps() {
     let (id, _) = store.put(stream, None).await.unwrap();
     store.quarantine(&id).await.unwrap();
     assert!(store.list().await.unwrap().is_empty());
-    let mut options = server.options();
-    options.grace = Duration::ZERO;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    S3Store::open(options).await.unwrap();
+    server.sweeper().await;
     let files = server.files();
     let data_objects: Vec<_> = files.iter().filter(|f| f.contains("/node/data/")).collect();
     assert_eq!(data_objects.len(), 1, "{files:?}");
@@ -342,10 +339,7 @@ async fn parts_of_an_upload_killed_midway_are_aborted_by_the_sweep() {
     std::mem::forget(staging);
     let left = server.files();
     assert!(parts(&left), "a part was sent: {left:?}");
-    let mut options = server.options();
-    options.grace = Duration::ZERO;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    S3Store::open(options).await.unwrap();
+    server.sweeper().await;
     assert!(server.files().is_empty(), "left: {:?}", server.files());
 }
 
@@ -409,9 +403,7 @@ async fn a_sweep_leaves_this_servers_uploads_in_progress_alone_whatever_their_ag
 #[tokio::test]
 async fn when_two_servers_adopted_the_same_content_the_sweep_keeps_the_data_its_pointer_names() {
     let server = S3Server::start();
-    let mut options = server.options();
-    options.grace = Duration::ZERO;
-    let store = S3Store::open(options.clone()).await.unwrap();
+    let store = server.store().await;
     let (data, stream) = body(9 << 20, 20);
     let (id, _) = store.put(stream, None).await.unwrap();
     let files = server.files();
@@ -420,8 +412,7 @@ async fn when_two_servers_adopted_the_same_content_the_sweep_keeps_the_data_its_
     let theirs = "0123456789abcdef0123456789abcdef";
     std::fs::copy(server.0.root.path().join(&ours), server.object(&format!("data/{theirs}"))).unwrap();
     std::fs::write(server.object(&format!("names/{id}.{theirs}")), b"").unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    S3Store::open(options).await.unwrap();
+    server.sweeper().await;
     let left = server.files();
     assert!(left.contains(&ours), "the data the pointer names stays: {left:?}");
     assert!(!left.iter().any(|f| f.contains(theirs)), "the other copy and its name go: {left:?}");

@@ -66,7 +66,7 @@ impl Opened {
 async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<(String, bool)> {
     let recorded: Option<(String, String)> =
         sqlx::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(pool).await?;
-    let wanted = s3.map_or_else(|| LOCAL.to_owned(), S3Options::url);
+    let wanted = location_url(s3);
     if let Some((recorded, repository)) = recorded {
         if recorded != wanted {
             return Err(Error::Internal(format!(
@@ -89,7 +89,7 @@ async fn record(pool: &SqlitePool, s3: Option<&S3Options>, repository: &str) -> 
     let sql = "INSERT INTO blob_location (id, url, endpoint, region, virtual_hosted, repository) \
                VALUES (1, ?, ?, ?, ?, ?)";
     sqlx::query(sql)
-        .bind(s3.map_or_else(|| LOCAL.to_owned(), S3Options::url))
+        .bind(location_url(s3))
         .bind(s3.and_then(|o| o.endpoint.clone()))
         .bind(s3.and_then(|o| o.region.clone()))
         .bind(s3.and_then(|o| o.virtual_hosted))
@@ -97,6 +97,11 @@ async fn record(pool: &SqlitePool, s3: Option<&S3Options>, repository: &str) -> 
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// How a location is recorded: the S3 URL, or `local`.
+fn location_url(s3: Option<&S3Options>) -> String {
+    s3.map_or_else(|| LOCAL.to_owned(), S3Options::url)
 }
 
 /// A `blob_location` row: URL, endpoint, region, addressing style.

@@ -56,8 +56,9 @@ impl DataDirLock {
             Err(TryLockError::WouldBlock) => return Ok(None),
             Err(TryLockError::Error(e)) => return Err(failed(e)),
         }
+        let ours = Lease::ours();
         let held = read_lease(&file).map_err(failed)?;
-        if let Some(other) = Lease::parse(&held).filter(Lease::elsewhere_and_alive) {
+        if let Some(other) = Lease::parse(&held).filter(|l| l.elsewhere(&ours) && l.alive()) {
             return Err(Error::Internal(format!(
                 "{} is in use by wharf on {} (pid {}, seen {} s ago), another machine: a network file system \
                  shared by several servers would corrupt the database. Give each server a data directory of \
@@ -70,7 +71,7 @@ impl DataDirLock {
             )));
         }
         let lock = DataDirLock { file };
-        lock.write(&Lease::ours()).map_err(failed)?;
+        lock.write(&ours).map_err(failed)?;
         Ok(Some(lock))
     }
 
@@ -80,7 +81,7 @@ impl DataDirLock {
     pub fn renew(&self) -> std::io::Result<()> {
         let held = read_lease(&self.file)?;
         let ours = Lease::ours();
-        if let Some(other) = Lease::parse(&held).filter(|l| l.boot != ours.boot) {
+        if let Some(other) = Lease::parse(&held).filter(|l| l.elsewhere(&ours)) {
             return Err(std::io::Error::other(format!(
                 "the data directory's lease was taken over by wharf on {} (pid {})",
                 other.host, other.pid
@@ -153,8 +154,14 @@ impl Lease {
         })
     }
 
-    fn elsewhere_and_alive(&self) -> bool {
-        self.boot != Lease::ours().boot && now().saturating_sub(self.seen) < LEASE.as_secs()
+    /// Written by a process of another machine (another kernel) than `ours`.
+    fn elsewhere(&self, ours: &Lease) -> bool {
+        self.boot != ours.boot
+    }
+
+    /// Renewed within the last [`LEASE`].
+    fn alive(&self) -> bool {
+        now().saturating_sub(self.seen) < LEASE.as_secs()
     }
 }
 

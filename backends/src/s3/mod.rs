@@ -219,6 +219,10 @@ impl S3Store {
         remote(&self.options, e)
     }
 
+    fn err_msg(&self, message: String) -> crate::Error {
+        remote(&self.options, message)
+    }
+
     /// Objects last modified at or before this time (seconds since the epoch) are past the
     /// grace period.
     fn cutoff(&self) -> i64 {
@@ -228,10 +232,6 @@ impl S3Store {
 
     fn name_key(&self, id: &BlobId, token: &str) -> Key {
         self.key(&format!("names/{id}.{token}"))
-    }
-
-    fn err_msg(&self, message: String) -> crate::Error {
-        crate::Error::Io(io::Error::other(format!("{}: {message}", self.options.url())))
     }
 
     /// Objects under `folder` (`blobs`, `data`, ...), all of them or only those older than
@@ -255,8 +255,7 @@ impl BlobStore for S3Store {
         let mut first = Vec::new();
         intake.fill(&mut first, PART, || {}).await?;
         if first.len() < PART {
-            let inner = StagedInner::Buffered(Bytes::from(first));
-            return Ok(Staged { id: intake.id(), size: intake.size, inner });
+            return Ok(intake.staged(StagedInner::Buffered(Bytes::from(first))));
         }
         self.stage_parts(first, intake).await
     }
@@ -319,6 +318,7 @@ fn ids(objects: Vec<ObjectMeta>) -> Vec<BlobId> {
     objects.iter().filter_map(|m| m.location.filename().and_then(BlobId::parse)).collect()
 }
 
-fn remote(options: &S3Options, e: object_store::Error) -> crate::Error {
-    crate::Error::Io(io::Error::other(format!("{}: {e}", options.url())))
+/// An error of the store, named by its URL (never its credentials).
+fn remote(options: &S3Options, what: impl std::fmt::Display) -> crate::Error {
+    crate::Error::Io(io::Error::other(format!("{}: {what}", options.url())))
 }

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use futures_util::TryStreamExt;
-use object_store::{Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use object_store::{Attribute, Attributes, GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 
 use super::upload::{DATA, SIZE};
 use super::{gone, S3Store};
@@ -103,13 +103,19 @@ impl S3Store {
 
     /// The pointer's token (if `blobs/<id>` is one) and the blob's size.
     pub(super) async fn head(&self, id: &BlobId) -> Result<(Option<String>, u64)> {
+        self.head_key(&self.blob_key(id)).await?.ok_or_else(|| Error::NotFound(id.clone()))
+    }
+
+    /// What a HEAD of `key` tells: the token it names if it is a pointer, and the size of
+    /// the blob it stands for; `None` if there is no such object.
+    pub(super) async fn head_key(&self, key: &object_store::path::Path) -> Result<Option<(Option<String>, u64)>> {
         let options = GetOptions { head: true, ..Default::default() };
-        match self.s3.get_opts(&self.blob_key(id), options).await {
+        match self.s3.get_opts(key, options).await {
             Ok(got) => {
                 let size = metadata(&got.attributes, SIZE).and_then(|s| s.parse().ok()).unwrap_or(got.meta.size);
-                Ok((pointer(&got.attributes), size))
+                Ok(Some((pointer(&got.attributes), size)))
             }
-            Err(object_store::Error::NotFound { .. }) => Err(Error::NotFound(id.clone())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.err(e)),
         }
     }
@@ -138,11 +144,7 @@ impl S3Store {
         let (token, size) = self.head(id).await?;
         match token {
             Some(token) => {
-                let mut attributes = Attributes::new();
-                attributes.insert(Attribute::Metadata(DATA.into()), token.into());
-                attributes.insert(Attribute::Metadata(SIZE.into()), size.to_string().into());
-                let options = PutOptions { attributes, ..Default::default() };
-                self.s3.put_opts(&aside, PutPayload::new(), options).await.map_err(|e| self.err(e))?;
+                self.put_pointer(&aside, &token, size).await?;
                 self.forget(id);
                 gone(self.s3.delete(&self.blob_key(id)).await).map_err(|e| self.err(e))?;
             }
@@ -156,7 +158,7 @@ impl S3Store {
 }
 
 /// The `data/` token a pointer names.
-pub(super) fn pointer(attributes: &Attributes) -> Option<String> {
+fn pointer(attributes: &Attributes) -> Option<String> {
     metadata(attributes, DATA).filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 

@@ -6,9 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use object_store::{GetOptions, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStoreExt};
 
-use super::read::pointer;
 use super::{gone, S3Store};
 use crate::Result;
 
@@ -102,11 +101,8 @@ impl S3Store {
     async fn pointed_tokens(&self, id: &str) -> Result<HashSet<String>> {
         let mut tokens = HashSet::new();
         for folder in ["blobs", "quarantine"] {
-            let options = GetOptions { head: true, ..Default::default() };
-            match self.s3.get_opts(&self.key(&format!("{folder}/{id}")), options).await {
-                Ok(got) => tokens.extend(pointer(&got.attributes)),
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.err(e)),
+            if let Some((Some(token), _)) = self.head_key(&self.key(&format!("{folder}/{id}"))).await? {
+                tokens.insert(token);
             }
         }
         Ok(tokens)

@@ -77,7 +77,7 @@ impl S3Store {
         let parts = parts.into_iter().flatten().collect();
         self.s3.complete_multipart(&pending.data, &upload, parts).await.map_err(|e| self.err(e))?;
         pending.upload = None;
-        Ok(Staged { id: intake.id(), size: intake.size, inner: StagedInner::S3(pending) })
+        Ok(intake.staged(StagedInner::S3(pending)))
     }
 
     async fn part_sent(
@@ -116,16 +116,21 @@ impl S3Store {
         // The name first: a sweep never takes data with a name younger than its grace.
         let name = self.name_key(id, &pending.token);
         self.s3.put(&name, PutPayload::new()).await.map_err(|e| self.err(e))?;
-        let mut attributes = Attributes::new();
-        attributes.insert(Attribute::Metadata(DATA.into()), pending.token.clone().into());
-        attributes.insert(Attribute::Metadata(SIZE.into()), size.to_string().into());
-        let options = PutOptions { attributes, ..Default::default() };
-        self.s3.put_opts(&self.blob_key(id), PutPayload::new(), options).await.map_err(|e| self.err(e))?;
+        self.put_pointer(&self.blob_key(id), &pending.token, size).await?;
         self.remember(id, &pending.token);
         if let Err(e) = gone(self.s3.delete(&pending.marker).await) {
             tracing::warn!(marker = %pending.marker, "removing an upload's marker: {e}");
         }
         Ok(())
+    }
+
+    /// Writes at `key` an empty object naming the `data/` object `token` and its size.
+    pub(super) async fn put_pointer(&self, key: &Key, token: &str, size: u64) -> Result<()> {
+        let mut attributes = Attributes::new();
+        attributes.insert(Attribute::Metadata(DATA.into()), token.to_owned().into());
+        attributes.insert(Attribute::Metadata(SIZE.into()), size.to_string().into());
+        let options = PutOptions { attributes, ..Default::default() };
+        self.s3.put_opts(key, PutPayload::new(), options).await.map(|_| ()).map_err(|e| self.err(e))
     }
 
     /// Whether `id` is stored whole: its object, or a pointer whose data is there.
