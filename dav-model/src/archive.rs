@@ -233,7 +233,7 @@ impl Repository {
     }
 
     async fn stored_index(&self, key: &str) -> Result<Option<Index>> {
-        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM archive_indexes WHERE key = ?")
+        let row: Option<(Vec<u8>,)> = crate::db::query_as("SELECT data FROM archive_indexes WHERE key = ?")
             .bind(key)
             .fetch_optional(&self.read)
             .await?;
@@ -241,7 +241,7 @@ impl Repository {
         let index = tokio::task::spawn_blocking(move || Index::decode(&data))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        sqlx::query("UPDATE archive_indexes SET used_ns = ? WHERE key = ?")
+        crate::db::query("UPDATE archive_indexes SET used_ns = ? WHERE key = ?")
             .bind(crate::now_ns())
             .bind(key)
             .execute(&self.write)
@@ -252,18 +252,21 @@ impl Repository {
     /// Stores an index, then drops the least recently used ones past the table's size.
     async fn store_index(&self, key: &str, index: &Index) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("INSERT OR REPLACE INTO archive_indexes (key, data, used_ns) VALUES (?, ?, ?)")
-            .bind(key)
-            .bind(index.encode())
-            .bind(crate::now_ns())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        crate::db::query(
+            "INSERT INTO archive_indexes (key, data, used_ns) VALUES (?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET data = excluded.data, used_ns = excluded.used_ns",
+        )
+        .bind(key)
+        .bind(index.encode())
+        .bind(crate::now_ns())
+        .execute(&mut tx)
+        .await?;
+        crate::db::query(
             "DELETE FROM archive_indexes WHERE key IN (SELECT key FROM (SELECT key, SUM(length(data)) \
-             OVER (ORDER BY used_ns DESC) AS running FROM archive_indexes) WHERE running > ?)",
+             OVER (ORDER BY used_ns DESC) AS running FROM archive_indexes) AS ranked WHERE running > ?)",
         )
         .bind(STORED_BYTES)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(())

@@ -76,7 +76,7 @@ pub async fn backup(data: &Path, dest: &Path) -> Result<Copied> {
     if !source_db.is_file() {
         return Err(Error::Internal(format!("no repository in {} (no {DB})", data.display())));
     }
-    if let Some(s3) = crate::blobs::recorded_s3(&source_db).await? {
+    if let Some(s3) = crate::blobs::recorded_s3(&format!("sqlite://{}", source_db.display())).await? {
         return Err(Error::Internal(format!(
             "the blobs of {} are in {}: back the bucket up with its own tools (versioning, replication); \
              wharf backup copies only local blobs",
@@ -94,7 +94,7 @@ pub async fn backup(data: &Path, dest: &Path) -> Result<Copied> {
     let needed = loop {
         out.rounds += 1;
         remove_if_there(&snapshot)?;
-        sqlx::query("VACUUM INTO ?").bind(snapshot.to_string_lossy().into_owned()).execute(&mut live).await?;
+        crate::db::query("VACUUM INTO ?").bind(snapshot.to_string_lossy().into_owned()).execute(&mut live).await?;
         let needed = referenced(&snapshot).await?;
         let mut missing = HashSet::new();
         for id in &needed {
@@ -188,7 +188,7 @@ async fn referenced(snapshot: &Path) -> Result<HashSet<BlobId>> {
     let mut conn = connect(snapshot).await?;
     let rows: Vec<(String,)> =
         // Inline blobs are in the snapshot itself.
-        sqlx::query_as(
+        crate::db::query_as(
             "SELECT DISTINCT r.blob_id FROM resources r JOIN blobs b ON b.id = r.blob_id \
              WHERE r.blob_id IS NOT NULL AND b.data IS NULL \
              UNION SELECT blob_id FROM resources WHERE blob_id NOT IN (SELECT id FROM blobs)",
@@ -204,10 +204,10 @@ async fn referenced(snapshot: &Path) -> Result<HashSet<BlobId>> {
 /// files are not part of the copy), makes it durable, and returns its host folders.
 async fn finish_snapshot(db: &Path) -> Result<Vec<(String, String)>> {
     let mut conn = connect(db).await?;
-    sqlx::query("DELETE FROM blobs WHERE refcount <= 0").execute(&mut conn).await?;
+    crate::db::query("DELETE FROM blobs WHERE refcount <= 0").execute(&mut conn).await?;
     let mounts: Vec<(String, String)> =
-        sqlx::query_as("SELECT stored_path, source FROM mounts ORDER BY stored_path").fetch_all(&mut conn).await?;
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+        crate::db::query_as("SELECT stored_path, source FROM mounts ORDER BY stored_path").fetch_all(&mut conn).await?;
+    crate::db::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
     conn.close().await?;
     std::fs::File::open(db).and_then(|f| f.sync_all()).map_err(io_error(db))?;
     Ok(mounts)
@@ -272,7 +272,7 @@ mod tests {
         let restored = dir.path().join("restored");
         let back = restore(&dir.path().join("backup"), &restored, false).await.unwrap();
         assert_eq!((back.blobs, back.linked), (2, 2));
-        let repo = Repository::open_maintenance(&restored).await.unwrap();
+        let repo = Repository::open_maintenance(&restored, None).await.unwrap();
         let report = repo.fsck(FsckOptions { repair: false, verify_content: true }).await.unwrap();
         assert!(report.is_clean(), "{report}");
         assert_eq!(read(&repo, "/a").await, b"first");
@@ -294,7 +294,7 @@ mod tests {
 
         let restored = dir.path().join("restored");
         restore(&dir.path().join("backup"), &restored, false).await.unwrap();
-        let repo = Repository::open_maintenance(&restored).await.unwrap();
+        let repo = Repository::open_maintenance(&restored, None).await.unwrap();
         let report = repo.fsck(FsckOptions { repair: false, verify_content: true }).await.unwrap();
         assert!(report.is_clean(), "{report}");
         assert_eq!(read(&repo, "/small").await, b"kept in the database");
@@ -326,7 +326,7 @@ mod tests {
         repo.blobs.delete(&lost).await.unwrap();
         let done = backup(&data, &dir.path().join("backup")).await.unwrap();
         assert_eq!((done.missing.clone(), done.blobs, done.rounds), (vec![lost.clone()], 1, 2));
-        let backed = Repository::open_maintenance(&dir.path().join("backup")).await.unwrap();
+        let backed = Repository::open_maintenance(&dir.path().join("backup"), None).await.unwrap();
         let report = backed.fsck(FsckOptions::default()).await.unwrap();
         let expected = Finding::MissingBlob { blob: lost.0.clone(), paths: vec![p("/lost")] };
         assert_eq!(report.problems.iter().map(|p| &p.finding).collect::<Vec<_>>(), [&expected]);

@@ -10,9 +10,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
 use wharf_backends::{BlobStore, Durability, LocalStore, S3Options, S3Store};
 
+use crate::db::Pool;
 use crate::{Error, Result};
 
 /// The URL a local store is recorded under.
@@ -43,7 +43,7 @@ impl Opened {
 
     /// Checks the store against the database (`check_location`); a bucket is then
     /// claimed for this repository and swept of what crashed uploads left.
-    pub async fn check(&self, pool: &SqlitePool, s3: Option<&S3Options>) -> Result<()> {
+    pub async fn check(&self, pool: &Pool, s3: Option<&S3Options>) -> Result<()> {
         let (repository, new) = check_location(pool, s3).await?;
         if let Opened::S3(store) = self {
             store.claim(&repository).await?;
@@ -63,9 +63,9 @@ impl Opened {
 /// Refuses `s3` (or the local store) if another location is recorded. A database from
 /// before the record existed had local blobs. Returns the repository's id, and whether it
 /// is new (nothing recorded yet).
-async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<(String, bool)> {
+async fn check_location(pool: &Pool, s3: Option<&S3Options>) -> Result<(String, bool)> {
     let recorded: Option<(String, String)> =
-        sqlx::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(pool).await?;
+        crate::db::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(pool).await?;
     let wanted = location_url(s3);
     if let Some((recorded, repository)) = recorded {
         if recorded != wanted {
@@ -76,7 +76,8 @@ async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<(St
         }
         return Ok((repository, false));
     }
-    let file_blobs: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(pool).await?;
+    let file_blobs: (i64,) =
+        crate::db::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(pool).await?;
     if file_blobs.0 > 0 && s3.is_some() {
         return Err(Error::Internal(format!(
             "this repository's blobs are in its blobs/ folder, not {wanted}: start it without --blobs"
@@ -85,10 +86,10 @@ async fn check_location(pool: &SqlitePool, s3: Option<&S3Options>) -> Result<(St
     Ok((uuid::Uuid::new_v4().simple().to_string(), true))
 }
 
-async fn record(pool: &SqlitePool, s3: Option<&S3Options>, repository: &str) -> Result<()> {
+async fn record(pool: &Pool, s3: Option<&S3Options>, repository: &str) -> Result<()> {
     let sql = "INSERT INTO blob_location (id, url, endpoint, region, virtual_hosted, repository) \
                VALUES (1, ?, ?, ?, ?, ?)";
-    sqlx::query(sql)
+    crate::db::query(sql)
         .bind(location_url(s3))
         .bind(s3.and_then(|o| o.endpoint.clone()))
         .bind(s3.and_then(|o| o.region.clone()))
@@ -107,21 +108,23 @@ fn location_url(s3: Option<&S3Options>) -> String {
 /// A `blob_location` row: URL, endpoint, region, addressing style.
 type Recorded = (String, Option<String>, Option<String>, Option<bool>);
 
-/// The recorded S3 location of the repository whose database is `db`, for commands that
-/// open it beside (or instead of) the server: `None` for local blobs. Credentials come
-/// from the environment, as for the server.
-pub(crate) async fn recorded_s3(db: &Path) -> Result<Option<S3Options>> {
-    use sqlx::sqlite::SqliteConnectOptions;
-    let options = SqliteConnectOptions::new().filename(db).read_only(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+/// The recorded S3 location of the repository whose database is at `url`, for commands
+/// that open it beside (or instead of) the server: `None` for local blobs. Credentials
+/// come from the environment, as for the server.
+pub(crate) async fn recorded_s3(url: &str) -> Result<Option<S3Options>> {
+    let pool = crate::db::Pool::connect_existing(url).await?;
     let row: Option<Recorded> =
-        match sqlx::query_as("SELECT url, endpoint, region, virtual_hosted FROM blob_location WHERE id = 1")
+        match crate::db::query_as("SELECT url, endpoint, region, virtual_hosted FROM blob_location WHERE id = 1")
             .fetch_optional(&pool)
             .await
         {
             Ok(row) => row,
             // A database from before the record: its blobs are local.
-            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => None,
+            Err(sqlx::Error::Database(e))
+                if e.message().contains("no such table") || e.code().as_deref() == Some("42P01") =>
+            {
+                None
+            }
             Err(e) => return Err(e.into()),
         };
     pool.close().await;

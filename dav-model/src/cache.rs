@@ -27,9 +27,18 @@ const CAPACITY: usize = 16_384;
 pub(crate) struct LookupCache {
     generation: AtomicU64,
     entries: Mutex<HashMap<DavPath, Option<Resource>>>,
+    /// Caches nothing: on a database that other servers write too (PostgreSQL), no
+    /// process sees every write, and a lookup cached here could outlive another node's
+    /// MOVE or DELETE.
+    off: bool,
 }
 
 impl LookupCache {
+    /// A cache that keeps nothing (see `off`).
+    pub fn off() -> LookupCache {
+        LookupCache { off: true, ..LookupCache::default() }
+    }
+
     /// Read this before querying the database, and pass it to [`LookupCache::insert`].
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -37,6 +46,9 @@ impl LookupCache {
 
     /// The cached lookup of `path` (which may be "no such resource").
     pub fn get(&self, path: &DavPath) -> Option<Option<Resource>> {
+        if self.off {
+            return None;
+        }
         self.entries.lock().ok()?.get(path).cloned()
     }
 
@@ -44,7 +56,7 @@ impl LookupCache {
     /// since.
     pub fn insert(&self, path: &DavPath, generation: u64, value: Option<Resource>) {
         let Ok(mut entries) = self.entries.lock() else { return };
-        if generation != self.generation() {
+        if self.off || generation != self.generation() {
             return;
         }
         if entries.len() >= CAPACITY && !entries.contains_key(path) {
@@ -89,7 +101,7 @@ impl LookupCache {
                 }
                 return;
             }
-            for (path, row) in rows {
+            for (path, row) in rows.into_iter().filter(|_| !self.off) {
                 if entries.len() < CAPACITY || entries.contains_key(&path) {
                     entries.insert(path, row);
                 } else {

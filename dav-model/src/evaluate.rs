@@ -1,9 +1,8 @@
 //! Evaluating preconditions against stored state. Writes and reads differ only in what a
 //! matching `If-None-Match` means (412 for writes, 304 for reads), so both share this code.
 
-use sqlx::SqliteConnection;
-
 use crate::condition::{Condition, EtagMatch, IfHeader, Preconditions, Tag};
+use crate::db::Handle;
 use crate::lock::{locks_in_scope, ActiveLock};
 use crate::path::DavPath;
 use crate::resource::Resource;
@@ -66,7 +65,7 @@ impl Repository {
     /// `path` (already loaded by the caller, who needs them for the lock check too).
     pub(crate) async fn evaluate(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut dyn Handle,
         path: &DavPath,
         target: Option<&Resource>,
         pre: &Preconditions,
@@ -102,7 +101,7 @@ impl Repository {
 
 async fn if_header_holds(
     repo: &Repository,
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     header: &IfHeader,
     path: &DavPath,
     target: Option<&Resource>,
@@ -134,7 +133,7 @@ async fn if_header_holds(
     Ok(false)
 }
 
-async fn state_of(repo: &Repository, conn: &mut SqliteConnection, path: &DavPath) -> Result<State> {
+async fn state_of(repo: &Repository, conn: &mut dyn Handle, path: &DavPath) -> Result<State> {
     let r = repo.lookup_in(conn, path).await?;
     let locks = locks_in_scope(conn, path).await?;
     Ok(State {

@@ -22,12 +22,10 @@
 
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::LookupCache;
+use crate::db::{Conn, Pool, Row};
 use crate::path::DavPath;
 use crate::resource::Resource;
 use crate::txn::{rollback, Batch};
@@ -42,12 +40,12 @@ pub(crate) const MAX_GROUP: usize = 16;
 /// (the cache is then emptied).
 pub(crate) type Fresh = Option<Vec<(DavPath, Option<Resource>)>>;
 
-type FreshOf = Box<dyn FnOnce(&[SqliteRow]) -> Fresh + Send>;
+type FreshOf = Box<dyn FnOnce(&[Row]) -> Fresh + Send>;
 
 struct Job {
     writes: Batch,
     fresh: FreshOf,
-    reply: oneshot::Sender<Result<Vec<SqliteRow>>>,
+    reply: oneshot::Sender<Result<Vec<Row>>>,
 }
 
 /// The queue of writes waiting for the committing task.
@@ -57,7 +55,7 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the task; it ends when the committer is dropped.
-    pub fn start(pool: SqlitePool, lookups: Arc<LookupCache>) -> Committer {
+    pub fn start(pool: Pool, lookups: Arc<LookupCache>) -> Committer {
         let (queue, jobs) = mpsc::unbounded_channel();
         tokio::spawn(run(jobs, pool, lookups));
         Committer { queue }
@@ -66,11 +64,7 @@ impl Committer {
     /// Runs `writes` (statements guarded by their own conditions, without `BEGIN` or
     /// `COMMIT`) in a committed transaction and returns their rows. `fresh` tells the
     /// lookup cache what the rows mean; it runs while the write connection is held.
-    pub async fn write(
-        &self,
-        writes: Batch,
-        fresh: impl FnOnce(&[SqliteRow]) -> Fresh + Send + 'static,
-    ) -> Result<Vec<SqliteRow>> {
+    pub async fn write(&self, writes: Batch, fresh: impl FnOnce(&[Row]) -> Fresh + Send + 'static) -> Result<Vec<Row>> {
         let (reply, answer) = oneshot::channel();
         let job = Job { writes, fresh: Box::new(fresh), reply };
         self.queue.send(job).map_err(|_| Error::Internal("the write queue is closed".into()))?;
@@ -78,7 +72,7 @@ impl Committer {
     }
 }
 
-async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, pool: SqlitePool, lookups: Arc<LookupCache>) {
+async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, pool: Pool, lookups: Arc<LookupCache>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
         let taken = std::mem::take(&mut group);
@@ -95,7 +89,7 @@ async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, pool: SqlitePool, lookups: 
 }
 
 /// Commits `group` as one transaction, or each of its batches alone if that fails.
-async fn commit(conn: &mut PoolConnection<Sqlite>, lookups: &LookupCache, group: Vec<Job>) {
+async fn commit(conn: &mut Conn, lookups: &LookupCache, group: Vec<Job>) {
     let generation = lookups.generation();
     if group.len() > 1 {
         let sizes: Vec<usize> = group.iter().map(|j| j.writes.len()).collect();
@@ -126,14 +120,14 @@ async fn commit(conn: &mut PoolConnection<Sqlite>, lookups: &LookupCache, group:
 
 /// The rows of each batch, from the rows of each statement of the joined batch (`BEGIN`,
 /// the batches of `sizes` statements each, `COMMIT`).
-fn split(per_statement: Vec<Vec<SqliteRow>>, sizes: &[usize]) -> Vec<Vec<SqliteRow>> {
+fn split(per_statement: Vec<Vec<Row>>, sizes: &[usize]) -> Vec<Vec<Row>> {
     let mut statements = per_statement.into_iter().skip(1);
     sizes.iter().map(|&n| statements.by_ref().take(n).flatten().collect()).collect()
 }
 
 /// After the commit: the cache learns every batch's rows in order, then each writer gets
 /// its own.
-fn answer(lookups: &LookupCache, generation: u64, done: impl Iterator<Item = (Job, Vec<SqliteRow>)>) {
+fn answer(lookups: &LookupCache, generation: u64, done: impl Iterator<Item = (Job, Vec<Row>)>) {
     let mut fresh = Some(Vec::new());
     let mut replies = Vec::new();
     for (job, rows) in done {
@@ -175,7 +169,7 @@ mod tests {
 
     async fn write(repo: &Repository, batch: Batch) -> Result<Vec<i64>> {
         let rows = repo.group.write(batch, |_| Some(Vec::new())).await?;
-        Ok(rows.iter().map(|r| sqlx::Row::get(r, 0)).collect())
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// Writes queued while the write connection is busy: the first is taken alone, the
@@ -197,7 +191,7 @@ mod tests {
         let rows: Vec<Vec<i64>> = results.into_iter().map(|r| r.unwrap()).collect();
         assert_eq!(rows, [vec![1], vec![2], vec![3], vec![4]]);
         let (last,): (i64,) =
-            sqlx::query_as("SELECT modified_ns FROM resources WHERE id = 1").fetch_one(&repo.read).await.unwrap();
+            crate::db::query_as("SELECT modified_ns FROM resources WHERE id = 1").fetch_one(&repo.read).await.unwrap();
         assert_eq!(last, 4, "the group ran in the order the writes arrived");
     }
 
@@ -210,7 +204,7 @@ mod tests {
         let ok: Vec<Vec<i64>> = [0, 1, 3].iter().map(|&i| results[i].as_ref().unwrap().clone()).collect();
         assert_eq!(ok, [vec![1], vec![2], vec![3]]);
         let (last,): (i64,) =
-            sqlx::query_as("SELECT modified_ns FROM resources WHERE id = 1").fetch_one(&repo.read).await.unwrap();
+            crate::db::query_as("SELECT modified_ns FROM resources WHERE id = 1").fetch_one(&repo.read).await.unwrap();
         assert_eq!(last, 3);
     }
 }

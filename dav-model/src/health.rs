@@ -58,12 +58,24 @@ impl Repository {
     /// shared writer may be busy with a long transaction of ours, and a probe cut short by
     /// its timeout must never leave that connection inside a transaction. The connection
     /// is closed after each probe, so a cut one takes its transaction with it.
+    ///
+    /// On PostgreSQL, a fresh connection answering a query is the probe: writers there
+    /// wait on a lock the database itself hands out, not on a file.
     async fn probe_database(&self) -> crate::Result<()> {
-        let options = (*self.write.connect_options()).clone().create_if_missing(false).busy_timeout(DB_BUSY);
-        let mut conn = options.connect().await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
-        sqlx::query("ROLLBACK").execute(&mut conn).await?;
-        conn.close().await?;
+        match &self.write {
+            crate::db::Pool::Sqlite(pool) => {
+                let options = (*pool.connect_options()).clone().create_if_missing(false).busy_timeout(DB_BUSY);
+                let mut conn = options.connect().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+                sqlx::query("ROLLBACK").execute(&mut conn).await?;
+                conn.close().await?;
+            }
+            crate::db::Pool::Pg { pool, .. } => {
+                let mut conn = (*pool.connect_options()).connect().await?;
+                sqlx::query("SELECT 1").execute(&mut conn).await?;
+                conn.close().await?;
+            }
+        }
         Ok(())
     }
 }
@@ -91,10 +103,10 @@ mod tests {
         let (dir, repo) = on_disk().await;
         let url = format!("sqlite://{}", dir.path().join("wharf.db").display());
         let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query("BEGIN EXCLUSIVE").execute(&mut other).await.unwrap();
+        crate::db::query("BEGIN EXCLUSIVE").execute(&mut other).await.unwrap();
         let answer = repo.check_ready().await;
         assert!(answer.as_ref().is_err_and(|e| e.starts_with("database: ")), "{answer:?}");
-        sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+        crate::db::query("ROLLBACK").execute(&mut other).await.unwrap();
         tokio::time::sleep(CACHE_FOR).await;
         assert_eq!(repo.check_ready().await, Ok(()));
     }

@@ -130,14 +130,13 @@ pub(crate) struct Dropped {
     pub files_left: bool,
 }
 
-pub(crate) fn dropped(rows: &[sqlx::sqlite::SqliteRow]) -> Dropped {
-    use sqlx::Row;
+pub(crate) fn dropped(rows: &[crate::db::Row]) -> Dropped {
     let mut out = Dropped { blobs: 0, bytes: 0, files_left: false };
-    let count = |row: &sqlx::sqlite::SqliteRow, i: usize| row.try_get::<i64, _>(i).unwrap_or(0).max(0) as u64;
+    let count = |row: &crate::db::Row, i: usize| row.try_get::<i64>(i).unwrap_or(0).max(0) as u64;
     for row in rows {
         match Tag::of(row) {
             Some(Tag::Released) => (out.blobs, out.bytes) = (count(row, 1), count(row, 2)),
-            Some(Tag::Garbage) => out.files_left = row.try_get::<i64, _>(1).unwrap_or(1) != 0,
+            Some(Tag::Garbage) => out.files_left = row.try_get::<i64>(1).unwrap_or(1) != 0,
             _ => {}
         }
     }

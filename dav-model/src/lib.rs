@@ -12,6 +12,7 @@ mod cache;
 pub mod condition;
 mod content;
 pub mod datadir;
+mod db;
 mod error;
 mod evaluate;
 pub mod fsck;

@@ -4,9 +4,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sqlx::{Connection, Row, SqliteConnection};
-
 use crate::condition::Preconditions;
+use crate::db::Handle;
 use crate::path::DavPath;
 use crate::resource::{self, content_etag, Resource, Tag};
 use crate::txn::Batch;
@@ -59,15 +58,15 @@ const LOCK_COLUMNS: &str =
     "token, root_path, depth_infinite, exclusive, owner_xml, principal, timeout_secs, expires_ns";
 
 /// A lock from a row whose [`LOCK_COLUMNS`] start at column `at`.
-pub(crate) fn lock_from_row_at(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<ActiveLock> {
+pub(crate) fn lock_from_row_at(row: &crate::db::Row, at: usize) -> Result<ActiveLock> {
     Ok(ActiveLock {
         token: row.get(at),
-        root: DavPath::from_key(row.get::<&str, _>(at + 1))?,
-        depth_infinite: row.get::<i64, _>(at + 2) != 0,
-        scope: if row.get::<i64, _>(at + 3) != 0 { LockScope::Exclusive } else { LockScope::Shared },
+        root: DavPath::from_key(&row.get::<String>(at + 1))?,
+        depth_infinite: row.get::<i64>(at + 2) != 0,
+        scope: if row.get::<i64>(at + 3) != 0 { LockScope::Exclusive } else { LockScope::Shared },
         owner_xml: row.get(at + 4),
         principal: row.get(at + 5),
-        timeout_secs: row.get::<Option<i64>, _>(at + 6).map(|t| t.max(0) as u64),
+        timeout_secs: row.get::<Option<i64>>(at + 6).map(|t| t.max(0) as u64),
         expires_ns: row.get(at + 7),
     })
 }
@@ -100,7 +99,7 @@ fn bind_in_scope(batch: &mut Batch, path: &DavPath) {
 }
 
 /// [`push_locks_in_scope`], run on its own.
-pub(crate) async fn locks_in_scope(conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+pub(crate) async fn locks_in_scope(conn: &mut dyn Handle, path: &DavPath) -> Result<Vec<ActiveLock>> {
     let mut batch = Batch::new();
     push_locks_in_scope(&mut batch, path);
     batch.fetch_all(conn).await?.iter().map(|r| lock_from_row_at(r, 1)).collect()
@@ -110,12 +109,19 @@ pub(crate) async fn locks_in_scope(conn: &mut SqliteConnection, path: &DavPath) 
 /// before its transaction (most trees have none most of the time). Set before any lock is
 /// inserted; cleared only by a writer that holds the write connection and saw the table
 /// empty, so while it reads false no lock row exists.
+///
+/// On a database other servers share (PostgreSQL), another node may insert a lock at any
+/// moment: there `shared` is set and every write looks.
 #[derive(Debug, Default)]
-pub(crate) struct LockRows(AtomicBool);
+pub(crate) struct LockRows(AtomicBool, bool);
 
 impl LockRows {
+    pub fn shared() -> LockRows {
+        LockRows(AtomicBool::new(true), true)
+    }
+
     pub fn may_exist(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.1 || self.0.load(Ordering::Acquire)
     }
 
     fn expect(&self) {
@@ -124,8 +130,8 @@ impl LockRows {
 
     /// Looks at the table again; `conn` must be the write connection, held across the
     /// change that may have emptied it.
-    pub async fn recheck(&self, conn: &mut SqliteConnection) -> Result<()> {
-        let (any,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM locks)").fetch_one(&mut *conn).await?;
+    pub async fn recheck(&self, conn: &mut dyn Handle) -> Result<()> {
+        let (any,): (bool,) = crate::db::query_as("SELECT EXISTS (SELECT 1 FROM locks)").fetch_one(&mut *conn).await?;
         self.0.store(any, Ordering::Release);
         Ok(())
     }
@@ -141,9 +147,9 @@ fn subtree_range(path: &DavPath) -> (String, String) {
 }
 
 /// Removes the locks rooted at `path` or below it (after DELETE or MOVE of that subtree).
-pub(crate) async fn drop_subtree_locks(conn: &mut SqliteConnection, path: &DavPath) -> Result<()> {
+pub(crate) async fn drop_subtree_locks(conn: &mut dyn Handle, path: &DavPath) -> Result<()> {
     let (lo, hi) = subtree_range(path);
-    sqlx::query("DELETE FROM locks WHERE root_path = ? OR (root_path >= ? AND root_path < ?)")
+    crate::db::query("DELETE FROM locks WHERE root_path = ? OR (root_path >= ? AND root_path < ?)")
         .bind(path.key())
         .bind(lo)
         .bind(hi)
@@ -240,7 +246,7 @@ impl Repository {
     }
 
     /// The resource at `path` as a transaction sees it, on whichever tree it lives.
-    pub(crate) async fn lookup_in(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
+    pub(crate) async fn lookup_in(&self, conn: &mut dyn Handle, path: &DavPath) -> Result<Option<Resource>> {
         match self.mounted(path).await? {
             Some(at) => crate::mount::stat(&at, path).await,
             None => resource::lookup(conn, path).await,
@@ -248,7 +254,7 @@ impl Repository {
     }
 
     /// The empty file a LOCK of an unmapped URL creates (RFC 4918 7.3).
-    async fn create_empty(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<()> {
+    async fn create_empty(&self, conn: &mut dyn Handle, path: &DavPath) -> Result<()> {
         if let Some(at) = self.mounted(path).await? {
             return self.mounted_create_empty(&at).await.map(drop);
         }
@@ -256,7 +262,7 @@ impl Repository {
         let parent = resource::lookup(conn, &parent).await?.filter(|p| p.is_collection);
         let parent = parent.ok_or_else(|| Error::Conflict("parent collection missing".into()))?;
         let now = now_ns();
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO resources (parent_id, name, is_collection, size, etag, created_ns, modified_ns) \
              VALUES (?, ?, 0, 0, ?, ?, ?)",
         )
@@ -308,11 +314,11 @@ impl Repository {
         let timeout = self.grant_timeout(timeouts);
         lock.timeout_secs = Some(timeout);
         lock.expires_ns = Some(now_ns() + timeout as i64 * 1_000_000_000);
-        sqlx::query("UPDATE locks SET timeout_secs = ?, expires_ns = ? WHERE token = ?")
+        crate::db::query("UPDATE locks SET timeout_secs = ?, expires_ns = ? WHERE token = ?")
             .bind(timeout as i64)
             .bind(lock.expires_ns)
             .bind(&lock.token)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         self.commit(tx).await?;
         Ok(lock)
@@ -334,7 +340,7 @@ impl Repository {
         if lock.principal.as_deref() != principal && !may_break {
             return Err(Error::Forbidden("lock belongs to another principal".into()));
         }
-        sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut *tx).await?;
+        crate::db::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&mut tx).await?;
         self.commit(tx).await?;
         self.lock_rows.recheck(&mut conn).await
     }
@@ -343,17 +349,17 @@ impl Repository {
     /// (and lets writes skip the lock lookup again once it is empty).
     pub async fn purge_expired_locks(&self) -> Result<u64> {
         let mut conn = self.write.acquire().await?;
-        let r = sqlx::query("DELETE FROM locks WHERE expires_ns IS NOT NULL AND expires_ns <= ?")
+        let r = crate::db::query("DELETE FROM locks WHERE expires_ns IS NOT NULL AND expires_ns <= ?")
             .bind(now_ns())
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await?;
         self.lock_rows.recheck(&mut conn).await?;
         Ok(r.rows_affected())
     }
 }
 
-async fn insert_lock(conn: &mut SqliteConnection, lock: &ActiveLock) -> Result<()> {
-    sqlx::query(&format!("INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+async fn insert_lock(conn: &mut dyn Handle, lock: &ActiveLock) -> Result<()> {
+    crate::db::query(&format!("INSERT INTO locks ({LOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
         .bind(&lock.token)
         .bind(lock.root.key())
         .bind(lock.depth_infinite as i64)

@@ -84,7 +84,7 @@ impl Repository {
         bind_walk(&mut writes, path.segments());
         writes.bind(times.modified_ns).bind(times.created_ns).bind(file.id).bind(path.segments().len() as i64);
         let at = path.clone();
-        let fresh = move |rows: &[sqlx::sqlite::SqliteRow]| {
+        let fresh = move |rows: &[crate::db::Row]| {
             Some(rows.first().map(|row| (at.clone(), Some(Resource::from_row_at(row, 1, at)))).into_iter().collect())
         };
         let rows = self.group.write(writes, fresh).await?;

@@ -2,8 +2,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
-
+use crate::db::Handle;
 use crate::Result;
 
 /// A property's qualified name. `ns` is the namespace URI, empty for "no namespace".
@@ -84,21 +83,19 @@ pub enum PatchResult {
 }
 
 /// Dead properties of one resource.
-pub(crate) async fn dead_props_of(conn: &mut SqliteConnection, id: i64) -> Result<Vec<DeadProp>> {
-    let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT namespace, name, xml FROM dead_props WHERE resource_id = ? ORDER BY namespace, name")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?;
+pub(crate) async fn dead_props_of(conn: &mut dyn Handle, id: i64) -> Result<Vec<DeadProp>> {
+    let rows: Vec<(String, String, String)> = crate::db::query_as(
+        "SELECT namespace, name, xml FROM dead_props WHERE resource_id = ? ORDER BY namespace, name",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows.into_iter().map(|(ns, local, xml)| DeadProp { name: PropName { ns, local }, xml, text: None }).collect())
 }
 
 /// Dead properties of every member of collection `parent`, in one query.
-pub(crate) async fn dead_props_of_members(
-    conn: &mut SqliteConnection,
-    parent: i64,
-) -> Result<HashMap<i64, Vec<DeadProp>>> {
-    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+pub(crate) async fn dead_props_of_members(conn: &mut dyn Handle, parent: i64) -> Result<HashMap<i64, Vec<DeadProp>>> {
+    let rows: Vec<(i64, String, String, String)> = crate::db::query_as(
         "SELECT d.resource_id, d.namespace, d.name, d.xml FROM dead_props d \
          JOIN resources r ON r.id = d.resource_id WHERE r.parent_id = ? ORDER BY d.resource_id, d.namespace, d.name",
     )

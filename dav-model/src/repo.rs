@@ -1,14 +1,11 @@
 //! The repository: the SQLite database holding the tree, plus the blob store holding bytes.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 use wharf_backends::{BlobId, BlobStore, Durability};
 
+use crate::db::Pool;
 use crate::{DavPath, Result};
 
 /// Limits and policies of the model. Adapters fill it from the server's configuration.
@@ -41,6 +38,9 @@ pub struct Config {
     pub archive_limits: wharf_backends::archive::Limits,
     /// Blobs in this S3 bucket instead of `blobs/` in the data directory (see `blobs.rs`).
     pub s3: Option<wharf_backends::S3Options>,
+    /// The database: `postgres://…` for one that several servers share; `None` for
+    /// `wharf.db` in the data directory (SQLite).
+    pub database: Option<String>,
 }
 
 impl Default for Config {
@@ -59,6 +59,7 @@ impl Default for Config {
             content_cache_bytes: crate::inline::DEFAULT_CACHE_BYTES,
             archive_limits: Default::default(),
             s3: None,
+            database: None,
         }
     }
 }
@@ -72,14 +73,14 @@ pub struct Quota {
 
 pub struct Repository {
     /// Several connections for concurrent reads (WAL readers never block).
-    pub(crate) read: SqlitePool,
+    pub(crate) read: Pool,
     /// One connection for writes, so write transactions queue here instead of
     /// failing with SQLITE_BUSY when two deferred transactions both try to upgrade.
-    pub(crate) write: SqlitePool,
+    pub(crate) write: Pool,
     pub(crate) blobs: Arc<dyn BlobStore>,
     /// Held shared from "blob file appears" to "row referencing it commits", and
     /// exclusively by the garbage collector, so GC never deletes a blob being adopted.
-    pub(crate) gc_guard: tokio::sync::RwLock<()>,
+    pub(crate) gc_guard: crate::db::CollectorGuard,
     pub(crate) config: Config,
     pub(crate) data_dir: Option<std::path::PathBuf>,
     pub(crate) lookups: Arc<crate::cache::LookupCache>,
@@ -101,16 +102,16 @@ pub struct Repository {
 }
 
 impl Repository {
-    /// Opens (creating if needed) the repository in `dir`: `dir/wharf.db` and its blobs, in
-    /// `dir/blobs/` or the S3 bucket of `config.s3`.
+    /// Opens (creating if needed) the repository in `dir`: `dir/wharf.db` (or the database
+    /// of `config.database`) and its blobs, in `dir/blobs/` or the S3 bucket of `config.s3`.
     pub async fn open(dir: &Path, config: Config) -> Result<Repository> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| crate::Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let opened = crate::blobs::Opened::open(dir, config.s3.as_ref(), config.durability).await?;
-        let db = dir.join("wharf.db");
+        let url = crate::db::url(dir, config.database.as_deref());
         let s3 = config.s3.clone();
-        let mut repo = Self::with_store(&format!("sqlite://{}", db.display()), opened.store(), config).await?;
+        let mut repo = Self::with_store(&url, opened.store(), config).await?;
         opened.check(&repo.write, s3.as_ref()).await?;
         repo.data_dir = Some(dir.to_owned());
         repo.reload_mounts().await?;
@@ -119,31 +120,17 @@ impl Repository {
         Ok(repo)
     }
 
-    /// Opens a repository on any database URL and blob store (tests use a MemoryStore).
+    /// Opens a repository on a database URL (`sqlite://FILE` or `postgres://…`) and a blob
+    /// store (tests use a MemoryStore).
     pub async fn with_store(url: &str, blobs: Arc<dyn BlobStore>, config: Config) -> Result<Repository> {
-        let sync = match config.durability {
-            Durability::Process => SqliteSynchronous::Normal,
-            Durability::Full => SqliteSynchronous::Full,
-        };
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(sync)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
-        // No ping before each acquire: these are local files, not network connections.
-        let pool = || SqlitePoolOptions::new().test_before_acquire(false);
-        // Room for the joined statements of every group size besides the single ones.
-        let cache = 128 + 2 * crate::group::MAX_GROUP;
-        let write = pool().max_connections(1).connect_with(opts.clone().statement_cache_capacity(cache)).await?;
-        sqlx::migrate!("../migrations").run(&write).await?;
-        let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
-        let gc_guard = tokio::sync::RwLock::new(());
-        let lock_rows = crate::lock::LockRows::default();
-        lock_rows.recheck(&mut *write.acquire().await?).await?;
+        let (read, write) = crate::db::open(url, config.durability).await?;
+        let gc_guard = crate::db::CollectorGuard::new(&write);
+        let shared = write.dialect() == crate::db::Dialect::Postgres;
+        let lock_rows = if shared { crate::lock::LockRows::shared() } else { Default::default() };
+        lock_rows.recheck(&mut write.acquire().await?).await?;
         let mounts = Default::default();
         let contents = crate::inline::ContentCache::new(config.content_cache_bytes);
-        let lookups: Arc<crate::cache::LookupCache> = Default::default();
+        let lookups = Arc::new(if shared { crate::cache::LookupCache::off() } else { Default::default() });
         let group = crate::group::Committer::start(write.clone(), lookups.clone());
         let repo = Repository {
             read,
@@ -166,7 +153,7 @@ impl Repository {
     }
 
     /// Commits a write transaction and invalidates cached lookups.
-    pub(crate) async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+    pub(crate) async fn commit(&self, tx: crate::db::Tx<'_>) -> Result<()> {
         tx.commit().await?;
         self.lookups.invalidate();
         Ok(())
@@ -174,11 +161,7 @@ impl Repository {
 
     /// Commits a write transaction that changed only the rows at `paths`, and drops those
     /// from the cached lookups (the rest stay valid).
-    pub(crate) async fn commit_touching(
-        &self,
-        tx: sqlx::Transaction<'_, sqlx::Sqlite>,
-        paths: &[DavPath],
-    ) -> Result<()> {
+    pub(crate) async fn commit_touching(&self, tx: crate::db::Tx<'_>, paths: &[DavPath]) -> Result<()> {
         tx.commit().await?;
         self.lookups.forget(paths);
         Ok(())
@@ -196,21 +179,21 @@ impl Repository {
     /// Deletes blobs no resource references any more. Runs under the exclusive GC guard,
     /// so no upload is between committing its blob and committing its row.
     pub async fn collect_garbage(&self) -> Result<u64> {
-        let _guard = self.gc_guard.write().await;
+        let _guard = self.gc_guard.collecting().await?;
         // Inline blobs go with their rows, in one statement.
         let inline: Vec<(i64,)> =
-            sqlx::query_as("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING length(data)")
+            crate::db::query_as("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING length(data)")
                 .fetch_all(&self.write)
                 .await?;
         let (mut n, mut bytes) = (inline.len() as u64, inline.iter().map(|(len,)| len.max(&0).unsigned_abs()).sum());
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(&self.write).await?;
+            crate::db::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(&self.write).await?;
         for (id,) in rows {
             if let Some(blob) = BlobId::parse(&id) {
                 bytes += self.blobs.delete(&blob).await?;
                 n += 1;
             }
-            sqlx::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0").bind(&id).execute(&self.write).await?;
+            crate::db::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0").bind(&id).execute(&self.write).await?;
         }
         self.gc_counts.record(n, bytes);
         Ok(n)
@@ -233,9 +216,9 @@ impl Repository {
     /// row by the time the guard is ours, so it is not deleted.
     async fn sweep_orphans(&self) -> Result<u64> {
         let listed = self.blobs.list_settled().await?;
-        let _guard = self.gc_guard.write().await;
+        let _guard = self.gc_guard.collecting().await?;
         let known: std::collections::HashSet<String> =
-            sqlx::query_as::<_, (String,)>("SELECT id FROM blobs WHERE refcount > 0")
+            crate::db::query_as::<(String,)>("SELECT id FROM blobs WHERE refcount > 0")
                 .fetch_all(&self.write)
                 .await?
                 .into_iter()
@@ -269,8 +252,9 @@ impl Repository {
 
     /// Bytes stored in the tree and bytes still available under the quota or on disk.
     pub async fn quota(&self) -> Result<Quota> {
-        let (used,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources").fetch_one(&self.read).await?;
+        let (used,): (i64,) = crate::db::query_as("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources")
+            .fetch_one(&self.read)
+            .await?;
         let used = used.max(0) as u64;
         let disk = self.data_dir.as_deref().and_then(disk_available);
         let by_quota = self.config.quota_bytes.map(|q| q.saturating_sub(used));
@@ -302,7 +286,10 @@ impl Repository {
 
     pub(crate) async fn scratch_with(config: Config) -> (tempfile::TempDir, Repository) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let url = match crate::db::test_postgres().await {
+            Some(url) => url,
+            None => format!("sqlite://{}", dir.path().join("t.db").display()),
+        };
         let store = Arc::new(wharf_backends::MemoryStore::new());
         let repo = Repository::with_store(&url, store, config).await.expect("scratch repository");
         (dir, repo)

@@ -1,9 +1,8 @@
 //! Resources as stored: one row each, found by walking (parent, name) from the root.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 use wharf_backends::BlobId;
 
+use crate::db::{Dialect, Handle, Row};
 use crate::lock::ActiveLock;
 use crate::path::DavPath;
 use crate::props::DeadProp;
@@ -47,19 +46,19 @@ pub struct Entry {
 }
 
 impl Resource {
-    pub(crate) fn from_row(row: &SqliteRow, path: DavPath) -> Resource {
+    pub(crate) fn from_row(row: &Row, path: DavPath) -> Resource {
         Resource::from_row_at(row, 0, path)
     }
 
     /// From a row whose [`COLUMNS`] start at column `at` (after a tag, see [`Tag`]).
-    pub(crate) fn from_row_at(row: &SqliteRow, at: usize, path: DavPath) -> Resource {
+    pub(crate) fn from_row_at(row: &Row, at: usize, path: DavPath) -> Resource {
         let blob: Option<String> = row.get(at + 4);
         Resource {
             id: row.get(at),
             path,
-            is_collection: row.get::<i64, _>(at + 3) != 0,
+            is_collection: row.get::<i64>(at + 3) != 0,
             blob: blob.as_deref().and_then(BlobId::parse),
-            size: row.get::<i64, _>(at + 5).max(0) as u64,
+            size: row.get::<i64>(at + 5).max(0) as u64,
             content_type: row.get(at + 6),
             etag: row.get(at + 7),
             created_ns: row.get(at + 8),
@@ -102,8 +101,8 @@ pub(crate) enum Tag {
 }
 
 impl Tag {
-    pub(crate) fn of(row: &SqliteRow) -> Option<Tag> {
-        match row.try_get::<i64, _>(0).ok()? {
+    pub(crate) fn of(row: &Row) -> Option<Tag> {
+        match row.try_get::<i64>(0).ok()? {
             0 => Some(Tag::Parent),
             1 => Some(Tag::Target),
             2 => Some(Tag::Lock),
@@ -153,7 +152,7 @@ pub(crate) fn push_lookup_with_parent(batch: &mut Batch, path: &DavPath) {
 }
 
 /// Resolves a path to its row in one query whatever its depth.
-pub(crate) async fn lookup(conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<Resource>> {
+pub(crate) async fn lookup(conn: &mut dyn Handle, path: &DavPath) -> Result<Option<Resource>> {
     let mut batch = Batch::new();
     push_lookup(&mut batch, path);
     let rows = batch.fetch_all(conn).await?;
@@ -161,15 +160,15 @@ pub(crate) async fn lookup(conn: &mut SqliteConnection, path: &DavPath) -> Resul
 }
 
 /// The member `name` of collection `parent`: one lookup in the (parent, name) index.
-pub(crate) async fn child(conn: &mut SqliteConnection, parent: &Resource, name: &str) -> Result<Option<Resource>> {
+pub(crate) async fn child(conn: &mut dyn Handle, parent: &Resource, name: &str) -> Result<Option<Resource>> {
     let sql = format!("SELECT {COLUMNS} FROM resources WHERE parent_id = ? AND name = ?");
-    let row = sqlx::query(&sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
+    let row = crate::db::query(&sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
     Ok(row.map(|r| Resource::from_row(&r, parent.path.child_normalized(name.to_owned()))))
 }
 
 /// [`child`] for a read: also the inline content of a small file, from the same query.
 pub(crate) async fn child_with_content(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     parent: &Resource,
     name: &str,
 ) -> Result<Option<(Resource, Option<Vec<u8>>)>> {
@@ -180,7 +179,7 @@ pub(crate) async fn child_with_content(
              FROM resources WHERE parent_id = ? AND name = ?"
         )
     });
-    let row = sqlx::query(sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
+    let row = crate::db::query(sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
     Ok(row.map(|r| (Resource::from_row(&r, parent.path.child_normalized(name.to_owned())), r.get(10))))
 }
 
@@ -208,15 +207,21 @@ pub(crate) fn json_array(items: &[String]) -> String {
 
 /// The members of a collection, in one indexed query, sorted by name.
 ///
-/// SQLite aggregates the rows into one JSON array: a listing of 10,000 members then
-/// crosses from the database thread as one value instead of 10,000 row messages, which
-/// was most of the cost of a large PROPFIND.
-pub(crate) async fn members(conn: &mut SqliteConnection, parent: &Resource) -> Result<Vec<Resource>> {
-    let sql = format!(
-        "SELECT json_group_array(json_array({COLUMNS})) FROM \
-         (SELECT {COLUMNS} FROM resources WHERE parent_id = ? ORDER BY name)"
-    );
-    let (json,): (String,) = sqlx::query_as(&sql).bind(parent.id).fetch_one(&mut *conn).await?;
+/// The database aggregates the rows into one JSON array: on SQLite, a listing of 10,000
+/// members then crosses from the database thread as one value instead of 10,000 row
+/// messages, which was most of the cost of a large PROPFIND.
+pub(crate) async fn members(conn: &mut dyn Handle, parent: &Resource) -> Result<Vec<Resource>> {
+    let sql = match conn.dialect() {
+        Dialect::Sqlite => format!(
+            "SELECT json_group_array(json_array({COLUMNS})) FROM \
+             (SELECT {COLUMNS} FROM resources WHERE parent_id = ? ORDER BY name) AS members"
+        ),
+        Dialect::Postgres => format!(
+            "SELECT CAST(COALESCE(json_agg(json_build_array({COLUMNS}) ORDER BY name), '[]') AS TEXT) \
+             FROM resources WHERE parent_id = ?"
+        ),
+    };
+    let (json,): (String,) = crate::db::query_as(&sql).bind(parent.id).fetch_one(&mut *conn).await?;
     type Row = (i64, Option<i64>, String, i64, Option<String>, i64, Option<String>, String, i64, i64);
     let rows: Vec<Row> = serde_json::from_str(&json).map_err(|e| Error::Internal(format!("member listing: {e}")))?;
     Ok(rows
@@ -238,8 +243,8 @@ pub(crate) async fn members(conn: &mut SqliteConnection, parent: &Resource) -> R
 }
 
 /// Number of resources below `id` (not counting it), counting no further than `cap + 1`.
-pub(crate) async fn count_descendants(conn: &mut SqliteConnection, id: i64, cap: u64) -> Result<u64> {
-    let (n,): (i64,) = sqlx::query_as(
+pub(crate) async fn count_descendants(conn: &mut dyn Handle, id: i64, cap: u64) -> Result<u64> {
+    let (n,): (i64,) = crate::db::query_as(
         "WITH RECURSIVE sub(id) AS (SELECT id FROM resources WHERE parent_id = ?1 \
          UNION ALL SELECT r.id FROM resources r JOIN sub ON r.parent_id = sub.id) \
          SELECT COUNT(*) FROM (SELECT 1 FROM sub LIMIT ?2)",
@@ -253,7 +258,7 @@ pub(crate) async fn count_descendants(conn: &mut SqliteConnection, id: i64, cap:
 
 /// Marks a collection as changed (new modification time and ETag) after its membership
 /// or properties changed.
-pub(crate) async fn touch(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
+pub(crate) async fn touch(conn: &mut dyn Handle, id: i64, now: i64) -> Result<()> {
     let mut batch = Batch::new();
     push_touch(&mut batch, id, now);
     batch.fetch_all(conn).await?;
@@ -267,17 +272,17 @@ pub(crate) fn push_touch(batch: &mut Batch, id: i64, now: i64) {
 }
 
 /// Inserts an empty collection `name` into `parent` and touches both; returns its id.
-pub(crate) async fn insert_collection(conn: &mut SqliteConnection, parent: i64, name: &str, now: i64) -> Result<i64> {
-    let id = sqlx::query(
-        "INSERT INTO resources (parent_id, name, is_collection, etag, created_ns, modified_ns) VALUES (?, ?, 1, '', ?, ?)",
+pub(crate) async fn insert_collection(conn: &mut dyn Handle, parent: i64, name: &str, now: i64) -> Result<i64> {
+    let (id,) = crate::db::query_as::<(i64,)>(
+        "INSERT INTO resources (parent_id, name, is_collection, etag, created_ns, modified_ns) VALUES (?, ?, 1, '', ?, ?) \
+         RETURNING id",
     )
     .bind(parent)
     .bind(name)
     .bind(now)
     .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(&mut *conn)
+    .await?;
     touch(conn, id, now).await?;
     touch(conn, parent, now).await?;
     Ok(id)

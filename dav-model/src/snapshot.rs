@@ -2,9 +2,7 @@
 //! [`crate::txn`]): the resource at the path, its parent, the locks in scope and, under a
 //! quota, the bytes the tree uses.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-
+use crate::db::Row;
 use crate::lock::{lock_from_row_at, push_locks_in_scope, ActiveLock};
 use crate::path::DavPath;
 use crate::resource::{push_lookup, push_lookup_with_parent, Resource, Tag};
@@ -39,13 +37,13 @@ impl Snapshot {
         push_locks_in_scope(&mut batch, path);
         if wanted.used {
             let tag = Tag::Used as i64;
-            batch.push(&format!("SELECT {tag}, COALESCE(SUM(size), 0) FROM resources"));
+            batch.push(&format!("SELECT {tag}, CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources"));
         }
         batch
     }
 
     /// Sorts the rows the batch returned by their tag.
-    pub fn read(rows: &[SqliteRow], path: &DavPath) -> Result<Snapshot> {
+    pub fn read(rows: &[Row], path: &DavPath) -> Result<Snapshot> {
         let mut snap = Snapshot::default();
         for row in rows {
             match Tag::of(row) {
@@ -55,7 +53,7 @@ impl Snapshot {
                 }
                 Some(Tag::Target) => snap.target = Some(Resource::from_row_at(row, 1, path.clone())),
                 Some(Tag::Lock) => snap.locks.push(lock_from_row_at(row, 1)?),
-                Some(Tag::Used) => snap.used = Some(row.try_get::<i64, _>(1)?.max(0) as u64),
+                Some(Tag::Used) => snap.used = Some(row.try_get::<i64>(1)?.max(0) as u64),
                 Some(Tag::Garbage | Tag::Released | Tag::Replaced) => {}
                 None => return Err(Error::Internal("a row of the write snapshot has no tag".into())),
             }

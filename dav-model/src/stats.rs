@@ -114,9 +114,9 @@ impl Repository {
     /// an index or a small table except the stored bytes, which scans the tree as the quota
     /// does; meant for a scrape every few seconds, not per request.
     pub async fn stats(&self) -> Result<Stats> {
-        let (locks, stored_bytes, blobs): (i64, i64, i64) = sqlx::query_as(
+        let (locks, stored_bytes, blobs): (i64, i64, i64) = crate::db::query_as(
             "SELECT (SELECT COUNT(*) FROM locks WHERE expires_ns IS NULL OR expires_ns > ?), \
-                    (SELECT COALESCE(SUM(size), 0) FROM resources), \
+                    (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources), \
                     (SELECT COUNT(*) FROM blobs WHERE refcount > 0)",
         )
         .bind(now_ns())

@@ -4,9 +4,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
-
 use crate::condition::Preconditions;
+use crate::db::{Dialect, Handle};
 use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, WriteScope};
 use crate::path::DavPath;
 use crate::props::DeadProp;
@@ -58,7 +57,7 @@ impl Repository {
     }
 
     /// The existing parent collection of `path`, or 409 Conflict.
-    async fn parent_collection(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Resource> {
+    async fn parent_collection(&self, conn: &mut dyn Handle, path: &DavPath) -> Result<Resource> {
         let parent = path.parent().ok_or_else(|| Error::NotAllowed("the root has no parent".into()))?;
         resource::lookup(conn, &parent)
             .await?
@@ -88,7 +87,7 @@ impl Repository {
         Ok(())
     }
 
-    async fn parent_id(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Option<i64>> {
+    async fn parent_id(&self, conn: &mut dyn Handle, path: &DavPath) -> Result<Option<i64>> {
         match path.parent() {
             Some(p) => Ok(resource::lookup(conn, &p).await?.map(|r| r.id)),
             None => Ok(None),
@@ -165,8 +164,8 @@ impl Repository {
     }
 
     /// MOVE is a rename of one row, whatever the size of the subtree below it.
-    async fn relink(&self, conn: &mut SqliteConnection, source: &Resource, parent: i64, dst: &DavPath) -> Result<()> {
-        sqlx::query("UPDATE resources SET parent_id = ?, name = ? WHERE id = ?")
+    async fn relink(&self, conn: &mut dyn Handle, source: &Resource, parent: i64, dst: &DavPath) -> Result<()> {
+        crate::db::query("UPDATE resources SET parent_id = ?, name = ? WHERE id = ?")
             .bind(parent)
             .bind(dst.name().unwrap_or_default())
             .bind(source.id)
@@ -210,7 +209,7 @@ impl Repository {
     }
 
     /// The locks in scope of `path` for a read, without a query while no lock exists.
-    async fn locks_if_any(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+    async fn locks_if_any(&self, conn: &mut dyn Handle, path: &DavPath) -> Result<Vec<ActiveLock>> {
         if self.lock_rows.may_exist() {
             locks_in_scope(conn, path).await
         } else {
@@ -249,12 +248,12 @@ pub struct Transfer<'a> {
     pub principal: Option<&'a str>,
 }
 
-pub(crate) async fn remove_subtree(conn: &mut SqliteConnection, target: &Resource) -> Result<()> {
-    sqlx::query(&format!("{SUBTREE} DELETE FROM dead_props WHERE resource_id IN (SELECT id FROM sub)"))
+pub(crate) async fn remove_subtree(conn: &mut dyn Handle, target: &Resource) -> Result<()> {
+    crate::db::query(&format!("{SUBTREE} DELETE FROM dead_props WHERE resource_id IN (SELECT id FROM sub)"))
         .bind(target.id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(&format!("{SUBTREE} DELETE FROM resources WHERE id IN (SELECT id FROM sub)"))
+    crate::db::query(&format!("{SUBTREE} DELETE FROM resources WHERE id IN (SELECT id FROM sub)"))
         .bind(target.id)
         .execute(&mut *conn)
         .await?;
@@ -262,9 +261,9 @@ pub(crate) async fn remove_subtree(conn: &mut SqliteConnection, target: &Resourc
 }
 
 /// Bytes held by the files at and below resource `id`, which a deep COPY adds.
-async fn subtree_bytes(conn: &mut SqliteConnection, id: i64) -> Result<u64> {
-    let (bytes,): (i64,) = sqlx::query_as(&format!(
-        "{SUBTREE} SELECT COALESCE(SUM(size), 0) FROM resources WHERE id IN (SELECT id FROM sub)"
+async fn subtree_bytes(conn: &mut dyn Handle, id: i64) -> Result<u64> {
+    let (bytes,): (i64,) = crate::db::query_as(&format!(
+        "{SUBTREE} SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources WHERE id IN (SELECT id FROM sub)"
     ))
     .bind(id)
     .fetch_one(&mut *conn)
@@ -275,28 +274,27 @@ async fn subtree_bytes(conn: &mut SqliteConnection, id: i64) -> Result<u64> {
 /// Copies rows level by level (one INSERT ... SELECT per source collection) and their
 /// dead properties; blobs are shared, the refcount triggers account for the new rows.
 async fn copy_subtree(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     source: &Resource,
     parent: i64,
     dst: &DavPath,
     deep: bool,
     now: i64,
 ) -> Result<()> {
-    let new_root = sqlx::query(
+    let (new_root,) = crate::db::query_as::<(i64,)>(
         "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
-         SELECT ?, ?, is_collection, blob_id, size, content_type, etag, ?, ? FROM resources WHERE id = ?",
+         SELECT ?, ?, is_collection, blob_id, size, content_type, etag, ?, ? FROM resources WHERE id = ? RETURNING id",
     )
     .bind(parent)
     .bind(dst.name().unwrap_or_default())
     .bind(now)
     .bind(now)
     .bind(source.id)
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(&mut *conn)
+    .await?;
     copy_dead_props(conn, source.id, new_root).await?;
     if source.is_collection {
-        sqlx::query("UPDATE resources SET etag = ? WHERE id = ?")
+        crate::db::query("UPDATE resources SET etag = ? WHERE id = ?")
             .bind(resource::collection_etag(new_root, now))
             .bind(new_root)
             .execute(&mut *conn)
@@ -314,8 +312,8 @@ async fn copy_subtree(
 
 /// Copies the members of collection `from` into `to` with three statements, whatever
 /// their number, and returns the (source, copy) id pairs of member collections.
-async fn copy_members(conn: &mut SqliteConnection, from: i64, to: i64, now: i64) -> Result<Vec<(i64, i64)>> {
-    sqlx::query(
+async fn copy_members(conn: &mut dyn Handle, from: i64, to: i64, now: i64) -> Result<Vec<(i64, i64)>> {
+    crate::db::query(
         "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
          SELECT ?1, name, is_collection, blob_id, size, content_type, etag, ?2, modified_ns \
          FROM resources WHERE parent_id = ?3",
@@ -325,7 +323,7 @@ async fn copy_members(conn: &mut SqliteConnection, from: i64, to: i64, now: i64)
     .bind(from)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    crate::db::query(
         "INSERT INTO dead_props (resource_id, namespace, name, xml) \
          SELECT n.id, d.namespace, d.name, d.xml FROM resources o \
          JOIN dead_props d ON d.resource_id = o.id \
@@ -335,12 +333,17 @@ async fn copy_members(conn: &mut SqliteConnection, from: i64, to: i64, now: i64)
     .bind(from)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE resources SET etag = printf('\"c%x-%x\"', id, ?1) WHERE parent_id = ?2 AND is_collection = 1")
+    // The ETag of `collection_etag`, made by the database for every copied collection.
+    let etag = match conn.dialect() {
+        Dialect::Sqlite => "printf('\"c%x-%x\"', id, ?1)",
+        Dialect::Postgres => "'\"c' || to_hex(id) || '-' || to_hex(?1) || '\"'",
+    };
+    crate::db::query(&format!("UPDATE resources SET etag = {etag} WHERE parent_id = ?2 AND is_collection = 1"))
         .bind(now)
         .bind(to)
         .execute(&mut *conn)
         .await?;
-    let pairs = sqlx::query_as(
+    let pairs = crate::db::query_as(
         "SELECT o.id, n.id FROM resources o JOIN resources n ON n.parent_id = ?1 AND n.name = o.name \
          WHERE o.parent_id = ?2 AND o.is_collection = 1",
     )
@@ -351,8 +354,8 @@ async fn copy_members(conn: &mut SqliteConnection, from: i64, to: i64, now: i64)
     Ok(pairs)
 }
 
-async fn copy_dead_props(conn: &mut SqliteConnection, from: i64, to: i64) -> Result<()> {
-    sqlx::query("INSERT INTO dead_props (resource_id, namespace, name, xml) SELECT ?, namespace, name, xml FROM dead_props WHERE resource_id = ?")
+async fn copy_dead_props(conn: &mut dyn Handle, from: i64, to: i64) -> Result<()> {
+    crate::db::query("INSERT INTO dead_props (resource_id, namespace, name, xml) SELECT ?, namespace, name, xml FROM dead_props WHERE resource_id = ?")
         .bind(to)
         .bind(from)
         .execute(&mut *conn)

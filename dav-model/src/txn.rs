@@ -11,29 +11,27 @@
 
 use std::sync::Arc;
 
-use sqlx::error::BoxDynError;
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, Encode, Sqlite, SqliteConnection, SqlitePool, Type};
-
 use crate::cache::LookupCache;
+use crate::db::{pg_arguments, sqlite_arguments, Conn, Handle, Link, Pool, Row, Value};
 use crate::path::DavPath;
 use crate::resource::Resource;
 use crate::{Error, Result};
 
-/// Statements sent to SQLite in one trip. Their `?` placeholders take the bound values in
-/// order across the whole batch (use plain `?`, never `?NNN`, which would count from the
-/// batch's first value).
+/// Statements sent to the database together: to SQLite in one trip. Their `?`
+/// placeholders take the bound values in order (use plain `?`, never `?NNN`).
+///
+/// PostgreSQL can't run several statements with values in one message, so there they run
+/// one after another on the connection; `BEGIN IMMEDIATE` becomes `BEGIN` and the writer
+/// lock (see `db`).
 #[derive(Default, Clone)]
 pub(crate) struct Batch {
-    sql: String,
-    statements: usize,
+    statements: Vec<String>,
+    /// Where each statement's values start in `values`.
+    starts: Vec<usize>,
     /// The values, kept so that a batch can be sent again or joined with others (see
-    /// `group.rs`): each adds its value to the arguments when the batch runs.
-    binds: Vec<Bind>,
+    /// `group.rs`).
+    values: Vec<Value>,
 }
-
-type Bind = Arc<dyn Fn(&mut SqliteArguments<'static>) -> std::result::Result<(), BoxDynError> + Send + Sync>;
 
 impl Batch {
     pub fn new() -> Batch {
@@ -42,26 +40,20 @@ impl Batch {
 
     /// Appends one statement.
     pub fn push(&mut self, statement: &str) -> &mut Batch {
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(statement);
-        self.statements += 1;
+        self.statements.push(statement.to_owned());
+        self.starts.push(self.values.len());
         self
     }
 
     /// Binds the next `?` of the batch.
-    pub fn bind<T>(&mut self, value: T) -> &mut Batch
-    where
-        T: 'static + Send + Sync + Clone + Encode<'static, Sqlite> + Type<Sqlite>,
-    {
-        self.binds.push(Arc::new(move |args| args.add(value.clone())));
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Batch {
+        self.values.push(value.into());
         self
     }
 
     /// Statements in the batch.
     pub fn len(&self) -> usize {
-        self.statements
+        self.statements.len()
     }
 
     /// This batch with `statement` (which binds nothing) run first.
@@ -77,53 +69,70 @@ impl Batch {
 
     /// `self`, then the statements of `next`.
     pub fn then(mut self, next: Batch) -> Batch {
-        if next.sql.is_empty() {
-            return self;
-        }
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
-        }
-        self.sql.push_str(&next.sql);
-        self.statements += next.statements;
-        self.binds.extend(next.binds);
+        let offset = self.values.len();
+        self.statements.extend(next.statements);
+        self.starts.extend(next.starts.into_iter().map(|s| s + offset));
+        self.values.extend(next.values);
         self
     }
 
-    fn arguments(&self) -> Result<SqliteArguments<'static>> {
-        let mut args = SqliteArguments::default();
-        for bind in &self.binds {
-            bind(&mut args).map_err(|e| Error::Internal(format!("a value could not be bound: {e}")))?;
-        }
-        // sqlx binds NULL to a `?` without a value: a miscount would go unnoticed.
-        debug_assert_eq!(self.sql.matches('?').count(), args.len(), "values bound to: {}", self.sql);
-        Ok(args)
+    /// The values of statement `i`.
+    fn values_of(&self, i: usize) -> &[Value] {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.values.len());
+        &self.values[self.starts[i]..end]
     }
 
     /// Runs every statement and returns the rows of all of them, in order.
-    pub async fn fetch_all(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>> {
-        let args = self.arguments()?;
-        // fetch_all, never fetch_one or fetch_optional: those stop reading after the first
-        // row, and SQLite's thread then stops executing the statements after it.
-        Ok(sqlx::query_with(&self.sql, args).fetch_all(conn).await?)
+    pub async fn fetch_all(self, conn: &mut (impl Handle + ?Sized)) -> Result<Vec<Row>> {
+        Ok(self.fetch_per_statement(conn).await?.into_iter().flatten().collect())
     }
 
     /// Runs every statement and returns the rows of each, in order: what `group.rs` needs
-    /// to hand the writes it joined their own rows back.
-    pub async fn fetch_per_statement(self, conn: &mut SqliteConnection) -> Result<Vec<Vec<SqliteRow>>> {
+    /// to hand the writes it joined their own rows back. A failing statement stops the
+    /// batch, and the transaction it was in is left for the caller to roll back.
+    pub async fn fetch_per_statement(self, conn: &mut (impl Handle + ?Sized)) -> Result<Vec<Vec<Row>>> {
+        match conn.link() {
+            Link::Sqlite(c) => self.sqlite(c).await,
+            Link::Pg(c) => self.pg(c).await,
+        }
+    }
+
+    async fn sqlite(self, conn: &mut sqlx::SqliteConnection) -> Result<Vec<Vec<Row>>> {
         use futures_util::TryStreamExt;
-        let args = self.arguments()?;
+        let sql = self.statements.join(";\n");
+        // sqlx binds NULL to a `?` without a value: a miscount would go unnoticed.
+        debug_assert_eq!(crate::db::sql::placeholders(&sql), self.values.len(), "values bound to: {sql}");
+        let args = sqlite_arguments(&self.values)?;
         let mut out = vec![Vec::new()];
         // Deprecated only because other drivers can't run several statements at once;
-        // every batch here relies on SQLite's doing so.
+        // every batch on SQLite relies on its doing so, in one trip to its thread.
         #[allow(deprecated)]
-        let mut results = sqlx::query_with(&self.sql, args).fetch_many(conn);
+        let mut results = sqlx::query_with(&sql, args).fetch_many(conn);
         while let Some(item) = results.try_next().await? {
             match item {
                 sqlx::Either::Left(_done) => out.push(Vec::new()),
-                sqlx::Either::Right(row) => out.last_mut().expect("one list at least").push(row),
+                sqlx::Either::Right(row) => out.last_mut().expect("one list at least").push(Row::Sqlite(row)),
             }
         }
         out.pop();
+        Ok(out)
+    }
+
+    async fn pg(self, conn: &mut sqlx::PgConnection) -> Result<Vec<Vec<Row>>> {
+        let mut out = Vec::with_capacity(self.statements.len());
+        for (i, statement) in self.statements.iter().enumerate() {
+            let values = self.values_of(i);
+            debug_assert_eq!(crate::db::sql::placeholders(statement), values.len(), "values bound to: {statement}");
+            if statement == "BEGIN IMMEDIATE" {
+                sqlx::query("BEGIN").execute(&mut *conn).await?;
+                crate::db::pg_lock_writer(conn).await?;
+                out.push(Vec::new());
+                continue;
+            }
+            let sql = crate::db::sql::numbered(statement);
+            let rows = sqlx::query_with(&sql, pg_arguments(values)?).fetch_all(&mut *conn).await?;
+            out.push(rows.into_iter().map(Row::Pg).collect());
+        }
         Ok(out)
     }
 }
@@ -136,7 +145,7 @@ impl Batch {
 /// finished (a request cancelled mid-trip, an error after the commit), it empties the
 /// lookup cache, since what was committed is then unknown.
 pub(crate) struct WriteTx {
-    conn: Option<PoolConnection<Sqlite>>,
+    conn: Option<Conn>,
     phase: Phase,
     lookups: Arc<LookupCache>,
     /// The cache's generation when the connection was ours: a change since (another
@@ -154,7 +163,7 @@ enum Phase {
 }
 
 impl WriteTx {
-    async fn start(pool: &SqlitePool, lookups: &Arc<LookupCache>, phase: Phase) -> Result<WriteTx> {
+    async fn start(pool: &Pool, lookups: &Arc<LookupCache>, phase: Phase) -> Result<WriteTx> {
         let conn = pool.acquire().await?;
         Ok(WriteTx { conn: Some(conn), phase, lookups: lookups.clone(), generation: lookups.generation() })
     }
@@ -162,11 +171,7 @@ impl WriteTx {
     /// `BEGIN IMMEDIATE` and `reads`, in one trip. IMMEDIATE takes the write lock at once,
     /// so a transaction that read a snapshot can always write on it (no SQLITE_BUSY on
     /// the upgrade when another process, such as `wharf user`, wrote meanwhile).
-    pub async fn begin(
-        pool: &SqlitePool,
-        lookups: &Arc<LookupCache>,
-        reads: Batch,
-    ) -> Result<(WriteTx, Vec<SqliteRow>)> {
+    pub async fn begin(pool: &Pool, lookups: &Arc<LookupCache>, reads: Batch) -> Result<(WriteTx, Vec<Row>)> {
         let mut tx = WriteTx::start(pool, lookups, Phase::Reading).await?;
         let rows = reads.after("BEGIN IMMEDIATE").fetch_all(tx.conn()?).await?;
         Ok((tx, rows))
@@ -174,16 +179,16 @@ impl WriteTx {
 
     /// The connection, for the rare check that needs another query in between (an `If`
     /// header naming another resource).
-    pub fn conn(&mut self) -> Result<&mut SqliteConnection> {
+    pub fn conn(&mut self) -> Result<&mut Conn> {
         match self.conn.as_mut() {
-            Some(c) => Ok(&mut **c),
+            Some(c) => Ok(c),
             None => Err(Error::Internal("write transaction already closed".into())),
         }
     }
 
     /// `writes` and `COMMIT`, in one trip; returns the rows the writes returned. When a
     /// write fails, SQLite's thread stops before the COMMIT and the drop rolls back.
-    pub async fn commit(&mut self, mut writes: Batch) -> Result<Vec<SqliteRow>> {
+    pub async fn commit(&mut self, mut writes: Batch) -> Result<Vec<Row>> {
         writes.push("COMMIT");
         self.phase = Phase::Writing;
         let rows = writes.fetch_all(self.conn()?).await?;
@@ -237,8 +242,8 @@ impl Drop for WriteTx {
 /// Rolls back an abandoned transaction. "No transaction is active" means its COMMIT ran
 /// after all; any other failure leaves the transaction's state unknown, so the connection
 /// is closed rather than handed to the next writer still inside it.
-pub(crate) async fn rollback(conn: &mut PoolConnection<Sqlite>) {
-    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut **conn).await {
+pub(crate) async fn rollback(conn: &mut Conn) {
+    if let Err(e) = crate::db::query("ROLLBACK").execute(&mut *conn).await {
         let idle = e.as_database_error().is_some_and(|d| d.message().contains("no transaction is active"));
         if !idle {
             tracing::warn!(%e, "rollback of an abandoned write transaction failed; closing its connection");
@@ -253,7 +258,7 @@ mod tests {
     use crate::Repository;
 
     async fn root_modified(repo: &Repository) -> i64 {
-        sqlx::query_as::<_, (i64,)>("SELECT modified_ns FROM resources WHERE id = 1")
+        crate::db::query_as::<(i64,)>("SELECT modified_ns FROM resources WHERE id = 1")
             .fetch_one(&repo.read)
             .await
             .unwrap()
@@ -286,7 +291,7 @@ mod tests {
         let mut reads = Batch::new();
         reads.push("SELECT ?").bind(7_i64);
         let (mut tx, rows) = WriteTx::begin(&repo.write, &repo.lookups, reads).await.unwrap();
-        assert_eq!(sqlx::Row::get::<i64, _>(&rows[0], 0), 7);
+        assert_eq!(Row::get::<i64>(&rows[0], 0), 7);
         tx.commit(touch_root()).await.unwrap();
         tx.finish(vec![]);
         assert_eq!(root_modified(&repo).await, 42);

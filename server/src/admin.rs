@@ -16,6 +16,9 @@ pub struct DataDir {
     /// Directory holding the database and the blobs.
     #[arg(long, env = "WHARF_DATA", default_value = "data", global = true)]
     data: PathBuf,
+    /// The server's database, if it is PostgreSQL (`--database` of `wharf serve`).
+    #[arg(long, env = "WHARF_DATABASE", global = true)]
+    database: Option<String>,
 }
 
 /// Manage users.
@@ -231,7 +234,8 @@ async fn run_share(repo: &Repository, action: ShareAction) -> Result<(), String>
 }
 
 async fn open(dir: &DataDir) -> Result<Repository, String> {
-    Repository::open_admin(&dir.data)
+    let database = crate::config::parse_database(dir.database.clone())?;
+    Repository::open_admin(&dir.data, database.as_deref())
         .await
         .map_err(|e| format!("cannot open the repository in {}: {e}", dir.data.display()))
 }

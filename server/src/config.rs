@@ -19,6 +19,10 @@ pub struct ServeArgs {
     /// Address to listen on for WebDAV and HTTP.
     #[arg(long, env = "WHARF_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// The database: `postgres://USER:PASSWORD@HOST/NAME` for one that several servers
+    /// share (default: `wharf.db` in the data directory, SQLite).
+    #[arg(long, env = "WHARF_DATABASE")]
+    pub database: Option<String>,
     /// Keep file contents in S3-compatible object storage, `s3://BUCKET/PREFIX`, instead of
     /// `blobs/` in the data directory. Credentials from `AWS_ACCESS_KEY_ID` and
     /// `AWS_SECRET_ACCESS_KEY`.
@@ -152,6 +156,7 @@ pub struct ServeArgs {
 struct FileConfig {
     data: Option<PathBuf>,
     listen: Option<SocketAddr>,
+    database: Option<String>,
     blobs: Option<String>,
     s3_endpoint: Option<String>,
     s3_region: Option<String>,
@@ -198,6 +203,7 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `None`: blobs in the data directory.
     pub s3: Option<wharf_backends::S3Options>,
+    pub database: Option<String>,
     pub durability: Durability,
     pub quota_bytes: Option<u64>,
     pub max_upload_bytes: Option<u64>,
@@ -250,6 +256,7 @@ impl Settings {
         Ok(Settings {
             data: args.data.or(file.data).unwrap_or_else(|| PathBuf::from("data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database: parse_database(args.database.or(file.database))?,
             s3: parse_s3(
                 args.blobs.or(file.blobs),
                 args.s3_endpoint.or(file.s3_endpoint),
@@ -328,8 +335,19 @@ impl Settings {
             content_cache_bytes: self.content_cache_bytes,
             archive_limits: self.archive_limits,
             s3: self.s3.clone(),
+            database: self.database.clone(),
             ..dav_model::Config::default()
         }
+    }
+}
+
+/// `--database`: a PostgreSQL URL, or nothing (SQLite in the data directory).
+pub fn parse_database(value: Option<String>) -> Result<Option<String>, String> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty() && v != "sqlite") {
+        None => Ok(None),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Some(url)),
+        // Not echoed: a mistyped URL may still hold a password.
+        Some(_) => Err("--database takes a postgres:// URL (leave it out for SQLite in the data directory)".into()),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct FsckArgs {
     /// Also read every blob and check its bytes against its id and size.
     #[arg(long)]
     verify_content: bool,
+    /// The server's database, if it is PostgreSQL (`--database` of `wharf serve`).
+    #[arg(long, env = "WHARF_DATABASE")]
+    database: Option<String>,
 }
 
 /// Write a consistent copy of the data directory to DEST, while the server runs.
@@ -35,6 +38,9 @@ pub struct BackupArgs {
     data: PathBuf,
     /// A new or empty directory; on the same file system, blobs are hard-linked.
     dest: PathBuf,
+    /// Refused when set: see [`on_postgres`].
+    #[arg(long, env = "WHARF_DATABASE", hide = true)]
+    database: Option<String>,
 }
 
 /// Bring a backup back as the data directory (the server must be stopped).
@@ -50,10 +56,32 @@ pub struct RestoreArgs {
     /// Read every restored blob when checking the result.
     #[arg(long)]
     verify_content: bool,
+    /// Refused when set: see [`on_postgres`].
+    #[arg(long, env = "WHARF_DATABASE", hide = true)]
+    database: Option<String>,
+}
+
+/// Backup and restore copy an SQLite database file and its blobs; a PostgreSQL database
+/// is backed up with PostgreSQL's own tools, while every node keeps serving.
+fn on_postgres(database: Option<String>, what: &str) -> Result<(), String> {
+    match crate::config::parse_database(database)? {
+        Some(_) => Err(format!(
+            "{what} works on SQLite data directories; this repository's database is PostgreSQL: \
+             use pg_dump / pg_restore (and the object store's own copies for --blobs s3://)"
+        )),
+        None => Ok(()),
+    }
 }
 
 pub async fn fsck(args: FsckArgs) -> Result<(), String> {
-    if !args.data.join("wharf.db").is_file() {
+    let database = crate::config::parse_database(args.database)?;
+    if database.is_some() && args.repair {
+        // The data directory's lock tells only whether this machine's server runs.
+        return Err("--repair needs the repository to itself, and other nodes may be serving this PostgreSQL \
+                    database: run the check without --repair"
+            .into());
+    }
+    if database.is_none() && !args.data.join("wharf.db").is_file() {
         return Err(format!("no repository in {} (no wharf.db)", args.data.display()));
     }
     let lock = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())?.map(std::sync::Arc::new);
@@ -67,7 +95,7 @@ pub async fn fsck(args: FsckArgs) -> Result<(), String> {
         ));
     }
     let options = FsckOptions { repair: args.repair, verify_content: args.verify_content };
-    let report = check(&args.data, options).await?;
+    let report = check(&args.data, database.as_deref(), options).await?;
     if lock.is_none() && !report.is_clean() {
         println!(
             "note: a server is running on {}; each finding was confirmed, but may be momentary",
@@ -77,8 +105,8 @@ pub async fn fsck(args: FsckArgs) -> Result<(), String> {
     verdict(&report)
 }
 
-async fn check(data: &Path, options: FsckOptions) -> Result<Report, String> {
-    let repo = Repository::open_maintenance(data).await.map_err(|e| e.to_string())?;
+async fn check(data: &Path, database: Option<&str>, options: FsckOptions) -> Result<Report, String> {
+    let repo = Repository::open_maintenance(data, database).await.map_err(|e| e.to_string())?;
     let report = repo.fsck(options).await.map_err(|e| format!("fsck of {}: {e}", data.display()));
     repo.close().await;
     let report = report?;
@@ -130,6 +158,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 pub async fn backup(args: BackupArgs) -> Result<(), String> {
+    on_postgres(args.database, "wharf backup")?;
     let done = dav_model::backup::backup(&args.data, &args.dest).await.map_err(|e| format!("backup: {e}"))?;
     println!(
         "backup: {} written: the database and {} blobs ({} hard-linked, {} copied), {} snapshot{}",
@@ -151,6 +180,7 @@ pub async fn backup(args: BackupArgs) -> Result<(), String> {
 }
 
 pub async fn restore(args: RestoreArgs) -> Result<(), String> {
+    on_postgres(args.database, "wharf restore")?;
     let Some(lock) = DataDirLock::try_take(&args.data).map_err(|e| e.to_string())? else {
         return Err(format!("a server is running on {}: stop it before restoring", args.data.display()));
     };
@@ -167,7 +197,7 @@ pub async fn restore(args: RestoreArgs) -> Result<(), String> {
         done.copied
     );
     host_folders_note(&done);
-    let report = check(&args.data, FsckOptions { repair: false, verify_content: args.verify_content }).await?;
+    let report = check(&args.data, None, FsckOptions { repair: false, verify_content: args.verify_content }).await?;
     verdict(&report)
 }
 

@@ -132,6 +132,10 @@ async fn start_identity(repo: &Arc<Repository>, settings: &Settings) -> Result<A
         max_address_failures: settings.address_lockout_after,
         lockout: std::time::Duration::from_secs(settings.lockout_seconds),
     };
+    if settings.digest {
+        let key = repo.shared_secret("digest-nonce").await.map_err(|e| format!("the Digest nonce key: {e}"))?;
+        crate::dav::digest::use_key(key);
+    }
     let auth = Arc::new(Authenticator::new(repo.clone(), guard));
     auth.start_watch();
     Ok(auth)

@@ -70,7 +70,7 @@ fn share_add_refuses_a_file_that_is_not_an_archive() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("notes.zip");
     std::fs::write(&file, "not an archive at all").expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let out = crate::harness::wharf(&s.data)
         .args(["share", "add", "x", "--archive", file.to_str().expect("utf-8 temp path"), "--data"])
         .arg(&s.data)
         .output()

@@ -221,7 +221,7 @@ async fn digest_challenge_is_offered_only_when_enabled() {
 #[allow(clippy::zombie_processes)] // the caller kills and waits for the child it gets
 fn serve_without_password(data: &Path) -> (std::process::Child, Vec<String>) {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = crate::harness::wharf(data)
         .args(["serve", "--ftp-listen", "off", "--admin-listen", "off", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env_remove("WHARF_ADMIN_PASSWORD")
@@ -273,7 +273,7 @@ async fn first_start_prints_a_generated_admin_password_once_and_it_works() {
 async fn logins_failures_and_lockouts_are_logged_without_passwords() {
     let tmp = tempfile::tempdir().expect("tmp");
     let log = tmp.path().join("wharf.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = crate::harness::wharf(&tmp.path().join("data"))
         .args(["serve", "--ftp-listen", "off", "--admin-listen", "off", "--listen", "127.0.0.1:0"])
         .args(["--lockout-after", "2", "--data"])
         .arg(tmp.path().join("data"))

@@ -167,7 +167,7 @@ fn spawn(data: &Path, args: &[String], env: &[(String, String)]) -> (Child, Bann
     let given = |flag: &str| args.iter().any(|a| a.starts_with(flag));
     let ftp_default = if given("--ftp-listen") { &[][..] } else { &["--ftp-listen", "127.0.0.1:0"][..] };
     let ops_default = if given("--admin-listen") { &[][..] } else { &["--admin-listen", "127.0.0.1:0"][..] };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = wharf(data)
         .arg("serve")
         .arg("--data")
         .arg(data)
@@ -201,9 +201,40 @@ fn spawn(data: &Path, args: &[String], env: &[(String, String)]) -> (Child, Bann
     (child, Banner { base, ftp, ops })
 }
 
+/// The binary, to run on the data directory `data`: with its database when the suite
+/// runs on PostgreSQL (see [`database_env`]).
+pub fn wharf(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    command.envs(database_env(data));
+    command
+}
+
+/// With `WHARF_TEST_POSTGRES` set to a server's URL (the test command's PostgreSQL pass,
+/// see `tests/postgres.sh`), `WHARF_DATABASE` naming a database of that server for the
+/// data directory `data`: one per directory, created on first use, so that a restart or
+/// an administration command finds the same state. Nothing otherwise: SQLite in `data`.
+pub fn database_env(data: &Path) -> Vec<(String, String)> {
+    use std::hash::{Hash, Hasher};
+    let Some(server) = std::env::var("WHARF_TEST_POSTGRES").ok().filter(|s| !s.is_empty()) else {
+        return Vec::new();
+    };
+    // The path as given: tests name each data directory one way throughout.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let name = format!("d_{:016x}", hasher.finish());
+    let out = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", &server, "-c", &format!("CREATE DATABASE {name}")])
+        .output()
+        .expect("run psql");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || stderr.contains("already exists"), "CREATE DATABASE {name}: {stderr}");
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+    vec![("WHARF_DATABASE".to_owned(), format!("{base}/{name}"))]
+}
+
 /// Runs `wharf ARGS --data DIR`, feeding `stdin`; panics unless it succeeds.
 pub fn cli(data: &Path, args: &[&str], stdin: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = wharf(data)
         .args(args)
         .arg("--data")
         .arg(data)
@@ -217,7 +248,7 @@ pub fn cli(data: &Path, args: &[&str], stdin: &str) {
 
 /// Runs `wharf ARGS --data DIR` and returns what it printed; panics unless it succeeds.
 pub fn cli_output(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf")).args(args).arg("--data").arg(data).output().expect("run wharf");
+    let out = wharf(data).args(args).arg("--data").arg(data).output().expect("run wharf");
     assert!(out.status.success(), "wharf {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

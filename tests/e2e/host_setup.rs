@@ -3,7 +3,6 @@
 //! owner and modes of what Wharf creates there (`--host-uid/-gid/-file-mode/-dir-mode`).
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 
 use crate::harness::{add_user, cli, cli_output, ftp_as, Server};
 use crate::host_common::*;
@@ -11,7 +10,7 @@ use crate::host_common::*;
 /// Runs `wharf ARGS --data DIR`; returns whether it succeeded.
 fn cli_succeeds(data: &std::path::Path, args: &[&str], stdin: &str) -> bool {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = crate::harness::wharf(data)
         .args(args)
         .arg("--data")
         .arg(data)

@@ -139,7 +139,7 @@ fn an_unusable_certificate_stops_the_server_with_a_clear_message() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (_, key) = self_signed(dir.path());
     let missing = dir.path().join("missing.pem");
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let out = crate::harness::wharf(&dir.path().join("data"))
         .arg("serve")
         .arg("--data")
         .arg(dir.path().join("data"))

@@ -241,7 +241,7 @@ async fn healthcheck_fails_when_the_operations_listener_is_off_or_silent() {
 async fn the_access_log_has_one_line_per_request_without_credentials_or_query() {
     let tmp = tempfile::tempdir().expect("tmp");
     let log = tmp.path().join("wharf.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = crate::harness::wharf(&tmp.path().join("data"))
         .args(["serve", "--listen", "127.0.0.1:0", "--ftp-listen", "127.0.0.1:0", "--admin-listen", "off"])
         .args(["--access-log", "--data"])
         .arg(tmp.path().join("data"))

@@ -3,7 +3,6 @@
 //! would give them. Objects are read straight off the S3 server's folder.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::*;
@@ -171,7 +170,7 @@ async fn a_repository_refuses_to_start_against_other_blobs_than_its_own() {
     let mut s = s3.serve(&data);
     assert_eq!(put(&s, "/x.bin", content(40_000, 8)).await, 201);
     s.kill();
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let out = crate::harness::wharf(&data)
         .args(["serve", "--listen", "127.0.0.1:0", "--ftp-listen", "off", "--admin-listen", "off", "--data"])
         .arg(&data)
         .env("WHARF_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -192,7 +191,7 @@ async fn fsck_finds_the_blobs_in_the_recorded_bucket() {
     assert_eq!(put(&s, "/checked.bin", body.clone()).await, 201);
     s.kill();
     let fsck = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_wharf"))
+        crate::harness::wharf(&data)
             .args(["fsck", "--verify-content"])
             .args(extra)
             .arg("--data")
@@ -216,7 +215,7 @@ async fn a_second_repository_is_refused_the_prefix_of_the_first() {
     let s3 = S3::start();
     let tmp = tempfile::tempdir().unwrap();
     let _first = s3.serve(&tmp.path().join("one"));
-    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let out = crate::harness::wharf(&tmp.path().join("two"))
         .args(["serve", "--listen", "127.0.0.1:0", "--ftp-listen", "off", "--admin-listen", "off", "--data"])
         .arg(tmp.path().join("two"))
         .args(s3.args("3600"))

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use dav_model::identity::password::verify_password;
@@ -12,7 +12,7 @@ use crate::harness::{basic, Server};
 
 /// Runs `wharf ARGS --data DATA`, feeding `stdin` when given (else stdin is /dev/null).
 fn wharf(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = crate::harness::wharf(data)
         .args(args)
         .arg("--data")
         .arg(data)

@@ -8,10 +8,10 @@ mod plain;
 
 use std::ops::Range;
 
-use sqlx::SqliteConnection;
 use wharf_backends::{BlobId, ByteStream};
 
 use crate::condition::Preconditions;
+use crate::db::Handle;
 use crate::inline::Gathered;
 use crate::lock::{check_write, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
@@ -87,7 +87,7 @@ impl Repository {
         let generation = self.lookups.generation();
         let found = match self.resolve(&parent).await? {
             Some(p) if p.is_collection => {
-                resource::child_with_content(&mut *self.read.acquire().await?, &p, name).await?
+                resource::child_with_content(&mut self.read.acquire().await?, &p, name).await?
             }
             _ => None,
         };
@@ -128,7 +128,7 @@ impl Repository {
         // Zero bytes need no blob at all.
         let staged = staged.filter(|s| s.size > 0);
         let adopting = match &staged {
-            Some(_) => Some(self.gc_guard.read().await),
+            Some(_) => Some(self.gc_guard.adopting().await?),
             None => None,
         };
         let blob = match (staged, &inline) {
@@ -239,9 +239,12 @@ impl Repository {
     /// Deletes a just-committed blob that no row took, unless another upload of the same
     /// bytes adopted it meanwhile. Best effort: the start-up sweep catches what this misses.
     async fn forget_unadopted(&self, blob: &BlobId) {
-        let _exclusive = self.gc_guard.write().await;
+        let _exclusive = match self.gc_guard.collecting().await {
+            Ok(guard) => guard,
+            Err(e) => return tracing::warn!(%e, "could not delete an unadopted blob"),
+        };
         let adopted: std::result::Result<Option<(i64,)>, _> =
-            sqlx::query_as("SELECT refcount FROM blobs WHERE id = ? AND refcount > 0")
+            crate::db::query_as("SELECT refcount FROM blobs WHERE id = ? AND refcount > 0")
                 .bind(blob.as_str())
                 .fetch_optional(&self.write)
                 .await;
@@ -294,12 +297,13 @@ impl Repository {
         Ok((parent, target))
     }
 
-    pub(crate) async fn check_quota(&self, conn: &mut SqliteConnection, adding: u64, removing: u64) -> Result<()> {
+    pub(crate) async fn check_quota(&self, conn: &mut dyn Handle, adding: u64, removing: u64) -> Result<()> {
         if self.config.quota_bytes.is_none() {
             return Ok(());
         }
-        let (used,): (i64,) =
-            sqlx::query_as("SELECT COALESCE(SUM(size), 0) FROM resources").fetch_one(&mut *conn).await?;
+        let (used,): (i64,) = crate::db::query_as("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources")
+            .fetch_one(&mut *conn)
+            .await?;
         self.check_quota_of(used.max(0) as u64, adding, removing)
     }
 
@@ -347,8 +351,10 @@ impl Repository {
         if let Some(hit) = self.contents.get(id) {
             return Ok(hit);
         }
-        let inline: Option<(Option<Vec<u8>>,)> =
-            sqlx::query_as("SELECT data FROM blobs WHERE id = ?").bind(id.as_str()).fetch_optional(&self.read).await?;
+        let inline: Option<(Option<Vec<u8>>,)> = crate::db::query_as("SELECT data FROM blobs WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
         let data = match inline.and_then(|(d,)| d) {
             Some(d) => bytes::Bytes::from(d),
             None => {

@@ -4,9 +4,8 @@
 //! (`write_row`). Being guarded, they need no decision between reads and writes, so
 //! concurrent plain PUTs share one transaction (see `group.rs`).
 
-use sqlx::sqlite::SqliteRow;
-
 use super::{bind_file, push_update_file_set, NewContent, PutOptions, Replaced};
+use crate::db::{Dialect, Row};
 use crate::lock::NO_LOCK_AT_ALL;
 use crate::path::DavPath;
 use crate::resource::{self, bind_walk, collection_etag, Resource, Tag, WALK};
@@ -22,7 +21,7 @@ impl Repository {
         opts: &PutOptions,
         parent: &Resource,
     ) -> Result<Option<(Resource, Replaced)>> {
-        let writes = plain_batch(path, new, opts, parent, now_ns());
+        let writes = plain_batch(self.write.dialect(), path, new, opts, parent, now_ns());
         let at = path.clone();
         let rows = self.group.write(writes, move |rows| fresh(rows, &at)).await?;
         let dropped = crate::inline::dropped(&rows);
@@ -41,10 +40,11 @@ impl Repository {
     }
 }
 
-/// The statements' text: the same for every plain PUT (so SQLite's prepared statements are
-/// reused), hence made once. The rows written are read back by a SELECT guarded by
+/// The statements' text: the same for every plain PUT (so prepared statements are reused),
+/// hence made once. On SQLite, the rows written are read back by a SELECT guarded by
 /// `changes()` (what the statement before it did) rather than by `RETURNING`, for which
-/// SQLite makes a temporary database each time.
+/// SQLite makes a temporary database each time; PostgreSQL has no `changes()`, and returns
+/// them (see [`PgSql`]).
 struct Sql {
     old: String,
     update: String,
@@ -90,9 +90,42 @@ fn sql() -> &'static Sql {
     })
 }
 
+/// The statements on PostgreSQL: the UPDATE returns the row it wrote, and the INSERT and
+/// the parent's touch are one statement whose touch happens only if the INSERT did.
+struct PgSql {
+    update: String,
+    insert_and_touch: String,
+}
+
+fn pg_sql() -> &'static PgSql {
+    static SQL: std::sync::OnceLock<PgSql> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let sqlite = sql();
+        let (target, parent) = (Tag::Target as i64, Tag::Parent as i64);
+        let columns = resource::COLUMNS;
+        let insert = sqlite.insert.strip_prefix(WALK).expect("the insert starts with the walk");
+        PgSql {
+            update: format!("{} RETURNING {target}, {columns}", sqlite.update),
+            insert_and_touch: format!(
+                "{WALK}, ins AS ({insert} RETURNING {columns}), \
+                 touch AS (UPDATE resources SET modified_ns = ?, etag = ? \
+                   WHERE id = ? AND EXISTS (SELECT 1 FROM ins) RETURNING {columns}) \
+                 SELECT {target}, * FROM ins UNION ALL SELECT {parent}, * FROM touch"
+            ),
+        }
+    })
+}
+
 /// The statements: the file being replaced, if any; its UPDATE, or else the INSERT of a
 /// new file and the touch of its parent; then the deletion of inline blobs released.
-fn plain_batch(path: &DavPath, new: &NewContent<'_>, opts: &PutOptions, parent: &Resource, now: i64) -> Batch {
+fn plain_batch(
+    dialect: Dialect,
+    path: &DavPath,
+    new: &NewContent<'_>,
+    opts: &PutOptions,
+    parent: &Resource,
+    now: i64,
+) -> Batch {
     let above = &path.segments()[..path.segments().len().saturating_sub(1)];
     let name = path.name().unwrap_or_default().to_owned();
     let sql = sql();
@@ -102,19 +135,26 @@ fn plain_batch(path: &DavPath, new: &NewContent<'_>, opts: &PutOptions, parent: 
     let mut b = Batch::new();
     new.push_inline(&mut b);
     b.push(&sql.old).bind(parent.id).bind(name.clone());
-    b.push(&sql.update);
+    let pg = dialect == Dialect::Postgres;
+    b.push(if pg { &pg_sql().update } else { &sql.update });
     bind_walk(&mut b, above);
     push_update_file_set(&mut b, new, opts, now);
     b.bind(parent.id).bind(name.clone());
     bind_guards(&mut b);
-    b.push(&sql.updated).bind(parent.id).bind(name);
-    b.push(&sql.insert);
+    if !pg {
+        b.push(&sql.updated).bind(parent.id).bind(name);
+    }
+    b.push(if pg { &pg_sql().insert_and_touch } else { &sql.insert });
     bind_walk(&mut b, above);
     bind_file(&mut b, parent.id, path, new, opts, now);
     bind_guards(&mut b);
-    b.push(&sql.inserted);
-    b.push(&sql.touch).bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
-    b.push(&sql.touched).bind(parent.id);
+    if pg {
+        b.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+    } else {
+        b.push(&sql.inserted);
+        b.push(&sql.touch).bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+        b.push(&sql.touched).bind(parent.id);
+    }
     crate::inline::push_drop_garbage(&mut b);
     b
 }
@@ -128,7 +168,7 @@ struct Found {
 }
 
 impl Found {
-    fn read(rows: &[SqliteRow], path: &DavPath) -> Found {
+    fn read(rows: &[Row], path: &DavPath) -> Found {
         let mut found = Found::default();
         for row in rows {
             match Tag::of(row) {
@@ -145,7 +185,7 @@ impl Found {
 }
 
 /// What the rows leave in the lookup cache: the file and, for a new one, its parent.
-fn fresh(rows: &[SqliteRow], path: &DavPath) -> crate::group::Fresh {
+fn fresh(rows: &[Row], path: &DavPath) -> crate::group::Fresh {
     let found = Found::read(rows, path);
     let mut out: Vec<(DavPath, Option<Resource>)> = found.file.map(|f| (path.clone(), Some(f))).into_iter().collect();
     out.extend(found.parent.map(|p| (p.path.clone(), Some(p))));

@@ -5,10 +5,10 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt;
-use sqlx::SqliteConnection;
 use wharf_backends::BlobId;
 
 use super::{Counts, Finding};
+use crate::db::Handle;
 use crate::resource::ROOT_ID;
 use crate::{now_ns, DavPath, Repository, Result};
 
@@ -44,27 +44,34 @@ pub(super) async fn run(repo: &Repository, verify_content: bool) -> Result<(Vec<
     Ok((findings, counts))
 }
 
-async fn database(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Result<()> {
-    let messages: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(&mut *conn).await?;
+/// SQLite's own checks: page integrity, and foreign keys (which SQLite enforces only on
+/// connections that ask). PostgreSQL enforces foreign keys always and checks its pages
+/// itself, so there is nothing of this kind to ask it.
+async fn database(conn: &mut dyn Handle, out: &mut Vec<Finding>) -> Result<()> {
+    if conn.dialect() == crate::db::Dialect::Postgres {
+        return Ok(());
+    }
+    let messages: Vec<(String,)> = crate::db::query_as("PRAGMA integrity_check").fetch_all(&mut *conn).await?;
     for (message,) in messages.into_iter().filter(|(m,)| m != "ok") {
         out.push(Finding::DatabaseDamaged { message });
     }
     // Resources with a missing parent are reported as unreachable, with the rest of them.
-    let rows: Vec<(String, Option<i64>, String)> =
-        sqlx::query_as("SELECT \"table\", rowid, parent FROM pragma_foreign_key_check WHERE \"table\" <> 'resources'")
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<(String, Option<i64>, String)> = crate::db::query_as(
+        "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check WHERE \"table\" <> 'resources'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     for (table, rowid, parent) in rows {
         out.push(Finding::OrphanRow { table, rowid: rowid.unwrap_or(-1), parent });
     }
     Ok(())
 }
 
-async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM resources").fetch_one(&mut *conn).await?;
+async fn tree(conn: &mut dyn Handle, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
+    let (n,): (i64,) = crate::db::query_as("SELECT COUNT(*) FROM resources").fetch_one(&mut *conn).await?;
     counts.resources = n.max(0) as u64;
     let root: Option<(bool,)> =
-        sqlx::query_as("SELECT is_collection FROM resources WHERE id = ? AND parent_id IS NULL")
+        crate::db::query_as("SELECT is_collection FROM resources WHERE id = ? AND parent_id IS NULL")
             .bind(ROOT_ID)
             .fetch_optional(&mut *conn)
             .await?;
@@ -72,7 +79,7 @@ async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut 
         out.push(Finding::RootMissing);
         return Ok(());
     }
-    let unreachable: Vec<(i64, Option<i64>, String)> = sqlx::query_as(&format!(
+    let unreachable: Vec<(i64, Option<i64>, String)> = crate::db::query_as(&format!(
         "{REACHABLE} SELECT id, parent_id, name FROM resources WHERE id NOT IN (SELECT id FROM reach) ORDER BY id"
     ))
     .fetch_all(&mut *conn)
@@ -80,7 +87,7 @@ async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut 
     for (id, parent_id, name) in unreachable {
         out.push(Finding::Unreachable { id, parent_id, name });
     }
-    let holding: Vec<(i64,)> = sqlx::query_as(&format!(
+    let holding: Vec<(i64,)> = crate::db::query_as(&format!(
         "{REACHABLE} SELECT id FROM resources WHERE is_collection = 1 AND (blob_id IS NOT NULL OR size <> 0) \
          AND id IN (SELECT id FROM reach)"
     ))
@@ -90,7 +97,7 @@ async fn tree(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut 
         out.push(Finding::CollectionHasContent { id, path: path_of(conn, id).await? });
     }
     let sized: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, size FROM resources WHERE is_collection = 0 AND blob_id IS NULL AND size <> 0")
+        crate::db::query_as("SELECT id, size FROM resources WHERE is_collection = 0 AND blob_id IS NULL AND size <> 0")
             .fetch_all(&mut *conn)
             .await?;
     for (id, size) in sized {
@@ -108,11 +115,11 @@ pub(super) struct Refs {
     inline: HashSet<String>,
 }
 
-async fn refcounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Result<Refs> {
+async fn refcounts(conn: &mut dyn Handle, out: &mut Vec<Finding>) -> Result<Refs> {
     let recorded: HashMap<String, i64> =
-        sqlx::query_as("SELECT id, refcount FROM blobs").fetch_all(&mut *conn).await?.into_iter().collect();
+        crate::db::query_as("SELECT id, refcount FROM blobs").fetch_all(&mut *conn).await?.into_iter().collect();
     let actual: HashMap<String, i64> =
-        sqlx::query_as("SELECT blob_id, COUNT(*) FROM resources WHERE blob_id IS NOT NULL GROUP BY blob_id")
+        crate::db::query_as("SELECT blob_id, COUNT(*) FROM resources WHERE blob_id IS NOT NULL GROUP BY blob_id")
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
@@ -126,7 +133,7 @@ async fn refcounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Resul
             out.push(Finding::RefcountMismatch { blob: id.clone(), recorded: rec, actual: act });
         }
     }
-    let inline: HashSet<String> = sqlx::query_as("SELECT id FROM blobs WHERE data IS NOT NULL")
+    let inline: HashSet<String> = crate::db::query_as("SELECT id FROM blobs WHERE data IS NOT NULL")
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
@@ -135,9 +142,9 @@ async fn refcounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>) -> Resul
     Ok(Refs { recorded, actual, inline })
 }
 
-async fn locks_and_mounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
+async fn locks_and_mounts(conn: &mut dyn Handle, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
     let mounts: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, stored_path FROM mounts ORDER BY id").fetch_all(&mut *conn).await?;
+        crate::db::query_as("SELECT id, stored_path FROM mounts ORDER BY id").fetch_all(&mut *conn).await?;
     let mut mounted = Vec::new();
     for (mount_id, path) in mounts {
         let at = DavPath::from_key(&path).ok();
@@ -150,11 +157,12 @@ async fn locks_and_mounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>, c
         }
         mounted.extend(at);
     }
-    let locks: Vec<(String, String)> =
-        sqlx::query_as("SELECT token, root_path FROM locks WHERE expires_ns IS NULL OR expires_ns > ? ORDER BY token")
-            .bind(now_ns())
-            .fetch_all(&mut *conn)
-            .await?;
+    let locks: Vec<(String, String)> = crate::db::query_as(
+        "SELECT token, root_path FROM locks WHERE expires_ns IS NULL OR expires_ns > ? ORDER BY token",
+    )
+    .bind(now_ns())
+    .fetch_all(&mut *conn)
+    .await?;
     counts.locks = locks.len() as u64;
     for (token, root) in locks {
         let exists = match DavPath::from_key(&root) {
@@ -172,7 +180,7 @@ async fn locks_and_mounts(conn: &mut SqliteConnection, out: &mut Vec<Finding>, c
 /// Blobs files point at that the store lacks, and files of the store nothing points at.
 async fn blob_files(
     repo: &Repository,
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     refs: &Refs,
     counts: &mut Counts,
 ) -> Result<Vec<Finding>> {
@@ -209,12 +217,12 @@ async fn confirm(repo: &Repository, finding: &Finding) -> Result<bool> {
         _ => return Ok(true),
     };
     let mut conn = repo.read.acquire().await?;
-    let (refs, rows, inline): (i64, i64, i64) = sqlx::query_as(
+    let (refs, rows, inline): (i64, i64, i64) = crate::db::query_as(
         "SELECT (SELECT COUNT(*) FROM resources WHERE blob_id = ?1), (SELECT COUNT(*) FROM blobs WHERE id = ?1), \
                 (SELECT COUNT(*) FROM blobs WHERE id = ?1 AND data IS NOT NULL)",
     )
     .bind(blob)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut conn)
     .await?;
     let file = match BlobId::parse(blob) {
         Some(id) => exists(repo, &id).await?,
@@ -234,7 +242,7 @@ async fn exists(repo: &Repository, id: &BlobId) -> Result<bool> {
 /// Reads every blob files point at: its hash must be its id, its length their size.
 async fn verify(
     repo: &Repository,
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     refs: &Refs,
     out: &mut Vec<Finding>,
     counts: &mut Counts,
@@ -249,7 +257,7 @@ async fn verify(
             continue;
         }
         let wrong: Option<(i64,)> =
-            sqlx::query_as("SELECT size FROM resources WHERE blob_id = ? AND size <> ? LIMIT 1")
+            crate::db::query_as("SELECT size FROM resources WHERE blob_id = ? AND size <> ? LIMIT 1")
                 .bind(blob.as_str())
                 .bind(len as i64)
                 .fetch_optional(&mut *conn)
@@ -265,7 +273,7 @@ async fn verify(
 /// The BLAKE3 hash (as hex) and length of a blob's bytes; `None` if it is missing, which
 /// the listing already reported.
 async fn hash_of(repo: &Repository, blob: &BlobId) -> Result<Option<(String, u64)>> {
-    let inline: Option<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM blobs WHERE id = ? AND data IS NOT NULL")
+    let inline: Option<(Vec<u8>,)> = crate::db::query_as("SELECT data FROM blobs WHERE id = ? AND data IS NOT NULL")
         .bind(blob.as_str())
         .fetch_optional(&repo.read)
         .await?;
@@ -287,8 +295,8 @@ async fn hash_of(repo: &Repository, blob: &BlobId) -> Result<Option<(String, u64
     Ok(Some((hasher.finalize().to_hex().to_string(), len)))
 }
 
-async fn paths_of_blob(conn: &mut SqliteConnection, blob: &str) -> Result<Vec<DavPath>> {
-    let ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM resources WHERE blob_id = ? ORDER BY id")
+async fn paths_of_blob(conn: &mut dyn Handle, blob: &str) -> Result<Vec<DavPath>> {
+    let ids: Vec<(i64,)> = crate::db::query_as("SELECT id FROM resources WHERE blob_id = ? ORDER BY id")
         .bind(blob)
         .fetch_all(&mut *conn)
         .await?;
@@ -301,14 +309,15 @@ async fn paths_of_blob(conn: &mut SqliteConnection, blob: &str) -> Result<Vec<Da
 
 /// The path of resource `id`, walking up its parents. An unreachable resource gets the
 /// path as far as its parents go, under `/?`.
-pub(super) async fn path_of(conn: &mut SqliteConnection, id: i64) -> Result<DavPath> {
+pub(super) async fn path_of(conn: &mut dyn Handle, id: i64) -> Result<DavPath> {
     let mut names = Vec::new();
     let mut at = id;
     while at != ROOT_ID && names.len() < MAX_DEPTH {
-        let row: Option<(Option<i64>, String)> = sqlx::query_as("SELECT parent_id, name FROM resources WHERE id = ?")
-            .bind(at)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row: Option<(Option<i64>, String)> =
+            crate::db::query_as("SELECT parent_id, name FROM resources WHERE id = ?")
+                .bind(at)
+                .fetch_optional(&mut *conn)
+                .await?;
         let Some((parent, name)) = row else {
             names.push("?".to_owned());
             break;

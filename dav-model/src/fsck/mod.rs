@@ -154,7 +154,7 @@ impl Repository {
     /// `options.repair`, repairs what it can and checks again. Cheap on a small store
     /// without `verify_content`: a handful of queries and one listing of the blob store.
     pub async fn fsck(&self, options: FsckOptions) -> Result<Report> {
-        let guard = self.gc_guard.write().await;
+        let guard = self.gc_guard.collecting().await?;
         let (findings, counts) = check::run(self, options.verify_content).await?;
         if !options.repair {
             let problems = findings.into_iter().map(|finding| Problem { finding, outcome: Outcome::Found }).collect();
@@ -166,13 +166,13 @@ impl Repository {
             problems.push(Problem { finding, outcome });
         }
         self.lookups.invalidate();
-        self.lock_rows.recheck(&mut *self.write.acquire().await?).await?;
+        self.lock_rows.recheck(&mut self.write.acquire().await?).await?;
         drop(guard);
         if !problems.is_empty() {
             // Blobs whose count a repair set to 0 go the way of any garbage.
             self.collect_garbage().await?;
         }
-        let guard = self.gc_guard.write().await;
+        let guard = self.gc_guard.collecting().await?;
         let (remaining, _) = check::run(self, options.verify_content).await?;
         drop(guard);
         Ok(Report { problems, remaining, counts })
@@ -182,17 +182,17 @@ impl Repository {
     /// [`Repository::open_admin`] it leaves `tmp/` alone and collects nothing, so the
     /// check sees the store as it is, but blob files it deletes or moves aside really go.
     /// Refuses a directory without a database rather than creating an empty one.
-    pub async fn open_maintenance(dir: &Path) -> Result<Repository> {
+    pub async fn open_maintenance(dir: &Path, database: Option<&str>) -> Result<Repository> {
         let db = dir.join("wharf.db");
-        if !db.is_file() {
+        if database.is_none() && !db.is_file() {
             return Err(crate::Error::Internal(format!("no repository in {} (no wharf.db)", dir.display())));
         }
         let config = Config::default();
-        let store: Arc<dyn wharf_backends::BlobStore> = match crate::blobs::recorded_s3(&db).await? {
+        let url = crate::db::url(dir, database);
+        let store: Arc<dyn wharf_backends::BlobStore> = match crate::blobs::recorded_s3(&url).await? {
             Some(s3) => Arc::new(wharf_backends::S3Store::connect(s3).await?),
             None => Arc::new(LocalStore::attach(dir.join("blobs"), config.durability).await?),
         };
-        let url = format!("sqlite://{}", db.display());
         let mut repo = Self::with_store(&url, store, config).await?;
         repo.data_dir = Some(dir.to_owned());
         Ok(repo)

@@ -52,7 +52,7 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
         Finding::ContentMismatch { blob, .. } => Repair::BlobMovedAside(repo.blobs.quarantine(blob).await?),
         Finding::SizeMismatch { blob, actual, .. } => size(repo, blob, *actual).await?,
         Finding::LockRootMissing { token, .. } => {
-            sqlx::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&repo.write).await?;
+            crate::db::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&repo.write).await?;
             Repair::LockRemoved
         }
     };
@@ -60,7 +60,7 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
 }
 
 async fn is_inline(repo: &Repository, blob: &wharf_backends::BlobId) -> Result<bool> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE id = ? AND data IS NOT NULL")
+    let (n,): (i64,) = crate::db::query_as("SELECT COUNT(*) FROM blobs WHERE id = ? AND data IS NOT NULL")
         .bind(blob.as_str())
         .fetch_one(&repo.write)
         .await?;
@@ -68,7 +68,7 @@ async fn is_inline(repo: &Repository, blob: &wharf_backends::BlobId) -> Result<b
 }
 
 async fn exec(repo: &Repository, sql: &str, id: i64) -> Result<()> {
-    sqlx::query(sql).bind(id).execute(&repo.write).await?;
+    crate::db::query(sql).bind(id).execute(&repo.write).await?;
     Ok(())
 }
 
@@ -77,7 +77,7 @@ async fn orphan_row(repo: &Repository, table: &str, rowid: i64) -> Result<Repair
         return Err(crate::Error::Internal(format!("unexpected table {table} in a foreign key check")));
     };
     // Deleted only while the check still names it (the pragma takes the table as argument).
-    sqlx::query(&format!(
+    crate::db::query(&format!(
         "DELETE FROM {table} WHERE rowid = ?1 AND rowid IN (SELECT rowid FROM pragma_foreign_key_check('{table}'))"
     ))
     .bind(rowid)
@@ -97,12 +97,12 @@ async fn unreachable(repo: &Repository) -> Result<Repair> {
          AND EXISTS (SELECT 1 FROM resources WHERE id = 1 AND is_collection = 1)",
         super::check::REACHABLE
     );
-    sqlx::query(&sql).execute(&repo.write).await?;
+    crate::db::query(&sql).execute(&repo.write).await?;
     Ok(Repair::RowDeleted)
 }
 
 async fn refcount(repo: &Repository, blob: &str) -> Result<Repair> {
-    let (actual,): (i64,) = sqlx::query_as(
+    let (actual,): (i64,) = crate::db::query_as(
         "INSERT INTO blobs (id, refcount) VALUES (?1, (SELECT COUNT(*) FROM resources WHERE blob_id = ?1)) \
          ON CONFLICT (id) DO UPDATE SET refcount = excluded.refcount RETURNING refcount",
     )
@@ -114,7 +114,7 @@ async fn refcount(repo: &Repository, blob: &str) -> Result<Repair> {
 
 async fn size(repo: &Repository, blob: &BlobId, actual: u64) -> Result<Repair> {
     let size = actual as i64;
-    sqlx::query("UPDATE resources SET size = ? WHERE blob_id = ?")
+    crate::db::query("UPDATE resources SET size = ? WHERE blob_id = ?")
         .bind(size)
         .bind(blob.as_str())
         .execute(&repo.write)

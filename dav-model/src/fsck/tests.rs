@@ -47,7 +47,7 @@ async fn blob_of(repo: &Repository, path: &str) -> BlobId {
 }
 
 async fn sql(repo: &Repository, statement: &str) {
-    sqlx::query(statement).execute(&repo.write).await.unwrap();
+    crate::db::query(statement).execute(&repo.write).await.unwrap();
 }
 
 fn findings(report: &Report) -> Vec<&Finding> {

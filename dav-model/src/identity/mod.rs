@@ -12,6 +12,7 @@ mod authenticator;
 mod guard;
 pub mod password;
 mod principal;
+mod secrets;
 mod users;
 mod view;
 
@@ -37,14 +38,15 @@ impl Repository {
     /// collector here finds unreferenced may be one the server is adopting at that very
     /// moment, which only the server's own collector guard can rule out. Files left
     /// behind are swept by the server at its next start.
-    pub async fn open_admin(dir: &Path) -> Result<Repository> {
+    ///
+    /// `database`: the server's `--database`, if it has one.
+    pub async fn open_admin(dir: &Path, database: Option<&str>) -> Result<Repository> {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| crate::Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let config = Config::default();
         let store = LocalStore::attach(dir.join("blobs"), config.durability).await?;
-        let db = dir.join("wharf.db");
-        let url = format!("sqlite://{}", db.display());
+        let url = crate::db::url(dir, database);
         let mut repo = Self::with_store(&url, Arc::new(KeepBlobFiles(store)), config).await?;
         repo.data_dir = Some(dir.to_owned());
         Ok(repo)
@@ -93,7 +95,7 @@ mod tests {
         let upload = dir.path().join("blobs").join("tmp").join("in-flight.tmp");
         std::fs::write(&upload, b"partial").unwrap();
 
-        let admin = Repository::open_admin(dir.path()).await.unwrap();
+        let admin = Repository::open_admin(dir.path(), None).await.unwrap();
         admin.delete_user("alice").await.unwrap();
         assert!(upload.exists(), "the server's upload in progress survives");
         assert_eq!(server.blobs.list().await.unwrap().len(), 1, "the blob file is left for the server");

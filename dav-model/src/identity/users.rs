@@ -2,10 +2,9 @@
 //! touches both (a user and their home, a share and its collection) is one transaction, so
 //! a crash never leaves a user without a home or a share without its tree.
 
-use sqlx::SqliteConnection;
-
 use super::password::{digest_ha1, hash_password_async, random_password};
 use super::principal::{home_of, share_path, Flags, Principal, Rights, PUBLIC};
+use crate::db::Handle;
 use crate::mount::{MountInfo, HOST};
 use crate::path::DavPath;
 use crate::resource::{self, ROOT_ID};
@@ -101,9 +100,9 @@ impl Repository {
         if user_id(&mut tx, name).await?.is_some() {
             return Err(Error::AlreadyExists);
         }
-        let id = sqlx::query(
+        let id = crate::db::query_as::<(i64,)>(
             "INSERT INTO users (name, password_hash, digest_md5, digest_sha256, read_only, admin, created_ns) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(&hash)
@@ -112,10 +111,10 @@ impl Repository {
         .bind(opts.read_only)
         .bind(opts.admin)
         .bind(now_ns())
-        .execute(&mut *tx)
+        .fetch_one(&mut tx)
         .await
         .map_err(unique_or)?
-        .last_insert_rowid();
+        .0;
         ensure_collection(&mut tx, &home_of(name)?).await?;
         self.commit(tx).await?;
         tracing::debug!(user = name, "user created");
@@ -125,7 +124,7 @@ impl Repository {
     /// Every user, by name.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows: Vec<(i64, String, bool, bool, bool)> =
-            sqlx::query_as("SELECT id, name, read_only, admin, digest_md5 IS NOT NULL FROM users ORDER BY name")
+            crate::db::query_as("SELECT id, name, read_only, admin, digest_md5 IS NOT NULL FROM users ORDER BY name")
                 .fetch_all(&self.read)
                 .await?;
         Ok(rows
@@ -135,7 +134,7 @@ impl Repository {
     }
 
     pub async fn user_count(&self) -> Result<u64> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&self.read).await?;
+        let (n,): (i64,) = crate::db::query_as("SELECT COUNT(*) FROM users").fetch_one(&self.read).await?;
         Ok(n.max(0) as u64)
     }
 
@@ -143,7 +142,7 @@ impl Repository {
     /// old ones would still open the account with the old password.
     pub async fn set_password(&self, name: &str, password: &str, digest: bool) -> Result<()> {
         let (hash, md5, sha256) = secrets(name, password, digest).await?;
-        let done = sqlx::query(
+        let done = crate::db::query(
             "UPDATE users SET password_hash = ?, digest_md5 = ?, digest_sha256 = ?, \
              password_version = password_version + 1 WHERE name = ?",
         )
@@ -162,7 +161,7 @@ impl Repository {
 
     /// Changes the flags given; `None` keeps a flag as it is.
     pub async fn set_user_flags(&self, name: &str, read_only: Option<bool>, admin: Option<bool>) -> Result<User> {
-        let done = sqlx::query(
+        let done = crate::db::query(
             "UPDATE users SET read_only = COALESCE(?, read_only), admin = COALESCE(?, admin) WHERE name = ?",
         )
         .bind(read_only)
@@ -182,10 +181,13 @@ impl Repository {
     pub async fn delete_user(&self, name: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let id = user_id(&mut tx, name).await?.ok_or(Error::NotFound)?;
-        sqlx::query("DELETE FROM grants WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM users WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM locks WHERE principal = ?").bind(name).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(home_of(name)?.key()).execute(&mut *tx).await?;
+        crate::db::query("DELETE FROM grants WHERE user_id = ?").bind(id).execute(&mut tx).await?;
+        crate::db::query("DELETE FROM users WHERE id = ?").bind(id).execute(&mut tx).await?;
+        crate::db::query("DELETE FROM locks WHERE principal = ?").bind(name).execute(&mut tx).await?;
+        crate::db::query("DELETE FROM mounts WHERE stored_path = ?")
+            .bind(home_of(name)?.key())
+            .execute(&mut tx)
+            .await?;
         remove_collection(&mut tx, &home_of(name)?).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
@@ -197,17 +199,18 @@ impl Repository {
     /// The principal `name` logs in as: their home plus every share granted to them.
     pub async fn principal_for(&self, name: &str) -> Result<Principal> {
         let mut conn = self.read.acquire().await?;
-        let row: Option<(i64, bool, bool)> = sqlx::query_as("SELECT id, read_only, admin FROM users WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row: Option<(i64, bool, bool)> =
+            crate::db::query_as("SELECT id, read_only, admin FROM users WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut conn)
+                .await?;
         let (id, read_only, admin) = row.ok_or(Error::NotFound)?;
-        let grants: Vec<(String, String, bool)> = sqlx::query_as(
+        let grants: Vec<(String, String, bool)> = crate::db::query_as(
             "SELECT s.name, g.rights, COALESCE(m.read_only, 0) FROM grants g JOIN shares s ON s.id = g.share_id \
              LEFT JOIN mounts m ON m.stored_path = '/shares/' || s.name WHERE g.user_id = ? ORDER BY s.name",
         )
         .bind(id)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         // A read-only folder caps every grant to read.
         let cap = |r: Rights, ro: bool| if ro { r.read_only() } else { r };
@@ -221,7 +224,7 @@ impl Repository {
     /// Secrets of a user for a login, or `None` when there is no such user.
     pub(crate) async fn credentials(&self, name: &str) -> Result<Option<Credentials>> {
         let row: Option<(String, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT password_hash, digest_md5, digest_sha256 FROM users WHERE name = ?")
+            crate::db::query_as("SELECT password_hash, digest_md5, digest_sha256 FROM users WHERE name = ?")
                 .bind(name)
                 .fetch_optional(&self.read)
                 .await?;
@@ -238,18 +241,18 @@ impl Repository {
     pub(crate) async fn identity_fingerprint(&self) -> Result<blake3::Hash> {
         let mut conn = self.read.acquire().await?;
         let users: Vec<(String, i64, bool, bool)> =
-            sqlx::query_as("SELECT name, password_version, read_only, admin FROM users ORDER BY id")
-                .fetch_all(&mut *conn)
+            crate::db::query_as("SELECT name, password_version, read_only, admin FROM users ORDER BY id")
+                .fetch_all(&mut conn)
                 .await?;
-        let grants: Vec<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+        let grants: Vec<(String, Option<i64>, Option<String>)> = crate::db::query_as(
             "SELECT s.name, g.user_id, g.rights FROM shares s LEFT JOIN grants g ON g.share_id = s.id \
              ORDER BY s.id, g.user_id",
         )
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         let mounts: Vec<(i64, String, String, bool)> =
-            sqlx::query_as("SELECT id, stored_path, source, read_only FROM mounts ORDER BY id")
-                .fetch_all(&mut *conn)
+            crate::db::query_as("SELECT id, stored_path, source, read_only FROM mounts ORDER BY id")
+                .fetch_all(&mut conn)
                 .await?;
         let mut h = blake3::Hasher::new();
         for (id, stored, source, read_only) in mounts {
@@ -300,7 +303,11 @@ impl Repository {
         if share_id(&mut tx, name).await?.is_some() {
             return Err(Error::AlreadyExists);
         }
-        sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
+        crate::db::query("INSERT INTO shares (name) VALUES (?)")
+            .bind(name)
+            .execute(&mut tx)
+            .await
+            .map_err(unique_or)?;
         ensure_collection(&mut tx, &share_path(name)?).await?;
         self.commit(tx).await?;
         tracing::debug!(share = name, "share created");
@@ -342,7 +349,11 @@ impl Repository {
         if share_id(&mut tx, name).await?.is_some() {
             return Err(Error::AlreadyExists);
         }
-        sqlx::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *tx).await.map_err(unique_or)?;
+        crate::db::query("INSERT INTO shares (name) VALUES (?)")
+            .bind(name)
+            .execute(&mut tx)
+            .await
+            .map_err(unique_or)?;
         let stored = share_path(name)?;
         ensure_collection(&mut tx, &stored).await?;
         insert_mount(&mut tx, &stored, kind, source, read_only, quota_bytes).await?;
@@ -362,16 +373,16 @@ impl Repository {
         };
         let mut tx = self.write.begin().await?;
         user_id(&mut tx, user).await?.ok_or(Error::NotFound)?;
-        let current: Option<(String,)> = sqlx::query_as("SELECT source FROM mounts WHERE stored_path = ?")
+        let current: Option<(String,)> = crate::db::query_as("SELECT source FROM mounts WHERE stored_path = ?")
             .bind(stored.key())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         if current.map(|(s,)| s) == source {
             // Unchanged (`wharf serve --folder` on every start): its properties stay.
             return Ok(());
         }
         // The properties of another folder's files mean nothing here (they cascade away).
-        sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(stored.key()).execute(&mut *tx).await?;
+        crate::db::query("DELETE FROM mounts WHERE stored_path = ?").bind(stored.key()).execute(&mut tx).await?;
         if let Some(source) = &source {
             insert_mount(&mut tx, &stored, HOST, source, false, None).await?;
         }
@@ -384,9 +395,12 @@ impl Repository {
     pub async fn delete_share(&self, name: &str) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let id = share_id(&mut tx, name).await?.ok_or(Error::NotFound)?;
-        sqlx::query("DELETE FROM grants WHERE share_id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM shares WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM mounts WHERE stored_path = ?").bind(share_path(name)?.key()).execute(&mut *tx).await?;
+        crate::db::query("DELETE FROM grants WHERE share_id = ?").bind(id).execute(&mut tx).await?;
+        crate::db::query("DELETE FROM shares WHERE id = ?").bind(id).execute(&mut tx).await?;
+        crate::db::query("DELETE FROM mounts WHERE stored_path = ?")
+            .bind(share_path(name)?.key())
+            .execute(&mut tx)
+            .await?;
         remove_collection(&mut tx, &share_path(name)?).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
@@ -404,14 +418,14 @@ impl Repository {
         let mut tx = self.write.begin().await?;
         let share_id = share_id(&mut tx, share).await?.ok_or(Error::NotFound)?;
         let user_id = user_id(&mut tx, user).await?.ok_or(Error::NotFound)?;
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO grants (share_id, user_id, rights) VALUES (?, ?, ?) \
              ON CONFLICT (share_id, user_id) DO UPDATE SET rights = excluded.rights",
         )
         .bind(share_id)
         .bind(user_id)
         .bind(rights.to_string())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         self.commit(tx).await?;
         tracing::debug!(share, user, %rights, "share granted");
@@ -420,7 +434,7 @@ impl Repository {
 
     /// Takes `share` away from `user`; `NotFound` when they did not have it.
     pub async fn revoke(&self, share: &str, user: &str) -> Result<()> {
-        let done = sqlx::query(
+        let done = crate::db::query(
             "DELETE FROM grants WHERE share_id = (SELECT id FROM shares WHERE name = ?) \
              AND user_id = (SELECT id FROM users WHERE name = ?)",
         )
@@ -437,7 +451,7 @@ impl Repository {
 
     /// Every share with its grants, by name.
     pub async fn list_shares(&self) -> Result<Vec<ShareInfo>> {
-        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<(String, Option<String>, Option<String>)> = crate::db::query_as(
             "SELECT s.name, u.name, g.rights FROM shares s \
              LEFT JOIN grants g ON g.share_id = s.id LEFT JOIN users u ON u.id = g.user_id \
              ORDER BY s.name, u.name",
@@ -467,7 +481,7 @@ fn stored_rights(letters: &str) -> Result<Rights> {
 }
 
 async fn insert_mount(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     stored: &DavPath,
     kind: &str,
     source: &str,
@@ -475,7 +489,7 @@ async fn insert_mount(
     quota_bytes: Option<u64>,
 ) -> Result<()> {
     let quota = quota_bytes.map(|q| q.min(i64::MAX as u64) as i64);
-    sqlx::query("INSERT INTO mounts (stored_path, kind, source, read_only, quota_bytes) VALUES (?, ?, ?, ?, ?)")
+    crate::db::query("INSERT INTO mounts (stored_path, kind, source, read_only, quota_bytes) VALUES (?, ?, ?, ?, ?)")
         .bind(stored.key())
         .bind(kind)
         .bind(source)
@@ -487,26 +501,26 @@ async fn insert_mount(
     Ok(())
 }
 
-async fn user_id(conn: &mut SqliteConnection, name: &str) -> Result<Option<i64>> {
+async fn user_id(conn: &mut dyn Handle, name: &str) -> Result<Option<i64>> {
     let row: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM users WHERE name = ?").bind(name).fetch_optional(conn).await?;
+        crate::db::query_as("SELECT id FROM users WHERE name = ?").bind(name).fetch_optional(conn).await?;
     Ok(row.map(|(id,)| id))
 }
 
-async fn share_id(conn: &mut SqliteConnection, name: &str) -> Result<Option<i64>> {
+async fn share_id(conn: &mut dyn Handle, name: &str) -> Result<Option<i64>> {
     let row: Option<(i64,)> =
-        sqlx::query_as("SELECT id FROM shares WHERE name = ?").bind(name).fetch_optional(conn).await?;
+        crate::db::query_as("SELECT id FROM shares WHERE name = ?").bind(name).fetch_optional(conn).await?;
     Ok(row.map(|(id,)| id))
 }
 
 /// The id of the collection at `path`, creating it and any missing ancestor. A file in
 /// the way is a conflict: homes and shares are never silently put somewhere else.
-pub(crate) async fn ensure_collection(conn: &mut SqliteConnection, path: &DavPath) -> Result<i64> {
+pub(crate) async fn ensure_collection(conn: &mut dyn Handle, path: &DavPath) -> Result<i64> {
     let now = now_ns();
     let mut id = ROOT_ID;
     for (depth, name) in path.segments().iter().enumerate() {
         let row: Option<(i64, bool)> =
-            sqlx::query_as("SELECT id, is_collection FROM resources WHERE parent_id = ? AND name = ?")
+            crate::db::query_as("SELECT id, is_collection FROM resources WHERE parent_id = ? AND name = ?")
                 .bind(id)
                 .bind(name)
                 .fetch_optional(&mut *conn)
@@ -524,7 +538,7 @@ pub(crate) async fn ensure_collection(conn: &mut SqliteConnection, path: &DavPat
 }
 
 /// Removes the subtree at `path` (with its properties and locks), if there is one.
-async fn remove_collection(conn: &mut SqliteConnection, path: &DavPath) -> Result<()> {
+async fn remove_collection(conn: &mut dyn Handle, path: &DavPath) -> Result<()> {
     let Some(target) = resource::lookup(conn, path).await? else {
         return Ok(());
     };

@@ -194,7 +194,7 @@ impl Repository {
     /// start-up and whenever users or shares change (see the authenticator's watch).
     pub async fn reload_mounts(&self) -> Result<()> {
         let rows: Vec<(i64, String, String, String, bool, Option<i64>)> =
-            sqlx::query_as("SELECT id, stored_path, kind, source, read_only, quota_bytes FROM mounts ORDER BY id")
+            crate::db::query_as("SELECT id, stored_path, kind, source, read_only, quota_bytes FROM mounts ORDER BY id")
                 .fetch_all(&self.read)
                 .await?;
         let old: HashMap<i64, Arc<Mounted>> = self.mounts.snapshot().iter().map(|m| (m.id, m.clone())).collect();
@@ -259,10 +259,11 @@ impl Repository {
 
     /// Every mount, for `wharf share list` and the like.
     pub async fn list_mounts(&self) -> Result<Vec<MountInfo>> {
-        let rows: Vec<(String, String, String, bool, Option<i64>)> =
-            sqlx::query_as("SELECT stored_path, kind, source, read_only, quota_bytes FROM mounts ORDER BY stored_path")
-                .fetch_all(&self.read)
-                .await?;
+        let rows: Vec<(String, String, String, bool, Option<i64>)> = crate::db::query_as(
+            "SELECT stored_path, kind, source, read_only, quota_bytes FROM mounts ORDER BY stored_path",
+        )
+        .fetch_all(&self.read)
+        .await?;
         rows.into_iter()
             .map(|(stored, kind, source, read_only, quota)| {
                 let quota_bytes = quota.map(|q| q.max(0) as u64);

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use sqlx::SqliteConnection;
 use wharf_backends::{ByteStream, Install, Kind, Meta, StageOptions};
 
 use super::{props, resource_of, At};
 use crate::condition::{EtagMatch, Preconditions};
+use crate::db::Handle;
 use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, ActiveLock, WriteScope};
 use crate::path::DavPath;
 use crate::proppatch::{judge, op_name, refusals};
@@ -199,7 +199,7 @@ impl Repository {
                 // The figure RFC 4331 reports moves with this write, as after a careful one.
                 at.mount.adjust_used(done.meta.size, done.replaced.as_ref().map_or(0, |m| m.size));
                 if let Some(old) = &done.replaced {
-                    props::carry(&mut *self.write.acquire().await?, at, &old.node, &done.meta.node).await?;
+                    props::carry(&mut self.write.acquire().await?, at, &old.node, &done.meta.node).await?;
                 }
                 let resource = resource_of(path.clone(), &done.meta);
                 return Ok(PutOutcome { created: done.replaced.is_none(), resource });
@@ -344,7 +344,7 @@ impl Repository {
     }
 
     /// Locks in scope of `path` for a read, without a query while no lock exists.
-    pub(crate) async fn locks_for_read(&self, conn: &mut SqliteConnection, path: &DavPath) -> Result<Vec<ActiveLock>> {
+    pub(crate) async fn locks_for_read(&self, conn: &mut dyn Handle, path: &DavPath) -> Result<Vec<ActiveLock>> {
         if self.lock_rows.may_exist() {
             locks_in_scope(conn, path).await
         } else {

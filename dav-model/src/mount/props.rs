@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
 use wharf_backends::NodeId;
 
 use super::At;
+use crate::db::Handle;
 use crate::props::{DeadProp, PropName};
 use crate::Result;
 
@@ -25,8 +25,8 @@ fn props_of(rows: Vec<Row>, node_of: impl Fn(&str) -> Option<String>) -> HashMap
 }
 
 /// The dead properties of the object `node` at `at`.
-pub(crate) async fn of(conn: &mut SqliteConnection, at: &At, node: &NodeId) -> Result<Vec<DeadProp>> {
-    let rows: Vec<Row> = sqlx::query_as(
+pub(crate) async fn of(conn: &mut dyn Handle, at: &At, node: &NodeId) -> Result<Vec<DeadProp>> {
+    let rows: Vec<Row> = crate::db::query_as(
         "SELECT path, node, namespace, name, xml FROM mounted_props WHERE mount_id = ? AND path = ? \
          ORDER BY namespace, name",
     )
@@ -41,15 +41,15 @@ pub(crate) async fn of(conn: &mut SqliteConnection, at: &At, node: &NodeId) -> R
 /// The dead properties of the members of directory `dir`, in one query: `nodes` maps each
 /// member's name to the object now there.
 pub(crate) async fn of_members(
-    conn: &mut SqliteConnection,
+    conn: &mut dyn Handle,
     dir: &At,
     nodes: &HashMap<String, NodeId>,
 ) -> Result<HashMap<String, Vec<DeadProp>>> {
     let base = dir.key();
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = crate::db::query_as(
         "SELECT path, node, namespace, name, xml FROM mounted_props \
          WHERE mount_id = ?1 AND path >= ?2 || '/' AND path < ?2 || '0' \
-           AND instr(substr(path, length(?2) + 2), '/') = 0 ORDER BY path, namespace, name",
+           AND substr(path, length(?2) + 2) NOT LIKE '%/%' ORDER BY path, namespace, name",
     )
     .bind(dir.mount.id)
     .bind(&base)
@@ -61,8 +61,8 @@ pub(crate) async fn of_members(
 }
 
 /// Sets (or replaces) one property on the object `node` at `at`.
-pub(crate) async fn set(conn: &mut SqliteConnection, at: &At, node: &NodeId, prop: &DeadProp) -> Result<()> {
-    sqlx::query(
+pub(crate) async fn set(conn: &mut dyn Handle, at: &At, node: &NodeId, prop: &DeadProp) -> Result<()> {
+    crate::db::query(
         "INSERT INTO mounted_props (mount_id, path, node, namespace, name, xml) VALUES (?, ?, ?, ?, ?, ?) \
          ON CONFLICT (mount_id, path, namespace, name) DO UPDATE SET node = excluded.node, xml = excluded.xml",
     )
@@ -77,8 +77,8 @@ pub(crate) async fn set(conn: &mut SqliteConnection, at: &At, node: &NodeId, pro
     Ok(())
 }
 
-pub(crate) async fn remove(conn: &mut SqliteConnection, at: &At, name: &PropName) -> Result<()> {
-    sqlx::query("DELETE FROM mounted_props WHERE mount_id = ? AND path = ? AND namespace = ? AND name = ?")
+pub(crate) async fn remove(conn: &mut dyn Handle, at: &At, name: &PropName) -> Result<()> {
+    crate::db::query("DELETE FROM mounted_props WHERE mount_id = ? AND path = ? AND namespace = ? AND name = ?")
         .bind(at.mount.id)
         .bind(at.key())
         .bind(&name.ns)
@@ -91,11 +91,11 @@ pub(crate) async fn remove(conn: &mut SqliteConnection, at: &At, name: &PropName
 /// Drops the rows at `at` that belong to another object than `node` (one another program
 /// replaced), and re-stamps those of `old` with `node`: Wharf replaced that object itself
 /// (a PUT installs a new file), so its properties carry over as on the native store.
-pub(crate) async fn adopt(conn: &mut SqliteConnection, at: &At, old: Option<&NodeId>, node: &NodeId) -> Result<()> {
+pub(crate) async fn adopt(conn: &mut dyn Handle, at: &At, old: Option<&NodeId>, node: &NodeId) -> Result<()> {
     if let Some(old) = old {
         carry(conn, at, old, node).await?;
     }
-    sqlx::query("DELETE FROM mounted_props WHERE mount_id = ? AND path = ? AND node <> ?")
+    crate::db::query("DELETE FROM mounted_props WHERE mount_id = ? AND path = ? AND node <> ?")
         .bind(at.mount.id)
         .bind(at.key())
         .bind(node.key())
@@ -106,8 +106,8 @@ pub(crate) async fn adopt(conn: &mut SqliteConnection, at: &At, old: Option<&Nod
 
 /// Re-stamps the rows of the object `old` at `at` with `node`, the object Wharf just
 /// replaced it with (one statement: rows of other objects are ignored when read anyway).
-pub(crate) async fn carry(conn: &mut SqliteConnection, at: &At, old: &NodeId, node: &NodeId) -> Result<()> {
-    sqlx::query("UPDATE mounted_props SET node = ? WHERE mount_id = ? AND path = ? AND node = ?")
+pub(crate) async fn carry(conn: &mut dyn Handle, at: &At, old: &NodeId, node: &NodeId) -> Result<()> {
+    crate::db::query("UPDATE mounted_props SET node = ? WHERE mount_id = ? AND path = ? AND node = ?")
         .bind(node.key())
         .bind(at.mount.id)
         .bind(at.key())
@@ -119,9 +119,9 @@ pub(crate) async fn carry(conn: &mut SqliteConnection, at: &At, old: &NodeId, no
 
 /// Forgets every row at `at` and below it (after a DELETE, or before something new is
 /// created there).
-pub(crate) async fn forget_subtree(conn: &mut SqliteConnection, at: &At) -> Result<()> {
+pub(crate) async fn forget_subtree(conn: &mut dyn Handle, at: &At) -> Result<()> {
     let key = at.key();
-    sqlx::query(
+    crate::db::query(
         "DELETE FROM mounted_props WHERE mount_id = ?1 AND (path = ?2 OR (path >= ?2 || '/' AND path < ?2 || '0'))",
     )
     .bind(at.mount.id)
@@ -133,9 +133,9 @@ pub(crate) async fn forget_subtree(conn: &mut SqliteConnection, at: &At) -> Resu
 
 /// Moves the rows at `from` and below to `to` (a rename within one mount keeps objects,
 /// so their identities still match).
-pub(crate) async fn rename_subtree(conn: &mut SqliteConnection, from: &At, to: &At) -> Result<()> {
+pub(crate) async fn rename_subtree(conn: &mut dyn Handle, from: &At, to: &At) -> Result<()> {
     let (old, new) = (from.key(), to.key());
-    sqlx::query(
+    crate::db::query(
         "UPDATE mounted_props SET path = ?3 || substr(path, length(?2) + 1) \
          WHERE mount_id = ?1 AND (path = ?2 OR (path >= ?2 || '/' AND path < ?2 || '0'))",
     )
@@ -149,9 +149,9 @@ pub(crate) async fn rename_subtree(conn: &mut SqliteConnection, from: &At, to: &
 
 /// Every row at `at` and below it, as (path relative to `at`, node, property), for
 /// copying them along with a COPY of that subtree.
-pub(crate) async fn subtree(conn: &mut SqliteConnection, at: &At) -> Result<Vec<(Vec<String>, String, DeadProp)>> {
+pub(crate) async fn subtree(conn: &mut dyn Handle, at: &At) -> Result<Vec<(Vec<String>, String, DeadProp)>> {
     let key = at.key();
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = crate::db::query_as(
         "SELECT path, node, namespace, name, xml FROM mounted_props \
          WHERE mount_id = ?1 AND (path = ?2 OR (path >= ?2 || '/' AND path < ?2 || '0')) ORDER BY path",
     )

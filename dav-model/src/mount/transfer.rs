@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::{ops::stat, props, At};
 use crate::condition::Preconditions;
+use crate::db::Handle;
 use crate::lock::{check_write, drop_subtree_locks, locks_in_scope, WriteScope};
 use crate::path::DavPath;
 use crate::props::DeadProp;
@@ -158,7 +159,7 @@ impl Repository {
         if existing.is_some() && !req.overwrite {
             return Err(Error::PreconditionFailed);
         }
-        let dst_locks = locks_in_scope(&mut *self.read.acquire().await?, dst).await?;
+        let dst_locks = locks_in_scope(&mut self.read.acquire().await?, dst).await?;
         let scope = WriteScope { path: dst, subtree: true, membership_changes: true };
         check_write(&dst_locks, &scope, req.pre, req.principal)?;
         let inner = Preconditions::proving(req.pre.if_header.iter().flat_map(|h| h.tokens()));
@@ -293,13 +294,13 @@ impl Repository {
             None => {
                 let target = crate::resource::lookup(&mut tx, path).await?.ok_or(Error::NotFound)?;
                 if replaced.is_some() {
-                    sqlx::query("DELETE FROM dead_props WHERE resource_id = ?")
+                    crate::db::query("DELETE FROM dead_props WHERE resource_id = ?")
                         .bind(target.id)
-                        .execute(&mut *tx)
+                        .execute(&mut tx)
                         .await?;
                 }
                 for p in dead {
-                    sqlx::query(
+                    crate::db::query(
                         "INSERT INTO dead_props (resource_id, namespace, name, xml) VALUES (?, ?, ?, ?) \
                          ON CONFLICT (resource_id, namespace, name) DO UPDATE SET xml = excluded.xml",
                     )
@@ -307,16 +308,16 @@ impl Repository {
                     .bind(&p.name.ns)
                     .bind(&p.name.local)
                     .bind(&p.xml)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await?;
                 }
             }
         }
         for token in replaced.iter().flat_map(|pre| pre.if_header.iter()).flat_map(|h| h.tokens()) {
-            sqlx::query("DELETE FROM locks WHERE root_path = ? AND token = ?")
+            crate::db::query("DELETE FROM locks WHERE root_path = ? AND token = ?")
                 .bind(path.key())
                 .bind(token)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;
@@ -326,7 +327,7 @@ impl Repository {
 
 /// Copies the property rows of the subtree at `s` to the objects now at the same places
 /// below `d`, for rows still stamped with the object at their source path.
-async fn copy_props(conn: &mut sqlx::SqliteConnection, s: &At, d: &At, deep: bool) -> Result<()> {
+async fn copy_props(conn: &mut dyn Handle, s: &At, d: &At, deep: bool) -> Result<()> {
     let rows = props::subtree(conn, s).await?;
     let mut nodes: HashMap<Vec<String>, Option<(String, wharf_backends::NodeId)>> = HashMap::new();
     let tree = s.tree()?;

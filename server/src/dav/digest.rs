@@ -2,7 +2,9 @@
 //! plain HTTP without sending the password. Nonces are stateless (a timestamp and a keyed
 //! BLAKE3 MAC of it), valid for five minutes; a stale one gets a fresh challenge with
 //! `stale=true`. Nonce counts are not tracked, so a captured request can be replayed
-//! within those minutes — HTTPS with Basic is the stronger choice.
+//! within those minutes — HTTPS with Basic is the stronger choice. The key is the
+//! database's (see `Repository::shared_secret`), so that a nonce from one node verifies
+//! on every other node behind the same load balancer.
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -14,8 +16,15 @@ use super::State;
 
 const NONCE_LIFETIME: u64 = 300;
 
+static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+/// Sets the nonce key, once, before the server answers (later calls change nothing).
+pub fn use_key(key: [u8; 32]) {
+    let _ = KEY.set(key);
+}
+
+/// The key; a process that was never given one (unit tests) makes its own.
 fn key() -> &'static [u8; 32] {
-    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
     KEY.get_or_init(|| {
         let mut k = [0u8; 32];
         // Without randomness every nonce would be forgeable; refuse to go on.

@@ -15,7 +15,7 @@ use crate::config::Settings;
 mod auth;
 mod body;
 mod browser;
-mod digest;
+pub(crate) mod digest;
 mod error;
 pub(crate) mod get;
 pub(crate) mod headers;
