@@ -247,7 +247,7 @@ pub(crate) async fn count_descendants(conn: &mut dyn Handle, id: i64, cap: u64) 
     let (n,): (i64,) = crate::db::query_as(
         "WITH RECURSIVE sub(id) AS (SELECT id FROM resources WHERE parent_id = ?1 \
          UNION ALL SELECT r.id FROM resources r JOIN sub ON r.parent_id = sub.id) \
-         SELECT COUNT(*) FROM (SELECT 1 FROM sub LIMIT ?2)",
+         SELECT COUNT(*) FROM (SELECT 1 FROM sub LIMIT ?2) AS capped",
     )
     .bind(id)
     .bind(cap.saturating_add(1).min(i64::MAX as u64) as i64)

@@ -319,21 +319,43 @@ pub async fn get(s: &Server, path: &str) -> (u16, Vec<u8>) {
 /// Blobs the store holds: files of its blob store, and small contents kept inline in its
 /// database (referenced ones; released ones go with the write that released them).
 pub async fn stored_blobs(data: &Path) -> usize {
-    use sqlx::{ConnectOptions, Connection};
     fn walk(p: &Path) -> usize {
         std::fs::read_dir(p)
             .map(|rd| rd.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
             .unwrap_or(0)
     }
     let files = walk(&data.join("blobs").join("blobs"));
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("wharf.db")).read_only(true);
-    let mut db = options.connect().await.expect("open wharf.db");
-    let (inline,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NOT NULL AND refcount > 0")
-        .fetch_one(&mut db)
-        .await
-        .expect("count inline blobs");
-    db.close().await.expect("close wharf.db");
+    let inline = db_count(data, "SELECT COUNT(*) FROM blobs WHERE data IS NOT NULL AND refcount > 0").await;
     files + inline as usize
+}
+
+/// The one integer `sql` returns, read straight from the database of `data` (SQLite's
+/// file, or PostgreSQL's database in the suite's PostgreSQL pass).
+pub async fn db_count(data: &Path, sql: &str) -> i64 {
+    db_value(data, sql, None).await.and_then(|v| v.parse().ok()).expect("one integer")
+}
+
+/// The one value `sql` returns (as text), binding `bind` to `$1`; `None` for no row.
+pub async fn db_value(data: &Path, sql: &str, bind: Option<&str>) -> Option<String> {
+    use sqlx::{ConnectOptions, Connection};
+    let text = format!("SELECT CAST(({sql}) AS TEXT)");
+    match database_env(data).pop() {
+        Some((_, url)) => {
+            let mut db = sqlx::PgConnection::connect(&url).await.expect("open the test database");
+            let row: Option<(Option<String>,)> =
+                sqlx::query_as(&text).bind(bind).fetch_optional(&mut db).await.expect("query");
+            db.close().await.expect("close");
+            row.and_then(|(v,)| v)
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("wharf.db")).read_only(true);
+            let mut db = options.connect().await.expect("open wharf.db");
+            let row: Option<(Option<String>,)> =
+                sqlx::query_as(&text).bind(bind).fetch_optional(&mut db).await.expect("query");
+            db.close().await.expect("close wharf.db");
+            row.and_then(|(v,)| v)
+        }
+    }
 }
 
 /// PROPPATCH with `body`; returns status and body text.

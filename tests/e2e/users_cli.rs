@@ -45,15 +45,9 @@ fn fails(data: &Path, args: &[&str], stdin: Option<&str>) -> String {
 
 /// The stored password hash of `user`, read straight from the database.
 async fn stored_hash(data: &Path, user: &str) -> String {
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", data.join("wharf.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open db");
-    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users WHERE name = ?")
-        .bind(user)
-        .fetch_one(&mut conn)
+    crate::harness::db_value(data, "SELECT password_hash FROM users WHERE name = $1", Some(user))
         .await
-        .expect("user row");
-    hash
+        .expect("user row")
 }
 
 /// The line of a table whose first column is `name`.

@@ -231,7 +231,9 @@ impl Repository {
             fresh.push((parent.path.clone(), Some(parent.touched(now))));
         }
         tx.finish(fresh);
-        let dropped = crate::inline::dropped(&rows);
+        // The rows after the written one: read by their tags, which the written row (its
+        // first column an id, untagged) must not be mistaken for.
+        let dropped = crate::inline::dropped(&rows[1..]);
         self.gc_counts.record_inline(dropped.blobs, dropped.bytes);
         Ok((written, Replaced { old, garbage: releasing && dropped.files_left }))
     }
