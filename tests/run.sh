@@ -17,7 +17,7 @@ install_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-install_missing litmus curl openssl rclone cadaver lftp unzip zip gzip zstd pzstd:zstd pigz tar /usr/sbin/mount.davfs:davfs2 chromium /usr/bin/chromedriver:chromium-driver
+install_missing litmus nginx curl openssl rclone cadaver lftp unzip zip gzip zstd pzstd:zstd pigz tar /usr/sbin/mount.davfs:davfs2 chromium /usr/bin/chromedriver:chromium-driver
 
 # The S3 server the blob-store tests start (backends/tests/s3.rs, tests/e2e/s3_blobs.rs):
 # a real server speaking S3 with signatures, from the Rust crate registry (~3 min to build).
@@ -29,9 +29,10 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || install_missing /usr/lib/
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace
+cargo test --workspace -- --skip multinode::
 
-# The model's and the end-to-end suites again with the database on PostgreSQL. Skipped
+# The model's and the end-to-end suites again with the database on PostgreSQL, with the
+# multi-node tests (three servers, one database, one bucket, nginx in front). Skipped
 # there: what works on SQLite's file alone (fsck --repair, backup and restore, the file's
 # integrity and write lock), which the first pass covers.
 pg_dir=$(mktemp -d /tmp/wharf-pg.XXXXXX)

@@ -33,6 +33,7 @@ mod https;
 mod locks;
 mod maintenance;
 mod maintenance_backup;
+mod multinode;
 mod operations;
 mod propfind;
 mod proppatch;
