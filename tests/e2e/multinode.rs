@@ -11,8 +11,7 @@ use futures_util::StreamExt;
 
 use crate::harness::*;
 
-#[path = "../support/s3s_fs.rs"]
-mod s3s_fs;
+use crate::s3_blobs::s3s_fs;
 
 const BUCKET: &str = "files";
 const KEY: &str = "AKNODES";
@@ -113,7 +112,7 @@ impl Proxy {
                    proxy_request_buffering off; proxy_buffering off; proxy_next_upstream off; }} }} }}\n"
         );
         std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
-        let child = Command::new("nginx")
+        let mut child = Command::new("nginx")
             .arg("-c")
             .arg(dir.join("nginx.conf"))
             .arg("-e")
@@ -128,6 +127,8 @@ impl Proxy {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
     }
 }

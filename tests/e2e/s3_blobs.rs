@@ -12,7 +12,7 @@ const KEY: &str = "AKE2E";
 const SECRET: &str = "SECRETE2E";
 
 #[path = "../support/s3s_fs.rs"]
-mod s3s_fs;
+pub mod s3s_fs;
 
 struct S3 {
     server: s3s_fs::S3sFs,
