@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wharf_backends::{BlobStore, Durability, LocalStore, S3Options, S3Store};
 
-use crate::db::Pool;
+use crate::db::{Pool, Tx};
 use crate::{Error, Result};
 
 /// The URL a local store is recorded under.
@@ -43,16 +43,22 @@ impl Opened {
 
     /// Checks the store against the database (`check_location`); a bucket is then
     /// claimed for this repository and swept of what crashed uploads left.
+    ///
+    /// In one write transaction: servers sharing a database and starting at once (a
+    /// cluster's first start) take turns, so that the first records the repository's id
+    /// and the others claim the bucket with that same id instead of each with its own.
     pub async fn check(&self, pool: &Pool, s3: Option<&S3Options>) -> Result<()> {
-        let (repository, new) = check_location(pool, s3).await?;
+        let mut tx = pool.begin().await?;
+        let (repository, new) = check_location(&mut tx, s3).await?;
         if let Opened::S3(store) = self {
             store.claim(&repository).await?;
         }
         // Recorded only once the bucket took the claim: a refused start leaves the
         // database free to be started against another prefix.
         if new {
-            record(pool, s3, &repository).await?;
+            record(&mut tx, s3, &repository).await?;
         }
+        tx.commit().await?;
         if let Opened::S3(store) = self {
             store.sweep_leftovers().await?;
         }
@@ -63,9 +69,9 @@ impl Opened {
 /// Refuses `s3` (or the local store) if another location is recorded. A database from
 /// before the record existed had local blobs. Returns the repository's id, and whether it
 /// is new (nothing recorded yet).
-async fn check_location(pool: &Pool, s3: Option<&S3Options>) -> Result<(String, bool)> {
+async fn check_location(tx: &mut Tx<'_>, s3: Option<&S3Options>) -> Result<(String, bool)> {
     let recorded: Option<(String, String)> =
-        crate::db::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(pool).await?;
+        crate::db::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(&mut *tx).await?;
     let wanted = location_url(s3);
     if let Some((recorded, repository)) = recorded {
         if recorded != wanted {
@@ -77,7 +83,7 @@ async fn check_location(pool: &Pool, s3: Option<&S3Options>) -> Result<(String, 
         return Ok((repository, false));
     }
     let file_blobs: (i64,) =
-        crate::db::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(pool).await?;
+        crate::db::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NULL").fetch_one(&mut *tx).await?;
     if file_blobs.0 > 0 && s3.is_some() {
         return Err(Error::Internal(format!(
             "this repository's blobs are in its blobs/ folder, not {wanted}: start it without --blobs"
@@ -86,7 +92,7 @@ async fn check_location(pool: &Pool, s3: Option<&S3Options>) -> Result<(String, 
     Ok((uuid::Uuid::new_v4().simple().to_string(), true))
 }
 
-async fn record(pool: &Pool, s3: Option<&S3Options>, repository: &str) -> Result<()> {
+async fn record(tx: &mut Tx<'_>, s3: Option<&S3Options>, repository: &str) -> Result<()> {
     let sql = "INSERT INTO blob_location (id, url, endpoint, region, virtual_hosted, repository) \
                VALUES (1, ?, ?, ?, ?, ?)";
     crate::db::query(sql)
@@ -95,7 +101,7 @@ async fn record(pool: &Pool, s3: Option<&S3Options>, repository: &str) -> Result
         .bind(s3.and_then(|o| o.region.clone()))
         .bind(s3.and_then(|o| o.virtual_hosted))
         .bind(repository)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

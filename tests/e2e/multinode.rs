@@ -28,6 +28,8 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Three nodes on a new database and bucket, started at once as a cluster's first
+    /// start would be (they must agree on who sets the repository up).
     fn start() -> Cluster {
         let tmp = tempfile::tempdir().expect("temp dir");
         let s3 = s3s_fs::S3sFs::start(BUCKET, KEY, SECRET);
@@ -42,8 +44,15 @@ impl Cluster {
             "--s3-grace-seconds",
             "2",
         ];
-        let nodes: Vec<Server> =
-            (1..=3).map(|n| Server::start_in_env(&tmp.path().join(format!("node{n}")), &args, &ENV)).collect();
+        let nodes: Vec<Server> = std::thread::scope(|scope| {
+            let starting: Vec<_> = (1..=3)
+                .map(|n| {
+                    let data = tmp.path().join(format!("node{n}"));
+                    scope.spawn(move || Server::start_in_env(&data, &args, &ENV))
+                })
+                .collect();
+            starting.into_iter().map(|s| s.join().expect("a node started")).collect()
+        });
         let proxy = Proxy::start(tmp.path(), &nodes);
         Cluster { nodes, s3, database, proxy, _tmp: tmp }
     }
