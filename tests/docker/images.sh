@@ -6,7 +6,13 @@
 #                               rust:1-bookworm
 #   wharf-test/nginx:bookworm   that plus Debian's nginx, set up like the official image
 #                               (conf.d/*.conf, logs to stdout/stderr), standing in for
-#                               nginx:stable in docker/compose.proxy.yaml
+#                               nginx:stable in docker/compose.proxy.yaml and compose.scale.yaml
+#   wharf-test/postgres:bookworm  that plus Debian's PostgreSQL, set up like the official
+#                               image (POSTGRES_USER/PASSWORD/DB, data in
+#                               /var/lib/postgresql/data), for postgres:16 in compose.scale.yaml
+#   wharf-test/s3:bookworm      s3s-fs (this host's, from `cargo install`) answering like
+#                               minio/minio's `server /data` with MINIO_ROOT_USER/PASSWORD
+#   wharf-test/curl:bookworm    Debian's curl, for curlimages/curl
 # Images that already exist are kept (they are the cache between runs); pass --rebuild to
 # make them again. Needs root, debootstrap and a running Docker engine.
 set -euo pipefail
@@ -14,6 +20,9 @@ set -euo pipefail
 BASE=wharf-test/debian:bookworm
 RUST=wharf-test/rust:bookworm
 NGINX=wharf-test/nginx:bookworm
+POSTGRES=wharf-test/postgres:bookworm
+S3=wharf-test/s3:bookworm
+CURL=wharf-test/curl:bookworm
 MIRROR=${WHARF_TEST_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${WHARF_TEST_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
@@ -124,4 +133,106 @@ STOPSIGNAL SIGQUIT
 CMD ["nginx", "-g", "daemon off;"]
 EOF
     echo "images: made $NGINX in $((SECONDS - start)) s"
+fi
+
+if have_image "$POSTGRES"; then
+    echo "images: $POSTGRES already there"
+else
+    start=$SECONDS
+    ctx=$(mktemp -d /tmp/wharf-postgres-image.XXXXXX)
+    # The official image's first-start contract: a superuser POSTGRES_USER with
+    # POSTGRES_PASSWORD, a database POSTGRES_DB, password logins from other containers.
+    cat >"$ctx/entrypoint.sh" <<'SH'
+#!/bin/sh
+set -e
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+export PGDATA=/var/lib/postgresql/data
+user=${POSTGRES_USER:-postgres}
+mkdir -p "$PGDATA" /var/run/postgresql
+chown postgres:postgres "$PGDATA" /var/run/postgresql
+chmod 700 "$PGDATA"
+as_postgres() { setpriv --reuid postgres --regid postgres --init-groups "$@"; }
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    printf '%s' "$POSTGRES_PASSWORD" >/tmp/pw && chown postgres /tmp/pw
+    as_postgres "$bin/initdb" -D "$PGDATA" -U "$user" --pwfile=/tmp/pw -E UTF8 --locale=C.UTF-8 \
+        --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    rm -f /tmp/pw
+    echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
+    echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
+    if [ -n "$POSTGRES_DB" ] && [ "$POSTGRES_DB" != "$user" ]; then
+        echo "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$user\";" |
+            as_postgres "$bin/postgres" --single -D "$PGDATA" postgres >/dev/null
+    fi
+    echo "postgres: initialised $PGDATA"
+fi
+exec setpriv --reuid postgres --regid postgres --init-groups "$bin/postgres" -D "$PGDATA"
+SH
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $BASE
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql \\
+ && rm -rf /var/lib/apt/lists/* /var/lib/postgresql/*/main /etc/postgresql/*/main
+COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
+EXPOSE 5432
+STOPSIGNAL SIGINT
+CMD ["/usr/local/bin/docker-entrypoint.sh"]
+EOF
+    docker build -t "$POSTGRES" "$ctx" >"$ctx.log" 2>&1 || {
+        tail -30 "$ctx.log"
+        rm -rf "$ctx" "$ctx.log"
+        exit 1
+    }
+    rm -rf "$ctx" "$ctx.log"
+    echo "images: made $POSTGRES in $((SECONDS - start)) s"
+fi
+
+if have_image "$S3"; then
+    echo "images: $S3 already there"
+else
+    start=$SECONDS
+    s3s=$(command -v s3s-fs) || {
+        echo "images: s3s-fs is not installed (cargo install s3s-fs@0.14.1 --locked --features binary)" >&2
+        exit 1
+    }
+    ctx=$(mktemp -d /tmp/wharf-s3-image.XXXXXX)
+    cp "$s3s" "$ctx/s3s-fs"
+    # `server DIR` as MinIO takes it, with MinIO's root credentials; a bucket is a folder.
+    cat >"$ctx/entrypoint.sh" <<'SH'
+#!/bin/sh
+set -e
+[ "$1" = server ] && [ -n "$2" ] || { echo "usage: server DIR" >&2; exit 2; }
+mkdir -p "$2"
+exec /usr/local/bin/s3s-fs --host 0.0.0.0 --port 9000 \
+    --access-key "$MINIO_ROOT_USER" --secret-key "$MINIO_ROOT_PASSWORD" "$2"
+SH
+    cat >"$ctx/Dockerfile" <<EOF
+FROM $BASE
+COPY s3s-fs entrypoint.sh /usr/local/bin/
+RUN chmod 755 /usr/local/bin/s3s-fs /usr/local/bin/entrypoint.sh
+EXPOSE 9000
+ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
+CMD ["server", "/data"]
+EOF
+    docker build -t "$S3" "$ctx" >"$ctx.log" 2>&1 || {
+        tail -30 "$ctx.log"
+        rm -rf "$ctx" "$ctx.log"
+        exit 1
+    }
+    rm -rf "$ctx" "$ctx.log"
+    echo "images: made $S3 in $((SECONDS - start)) s"
+fi
+
+if have_image "$CURL"; then
+    echo "images: $CURL already there"
+else
+    start=$SECONDS
+    build_from_stdin "$CURL" <<EOF
+FROM $BASE
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends curl ca-certificates \\
+ && rm -rf /var/lib/apt/lists/*
+ENTRYPOINT ["curl"]
+EOF
+    echo "images: made $CURL in $((SECONDS - start)) s"
 fi

@@ -89,6 +89,7 @@ cleanup() {
     # Every file given to any phase, so that down also removes the proxy and its network.
     docker-compose -p "$project" -f docker/compose.yaml -f docker/compose.proxy.yaml \
         down -v --remove-orphans >/dev/null 2>&1
+    docker-compose -p "$project-scale" -f docker/compose.scale.yaml down -v --remove-orphans >/dev/null 2>&1
     rm -rf "$tmp"
     if [ -n "$dockerd_pid" ]; then
         kill "$dockerd_pid" 2>/dev/null
@@ -106,8 +107,8 @@ timing "base images"
 
 # --- ports -----------------------------------------------------------------------------------
 # Free ports on every address (Docker publishes the passive range on all of them): HTTP, FTP,
-# the proxy, and ten consecutive ones for passive FTP.
-read -r http_port ftp_port proxy_port passive_first < <(python3 - <<'EOF'
+# the proxy, the several-nodes variant's nginx, and ten consecutive ones for passive FTP.
+read -r http_port ftp_port proxy_port scale_port passive_first < <(python3 - <<'EOF'
 import random, socket
 def free(port):
     with socket.socket() as s:
@@ -117,7 +118,7 @@ def free(port):
         except OSError:
             return False
 singles = []
-while len(singles) < 3:
+while len(singles) < 4:
     p = random.randint(20000, 39999)
     if p not in singles and free(p):
         singles.append(p)
@@ -330,6 +331,75 @@ fi
 compose down >/dev/null 2>&1
 unset WHARF_PROXY_IMAGE WHARF_PROXY_PORT
 timing proxy
+
+# --- several nodes: PostgreSQL, S3, three nodes, nginx (docker/compose.scale.yaml) ------------
+# Unmodified, with locally made images standing in for postgres:16, minio/minio,
+# curlimages/curl and nginx:stable (tests/docker/images.sh), in a project of its own.
+scale() { docker-compose -p "$project-scale" -f docker/compose.scale.yaml "$@"; }
+export WHARF_POSTGRES_IMAGE=wharf-test/postgres:bookworm WHARF_S3_IMAGE=wharf-test/s3:bookworm
+export WHARF_CURL_IMAGE=wharf-test/curl:bookworm WHARF_PROXY_IMAGE=wharf-test/nginx:bookworm
+scaled=http://127.0.0.1:$scale_port
+nodes_healthy() { # all three nodes pass Docker's health check (120 s at most)
+    local n id status
+    for n in node1 node2 node3; do
+        id=$(scale ps -q "$n")
+        for _ in $(seq 120); do
+            status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id" 2>/dev/null || true)
+            [ "$status" = healthy ] && break
+            sleep 1
+        done
+        [ "$status" = healthy ] || { echo "  $n: ${status:-no status}"; scale logs --no-color --tail=20 "$n"; return 1; }
+    done
+}
+if ! WHARF_HTTP_PORT=127.0.0.1:$scale_port scale up -d >"$tmp/scale-up.log" 2>&1; then
+    tail -30 "$tmp/scale-up.log"
+    fail "scale: up"
+else
+    check "scale: three nodes healthy" nodes_healthy
+    head -c 400000 /dev/urandom >"$tmp/scale.bin"
+    scale_put_ok() { # nginx may still be starting
+        for _ in $(seq 20); do dav -f -T "$tmp/scale.bin" "$scaled/scale.bin" 2>/dev/null && return 0; sleep 0.5; done
+        return 1
+    }
+    check "scale: PUT through nginx" scale_put_ok
+    scale_gets_ok() { # six GETs: each node answers two of them, round robin
+        local i
+        for i in 1 2 3 4 5 6; do get_equals "$tmp/scale.bin" "$scaled/scale.bin" || return 1; done
+    }
+    check "scale: GET through every node returns the bytes" scale_gets_ok
+    scale_in_bucket() { # the content is an object of the bucket, named by its BLAKE3 id
+        scale exec -T s3 sh -c 'ls /data/wharf/blobs/blobs' | grep -q '^[0-9a-f]\{64\}$'
+    }
+    check "scale: the content is in the bucket" scale_in_bucket
+    scale_lock_ok() { # a LOCK answered by one node blocks a PUT answered by the next
+        local code
+        code=$(dav -X LOCK -H 'Timeout: Second-600' -o /dev/null -w '%{http_code}' \
+            --data '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>' \
+            "$scaled/scale.bin")
+        [ "$code" = 200 ] || return 1
+        for _ in 1 2 3; do
+            code=$(dav -T "$tmp/scale.bin" -o /dev/null -w '%{http_code}' "$scaled/scale.bin")
+            [ "$code" = 423 ] || return 1
+        done
+    }
+    check "scale: a lock holds on every node" scale_lock_ok
+    scale_user_ok() { # added on node1, accepted by all three within seconds
+        local i ok=0
+        printf 'carol-Pass-1\n' | scale exec -T node1 wharf user add carol --password-stdin >/dev/null || return 1
+        for _ in $(seq 20); do
+            ok=0
+            for i in 1 2 3; do
+                [ "$(curl -sS -u carol:carol-Pass-1 -o /dev/null -w '%{http_code}' "$scaled/")" = 200 ] && ok=$((ok + 1))
+            done
+            [ "$ok" = 3 ] && return 0
+            sleep 0.5
+        done
+        return 1
+    }
+    check "scale: a user added on one node logs in through all of them" scale_user_ok
+fi
+scale down -v --remove-orphans >/dev/null 2>&1
+timing "several nodes"
 
 # --- a host folder owned by a non-root uid, served as that uid ----------------------------------
 # The first-start flow of the README too: no WHARF_ADMIN_PASSWORD, the generated one is read

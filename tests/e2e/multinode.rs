@@ -314,3 +314,27 @@ async fn db_count_in(url: &str, sql: &str) -> i64 {
     db.close().await.expect("close");
     n
 }
+
+#[tokio::test]
+async fn failed_logins_spread_over_the_nodes_lock_the_user_out_on_every_node() {
+    let c = Cluster::start();
+    let attempt = |n: usize, password: &'static str| {
+        let s = c.node(n);
+        s.client.get(s.url("/")).header("Authorization", basic("admin", password)).send()
+    };
+    // Five wrong guesses (the default limit), one or two per node: no node alone saw five.
+    for n in [1, 2, 3, 1, 2] {
+        assert_eq!(attempt(n, "wrong guess").await.expect("GET").status(), 401, "node {n}");
+    }
+    for n in [3, 2, 1] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let status = attempt(n, ADMIN_PASSWORD).await.expect("GET").status();
+            if status == 429 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {n} still lets the locked-out user in ({status})");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

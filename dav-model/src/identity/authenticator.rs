@@ -116,14 +116,14 @@ impl Authenticator {
         }
         let key = self.cache_key(user, password);
         if let Some(principal) = self.cached_login(&key) {
-            self.guard.success(user, source);
+            self.succeeded(user, source).await;
             LoginCounters::bump(&self.counts.ok);
             return LoginOutcome::Ok(principal);
         }
         let generation = self.lock_cache().generation;
         match self.verify(user, password).await {
             Ok(true) => {}
-            Ok(false) => return self.failed(user, source),
+            Ok(false) => return self.failed(user, source).await,
             Err(e) => return self.unavailable(user, source, e),
         }
         let principal = match self.repo.principal_for(user).await {
@@ -131,7 +131,7 @@ impl Authenticator {
             Err(e) => return self.unavailable(user, source, e),
         };
         self.insert(generation, |c| &mut c.logins, key, principal.clone());
-        self.guard.success(user, source);
+        self.succeeded(user, source).await;
         LoginCounters::bump(&self.counts.ok);
         tracing::info!(user = ?user, %source, "login");
         LoginOutcome::Ok(principal)
@@ -160,13 +160,13 @@ impl Authenticator {
             return LoginOutcome::LockedOut { retry_after };
         }
         if !ok {
-            return self.failed(user, source);
+            return self.failed(user, source).await;
         }
         let principal = match self.digest_user(user).await {
             Some(entry) => entry.principal,
-            None => return self.failed(user, source),
+            None => return self.failed(user, source).await,
         };
-        self.guard.success(user, source);
+        self.succeeded(user, source).await;
         LoginCounters::bump(&self.counts.ok);
         LoginOutcome::Ok(principal)
     }
@@ -191,6 +191,9 @@ impl Authenticator {
             *seen = Some(now);
             changed
         };
+        // Other servers' failures and lockouts (and this one's, from before a restart).
+        let failures = self.repo.login_failures(self.guard.config().lockout).await?;
+        self.guard.adopt(&failures);
         if changed {
             self.invalidate_all();
             self.repo.lookups.invalidate();
@@ -295,11 +298,29 @@ impl Authenticator {
         Ok(ok && known)
     }
 
-    fn failed(&self, user: &str, source: IpAddr) -> LoginOutcome {
-        let delay = self.guard.failure(user, source);
+    /// Counts the failure here and in the database, which holds every server's count.
+    async fn failed(&self, user: &str, source: IpAddr) -> LoginOutcome {
+        let mut delay = self.guard.failure(user, source);
+        let keys = self.guard.shared_keys(user, source);
+        match self.repo.record_login_failure(&keys, self.guard.config().lockout).await {
+            Ok(records) => delay = delay.max(self.guard.adopt(&records)),
+            Err(e) => tracing::error!(error = %e, "a failed login could not be recorded in the database"),
+        }
         LoginCounters::bump(&self.counts.failed);
         tracing::warn!(user = ?user, %source, "login failed");
         LoginOutcome::Rejected { delay }
+    }
+
+    /// Clears the counts of `user` and `source`, in the database too when there are any.
+    async fn succeeded(&self, user: &str, source: IpAddr) {
+        if !self.guard.knows(user, source) {
+            return;
+        }
+        self.guard.success(user, source);
+        let keys: Vec<String> = self.guard.shared_keys(user, source).into_iter().map(|(k, _)| k).collect();
+        if let Err(e) = self.repo.clear_login_failures(&keys).await {
+            tracing::error!(error = %e, "failed logins could not be cleared in the database");
+        }
     }
 
     /// The database failed: not the client's fault, so nothing is counted against them.

@@ -3,9 +3,11 @@
 //! address out for a while once it has failed too often.
 //!
 //! Both counters matter: per user, so a distributed guesser cannot hammer one account; per
-//! address, so one client cannot sweep many accounts. State lives in memory only (a
-//! restart forgives everyone, which is fine for a single server) and is bounded, so a
-//! flood of invented user names cannot grow it without limit.
+//! address, so one client cannot sweep many accounts. Checks read memory only; failures
+//! are also counted in the database (`failures.rs`), whose records the authenticator
+//! brings back here ([`Guard::adopt`]), so that servers sharing a database count and lock
+//! out together. Memory is bounded, so a flood of invented user names cannot grow it
+//! without limit.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -53,6 +55,22 @@ enum Key {
 impl Key {
     fn user(name: &str) -> Key {
         Key::User(*blake3::hash(name.as_bytes()).as_bytes())
+    }
+
+    /// How the key is stored in the database: `u:` and the name's hash, `a:` and the address.
+    fn text(&self) -> String {
+        match self {
+            Key::User(hash) => format!("u:{}", blake3::Hash::from_bytes(*hash).to_hex()),
+            Key::Source(ip) => format!("a:{ip}"),
+        }
+    }
+
+    fn parse(text: &str) -> Option<Key> {
+        match text.split_once(':')? {
+            ("u", hex) => blake3::Hash::from_hex(hex).ok().map(|h| Key::User(*h.as_bytes())),
+            ("a", ip) => ip.parse().ok().map(Key::Source),
+            _ => None,
+        }
     }
 }
 
@@ -172,6 +190,46 @@ impl Guard {
         let (_, cutoff, _) = lasts.select_nth_unstable(excess - 1);
         let cutoff = *cutoff;
         entries.retain(|_, rec| rec.last > cutoff);
+    }
+
+    /// The database keys of `user` and `source`, each with the failures that lock it out.
+    pub(crate) fn shared_keys(&self, user: &str, source: IpAddr) -> Vec<(String, u32)> {
+        let keys = [Key::user(user), Key::Source(source_key(source))];
+        let limits = [self.config.max_failures, self.config.max_address_failures];
+        keys.iter().map(Key::text).zip(limits).collect()
+    }
+
+    /// Whether `user` or `source` has failures or a lockout here, which a success must
+    /// then also clear in the database.
+    pub(crate) fn knows(&self, user: &str, source: IpAddr) -> bool {
+        let entries = self.lock();
+        entries.contains_key(&Key::user(user)) || entries.contains_key(&Key::Source(source_key(source)))
+    }
+
+    /// Takes the database's records (every server's failures) as this guard's own; returns
+    /// the back-off owed to the largest user-name count among them.
+    pub(crate) fn adopt(&self, records: &[super::failures::Failures]) -> Duration {
+        let (now, now_ns) = (Instant::now(), crate::now_ns());
+        // A wall-clock time of the database as an instant of this process.
+        let at = |ns: i64| match u64::try_from(ns.saturating_sub(now_ns)) {
+            Ok(ahead) => now + Duration::from_nanos(ahead),
+            Err(_) => now.checked_sub(Duration::from_nanos(now_ns.saturating_sub(ns).unsigned_abs())).unwrap_or(now),
+        };
+        let mut entries = self.lock();
+        let mut user_failures = 0;
+        for rec in records {
+            let Some(key) = Key::parse(&rec.key) else { continue };
+            if matches!(key, Key::User(_)) {
+                user_failures = user_failures.max(rec.failures);
+            }
+            let locked_until = rec.locked_until_ns.map(at);
+            let window_start = at(rec.window_start_ns);
+            entries.insert(key, Record { failures: rec.failures, window_start, locked_until, last: now });
+        }
+        if entries.len() > CAPACITY {
+            self.evict(&mut entries, now);
+        }
+        backoff(user_failures)
     }
 
     #[cfg(test)]

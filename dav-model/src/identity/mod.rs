@@ -9,6 +9,7 @@
 //!   steady state.
 
 mod authenticator;
+mod failures;
 mod guard;
 pub mod password;
 mod principal;
