@@ -31,6 +31,11 @@ impl Cluster {
     /// Three nodes on a new database and bucket, started at once as a cluster's first
     /// start would be (they must agree on who sets the repository up).
     fn start() -> Cluster {
+        Cluster::start_with(&[])
+    }
+
+    /// [`Cluster::start`] with more flags for every node.
+    fn start_with(extra: &[&str]) -> Cluster {
         let tmp = tempfile::tempdir().expect("temp dir");
         let s3 = s3s_fs::S3sFs::start(BUCKET, KEY, SECRET);
         let database = fresh_database();
@@ -44,6 +49,8 @@ impl Cluster {
             "--s3-grace-seconds",
             "2",
         ];
+        let args: Vec<&str> = args.iter().chain(extra).copied().collect();
+        let args = &args[..];
         let nodes: Vec<Server> = std::thread::scope(|scope| {
             let starting: Vec<_> = (1..=3)
                 .map(|n| {
@@ -336,5 +343,21 @@ async fn failed_logins_spread_over_the_nodes_lock_the_user_out_on_every_node() {
             assert!(Instant::now() < deadline, "node {n} still lets the locked-out user in ({status})");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+#[tokio::test]
+async fn digest_logins_work_when_challenge_and_answer_reach_different_nodes() {
+    let c = Cluster::start_with(&["--digest"]);
+    // Each of curl's requests goes to the next node: the challenge's nonce comes from one,
+    // the answer to it reaches another, which must recognise the nonce as the cluster's.
+    for _ in 0..3 {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--digest", "-u"])
+            .arg(format!("admin:{ADMIN_PASSWORD}"))
+            .arg(format!("{}/", c.proxy.url))
+            .output()
+            .expect("curl");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
