@@ -34,6 +34,24 @@ mod tree;
 mod txn;
 
 pub use content::{PutOptions, PutOutcome};
+
+/// For tests of this crate and of the server: where a test's repository lives.
+#[doc(hidden)]
+pub mod testing {
+    /// With `WHARF_TEST_POSTGRES` set to a server's URL (the test command starts one, see
+    /// `tests/postgres.sh`), the URL of a new, empty database on it, so that the model's
+    /// tests run on PostgreSQL; `None` otherwise (SQLite).
+    pub async fn postgres_database() -> Option<String> {
+        use sqlx::Connection;
+        let server = std::env::var("WHARF_TEST_POSTGRES").ok().filter(|u| !u.is_empty())?;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&server).await.expect("the test PostgreSQL server");
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("a test database");
+        let _ = admin.close().await;
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+        Some(format!("{base}/{name}"))
+    }
+}
 pub use error::{Error, Result};
 pub use inline::{DEFAULT_CACHE_BYTES as DEFAULT_CONTENT_CACHE_BYTES, DEFAULT_INLINE_MAX, INLINE_CAP};
 pub use lock::{ActiveLock, LockRequest, LockScope};

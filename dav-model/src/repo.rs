@@ -286,12 +286,22 @@ impl Repository {
 
     pub(crate) async fn scratch_with(config: Config) -> (tempfile::TempDir, Repository) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = match crate::db::test_postgres().await {
+        let url = match crate::testing::postgres_database().await {
             Some(url) => url,
             None => format!("sqlite://{}", dir.path().join("t.db").display()),
         };
         let store = Arc::new(wharf_backends::MemoryStore::new());
         let repo = Repository::with_store(&url, store, config).await.expect("scratch repository");
+        (dir, repo)
+    }
+
+    /// A scratch repository on SQLite whatever the test run's database, for tests of what
+    /// only SQLite has (the lookup cache: a shared database caches no lookups).
+    pub(crate) async fn scratch_sqlite() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Arc::new(wharf_backends::MemoryStore::new());
+        let repo = Repository::with_store(&url, store, Config::default()).await.expect("scratch repository");
         (dir, repo)
     }
 }

@@ -327,7 +327,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_committed_but_not_finished_empties_the_lookup_cache() {
-        let (_dir, repo) = Repository::scratch().await;
+        let (_dir, repo) = Repository::scratch_sqlite().await;
         let (tx, elsewhere) = committed_beside_a_cached_lookup(&repo).await;
         drop(tx);
         assert!(repo.lookups.get(&elsewhere).is_none());
@@ -335,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_transaction_keeps_the_other_cached_lookups() {
-        let (_dir, repo) = Repository::scratch().await;
+        let (_dir, repo) = Repository::scratch_sqlite().await;
         let (tx, elsewhere) = committed_beside_a_cached_lookup(&repo).await;
         tx.finish(vec![]);
         assert!(repo.lookups.get(&elsewhere).is_some());

@@ -13,6 +13,8 @@ struct Fixture {
     repo: Repository,
     store: Arc<MemoryStore>,
     system: Principal,
+    /// The database the repository is on (SQLite in `_dir`, or PostgreSQL).
+    url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -25,10 +27,13 @@ impl Fixture {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let url = match dav_model::testing::postgres_database().await {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.path().join("t.db").display()),
+    };
     let store = Arc::new(MemoryStore::new());
     let repo = Repository::with_store(&url, store.clone(), Config::default()).await.unwrap();
-    Fixture { repo, store, system: Principal::system(), _dir: dir }
+    Fixture { repo, store, system: Principal::system(), url, _dir: dir }
 }
 
 fn p(s: &str) -> DavPath {
@@ -45,14 +50,15 @@ async fn put(f: &Fixture, path: &str, content: &'static str) -> Result<bool, Err
 
 /// Blobs held: files of the blob store and small contents inline in the database.
 async fn blobs(f: &Fixture) -> usize {
-    use sqlx::{ConnectOptions, Connection};
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(f._dir.path().join("t.db")).read_only(true);
-    let mut db = options.connect().await.unwrap();
-    let (inline,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM blobs WHERE data IS NOT NULL AND refcount > 0")
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
+    use sqlx::Connection;
+    let sql = "SELECT COUNT(*) FROM blobs WHERE data IS NOT NULL AND refcount > 0";
+    let inline: i64 = if f.url.starts_with("postgres") {
+        let mut db = sqlx::PgConnection::connect(&f.url).await.unwrap();
+        sqlx::query_as::<_, (i64,)>(sql).fetch_one(&mut db).await.unwrap().0
+    } else {
+        let mut db = sqlx::SqliteConnection::connect(&f.url).await.unwrap();
+        sqlx::query_as::<_, (i64,)>(sql).fetch_one(&mut db).await.unwrap().0
+    };
     f.store.list().await.unwrap().len() + inline as usize
 }
 

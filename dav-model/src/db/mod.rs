@@ -275,17 +275,3 @@ impl Handle for SqliteConnection {
         Link::Sqlite(self)
     }
 }
-
-/// With `WHARF_TEST_POSTGRES` set to a server's URL (the test command starts one, see
-/// `tests/postgres.sh`), the URL of a new, empty database on it: the model's tests then
-/// run on PostgreSQL instead of SQLite.
-#[cfg(test)]
-pub(crate) async fn test_postgres() -> Option<String> {
-    let server = std::env::var("WHARF_TEST_POSTGRES").ok().filter(|u| !u.is_empty())?;
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = <PgConnection as sqlx::Connection>::connect(&server).await.expect("the test PostgreSQL server");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("a test database");
-    let _ = admin.close().await;
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-    Some(format!("{base}/{name}"))
-}
