@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use wharf_backends::{BlobStore, Durability, LocalStore, S3Options, S3Store};
 
-use crate::db::{Pool, Tx};
+use crate::db::{Handle, Pool};
 use crate::{Error, Result};
 
 /// The URL a local store is recorded under.
@@ -44,10 +44,15 @@ impl Opened {
     /// Checks the store against the database (`check_location`); a bucket is then
     /// claimed for this repository and swept of what crashed uploads left.
     ///
-    /// In one write transaction: servers sharing a database and starting at once (a
-    /// cluster's first start) take turns, so that the first records the repository's id
-    /// and the others claim the bucket with that same id instead of each with its own.
+    /// A first start records the repository in a write transaction: servers sharing a
+    /// database and starting at once (a cluster's first start) then take turns, so that
+    /// the first records the repository's id and the others claim the bucket with that
+    /// same id instead of each with its own. Later starts hold no node's writes up.
     pub async fn check(&self, pool: &Pool, s3: Option<&S3Options>) -> Result<()> {
+        let (repository, new) = check_location(&mut pool.acquire().await?, s3).await?;
+        if !new {
+            return self.claim_and_sweep(&repository).await;
+        }
         let mut tx = pool.begin().await?;
         let (repository, new) = check_location(&mut tx, s3).await?;
         if let Opened::S3(store) = self {
@@ -64,12 +69,20 @@ impl Opened {
         }
         Ok(())
     }
+
+    async fn claim_and_sweep(&self, repository: &str) -> Result<()> {
+        if let Opened::S3(store) = self {
+            store.claim(repository).await?;
+            store.sweep_leftovers().await?;
+        }
+        Ok(())
+    }
 }
 
 /// Refuses `s3` (or the local store) if another location is recorded. A database from
 /// before the record existed had local blobs. Returns the repository's id, and whether it
 /// is new (nothing recorded yet).
-async fn check_location(tx: &mut Tx<'_>, s3: Option<&S3Options>) -> Result<(String, bool)> {
+async fn check_location(tx: &mut dyn Handle, s3: Option<&S3Options>) -> Result<(String, bool)> {
     let recorded: Option<(String, String)> =
         crate::db::query_as("SELECT url, repository FROM blob_location WHERE id = 1").fetch_optional(&mut *tx).await?;
     let wanted = location_url(s3);
@@ -92,7 +105,7 @@ async fn check_location(tx: &mut Tx<'_>, s3: Option<&S3Options>) -> Result<(Stri
     Ok((uuid::Uuid::new_v4().simple().to_string(), true))
 }
 
-async fn record(tx: &mut Tx<'_>, s3: Option<&S3Options>, repository: &str) -> Result<()> {
+async fn record(tx: &mut dyn Handle, s3: Option<&S3Options>, repository: &str) -> Result<()> {
     let sql = "INSERT INTO blob_location (id, url, endpoint, region, virtual_hosted, repository) \
                VALUES (1, ?, ?, ?, ?, ?)";
     crate::db::query(sql)

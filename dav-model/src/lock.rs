@@ -124,6 +124,13 @@ impl LockRows {
         self.1 || self.0.load(Ordering::Acquire)
     }
 
+    /// Whether a write may try its plain path, whose statements are guarded by "no lock
+    /// row at all" and hold back otherwise: unless a lock is known here; on a shared
+    /// database always, since the guard is read under the writer lock every node takes.
+    pub fn plain_worth_trying(&self) -> bool {
+        self.1 || !self.0.load(Ordering::Acquire)
+    }
+
     fn expect(&self) {
         self.0.store(true, Ordering::Release);
     }

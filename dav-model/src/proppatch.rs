@@ -65,7 +65,7 @@ impl Repository {
     /// the careful path.
     async fn set_times_plain(&self, path: &DavPath, ops: &[PatchOp]) -> Result<Option<Vec<(PropName, PatchResult)>>> {
         let live_times = |op: &PatchOp| matches!(op, PatchOp::Set(p) if time_prop(&p.name).is_some_and(|t| !t.dead));
-        if ops.is_empty() || !ops.iter().all(live_times) || self.lock_rows.may_exist() {
+        if ops.is_empty() || !ops.iter().all(live_times) || !self.lock_rows.plain_worth_trying() {
             return Ok(None);
         }
         let (failures, times) = judge(ops);

@@ -123,8 +123,7 @@ impl Repository {
     /// Opens a repository on a database URL (`sqlite://FILE` or `postgres://…`) and a blob
     /// store (tests use a MemoryStore).
     pub async fn with_store(url: &str, blobs: Arc<dyn BlobStore>, config: Config) -> Result<Repository> {
-        let (read, write) = crate::db::open(url, config.durability).await?;
-        let gc_guard = crate::db::CollectorGuard::new(&write);
+        let crate::db::Opened { read, write, collector: gc_guard } = crate::db::open(url, config.durability).await?;
         let shared = write.dialect() == crate::db::Dialect::Postgres;
         let lock_rows = if shared { crate::lock::LockRows::shared() } else { Default::default() };
         lock_rows.recheck(&mut write.acquire().await?).await?;
@@ -165,6 +164,13 @@ impl Repository {
         tx.commit().await?;
         self.lookups.forget(paths);
         Ok(())
+    }
+
+    /// Whether other servers may use this database too (PostgreSQL): what a process
+    /// remembers may then be stale, and what every server must agree on lives in the
+    /// database.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.write.dialect() == crate::db::Dialect::Postgres
     }
 
     pub fn config(&self) -> &Config {

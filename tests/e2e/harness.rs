@@ -222,14 +222,20 @@ pub fn database_env(data: &Path) -> Vec<(String, String)> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data.hash(&mut hasher);
     let name = format!("d_{:016x}", hasher.finish());
+    vec![("WHARF_DATABASE".to_owned(), create_database(&server, &name))]
+}
+
+/// Creates the database `name` on the PostgreSQL server at `server` unless it exists;
+/// returns its URL.
+pub fn create_database(server: &str, name: &str) -> String {
     let out = Command::new("psql")
-        .args(["-q", "-v", "ON_ERROR_STOP=1", &server, "-c", &format!("CREATE DATABASE {name}")])
+        .args(["-q", "-v", "ON_ERROR_STOP=1", server, "-c", &format!("CREATE DATABASE {name}")])
         .output()
         .expect("run psql");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() || stderr.contains("already exists"), "CREATE DATABASE {name}: {stderr}");
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-    vec![("WHARF_DATABASE".to_owned(), format!("{base}/{name}"))]
+    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+    format!("{base}/{name}")
 }
 
 /// Runs `wharf ARGS --data DIR`, feeding `stdin`; panics unless it succeeds.

@@ -93,13 +93,7 @@ fn fresh_database() -> String {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
     let name = format!("cluster_{}_{now}_{n}", std::process::id());
-    let out = Command::new("psql")
-        .args(["-q", "-v", "ON_ERROR_STOP=1", &server, "-c", &format!("CREATE DATABASE {name}")])
-        .output()
-        .expect("run psql");
-    assert!(out.status.success(), "CREATE DATABASE: {}", String::from_utf8_lossy(&out.stderr));
-    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-    format!("{base}/{name}")
+    create_database(&server, &name)
 }
 
 /// nginx sending each request to the next node in turn (Debian's nginx, as an operator

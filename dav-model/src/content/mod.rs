@@ -176,7 +176,7 @@ impl Repository {
             None => None,
         };
         let resuming = opts.resume_at.is_some_and(|n| n > 0);
-        if !resuming && opts.pre.is_empty() && !self.lock_rows.may_exist() {
+        if !resuming && opts.pre.is_empty() && self.lock_rows.plain_worth_trying() {
             // What the cache knows of the target costs nothing: a collection is refused
             // now, and a file to replace goes straight to the careful path.
             let known = self.lookups.get(path).flatten();

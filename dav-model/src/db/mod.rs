@@ -27,14 +27,21 @@ pub(crate) use guard::CollectorGuard;
 pub(crate) use query::{pg_arguments, query, query_as, sqlite_arguments, Value};
 pub(crate) use row::Row;
 
+/// A database, opened: pools for reads and for writes, and the collector's guard.
+pub(crate) struct Opened {
+    pub read: Pool,
+    pub write: Pool,
+    pub collector: CollectorGuard,
+}
+
 /// Connects to the database at `url` (`sqlite://FILE`, or `postgres://…` /
-/// `postgresql://…`) and brings its schema up to date; returns the pools for reads and
-/// for writes.
-pub(crate) async fn open(url: &str, durability: Durability) -> crate::Result<(Pool, Pool)> {
+/// `postgresql://…`) and brings its schema up to date.
+pub(crate) async fn open(url: &str, durability: Durability) -> crate::Result<Opened> {
     if is_postgres(url) {
         open_postgres(url).await
     } else {
-        open_sqlite(url, durability).await
+        let (read, write) = open_sqlite(url, durability).await?;
+        Ok(Opened { read, write, collector: CollectorGuard::default() })
     }
 }
 
@@ -60,17 +67,27 @@ async fn open_sqlite(url: &str, durability: Durability) -> crate::Result<(Pool, 
     Ok((Pool::Sqlite(read), Pool::Sqlite(write)))
 }
 
-/// One pool for both: PostgreSQL runs reads beside writes on any connection, and its
-/// write transactions queue on the writer lock. Several nodes starting at once migrate
-/// one after another (sqlx holds an advisory lock while it migrates).
-async fn open_postgres(url: &str) -> crate::Result<(Pool, Pool)> {
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(url)
-        .await?;
-    sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-    Ok((Pool::Pg { pool: pool.clone(), writer: false }, Pool::Pg { pool, writer: true }))
+/// Three pools, so that no kind of work can take the connections another needs: reads;
+/// writes, whose transactions queue on the writer lock (each waiting one holds its
+/// connection); and the collector's guard, held by uploads while their writes commit.
+/// Several nodes starting at once migrate one after another (sqlx holds an advisory lock
+/// while it migrates).
+async fn open_postgres(url: &str) -> crate::Result<Opened> {
+    let pool = |n| {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(n)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(url)
+    };
+    // Sixteen connections a node, so that a few nodes fit PostgreSQL's default of 100.
+    let write = pool(4).await?;
+    sqlx::migrate!("../migrations/postgres").run(&write).await?;
+    Ok(Opened {
+        read: Pool::Pg { pool: pool(8).await?, writer: false },
+        write: Pool::Pg { pool: write, writer: true },
+        collector: CollectorGuard::shared(pool(4).await?),
+    })
 }
 
 /// The database of the repository in `dir`: `database` if given, else `dir/wharf.db`.

@@ -43,11 +43,14 @@ fn number(sql: &str) -> (String, usize) {
                     digits.push(*d);
                     chars.next();
                 }
-                count += 1;
                 if digits.is_empty() {
                     next += 1;
                     digits = next.to_string();
                 }
+                // `?2` twice is one value; `?` after `?3` is the fourth.
+                let index: usize = digits.parse().unwrap_or(0);
+                next = next.max(index);
+                count = count.max(index);
                 out.push('$');
                 out.push_str(&digits);
             }
@@ -76,6 +79,11 @@ mod tests {
         let sql = "SELECT '?', \"a?\" FROM t -- why?\nWHERE x = ?";
         assert_eq!(numbered(sql), "SELECT '?', \"a?\" FROM t -- why?\nWHERE x = $1");
         assert_eq!(placeholders(sql), 1);
+    }
+
+    #[test]
+    fn a_numbered_placeholder_used_twice_is_one_value() {
+        assert_eq!(placeholders("SELECT ?1 WHERE a = ?1 OR b = ?2"), 2);
     }
 
     #[test]

@@ -154,12 +154,14 @@ impl Repository {
     /// `options.repair`, repairs what it can and checks again. Cheap on a small store
     /// without `verify_content`: a handful of queries and one listing of the blob store.
     pub async fn fsck(&self, options: FsckOptions) -> Result<Report> {
-        let guard = self.gc_guard.collecting().await?;
-        let (findings, counts) = check::run(self, options.verify_content).await?;
         if !options.repair {
+            let _guard = self.gc_guard.checking().await;
+            let (findings, counts) = check::run(self, options.verify_content).await?;
             let problems = findings.into_iter().map(|finding| Problem { finding, outcome: Outcome::Found }).collect();
             return Ok(Report { problems, remaining: Vec::new(), counts });
         }
+        let guard = self.gc_guard.collecting().await?;
+        let (findings, counts) = check::run(self, options.verify_content).await?;
         let mut problems = Vec::with_capacity(findings.len());
         for finding in findings {
             let outcome = repair::one(self, &finding).await?;
@@ -172,7 +174,7 @@ impl Repository {
             // Blobs whose count a repair set to 0 go the way of any garbage.
             self.collect_garbage().await?;
         }
-        let guard = self.gc_guard.collecting().await?;
+        let guard = self.gc_guard.checking().await;
         let (remaining, _) = check::run(self, options.verify_content).await?;
         drop(guard);
         Ok(Report { problems, remaining, counts })

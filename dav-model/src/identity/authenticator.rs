@@ -191,9 +191,6 @@ impl Authenticator {
             *seen = Some(now);
             changed
         };
-        // Other servers' failures and lockouts (and this one's, from before a restart).
-        let failures = self.repo.login_failures(self.guard.config().lockout).await?;
-        self.guard.adopt(&failures);
         if changed {
             self.invalidate_all();
             self.repo.lookups.invalidate();
@@ -201,6 +198,16 @@ impl Authenticator {
             tracing::debug!("users or shares changed: cached logins dropped");
         } else if self.repo.has_unavailable_mounts() {
             self.repo.reload_mounts().await?;
+        }
+        // Other servers' failed logins and lockouts, after the changes above: a failure
+        // here must not keep them from being applied.
+        if self.repo.is_shared() {
+            match self.repo.login_failures(self.guard.config().lockout).await {
+                Ok(failures) => {
+                    self.guard.adopt(&failures);
+                }
+                Err(e) => tracing::warn!(error = %e, "other servers' failed logins could not be read"),
+            }
         }
         Ok(changed)
     }
@@ -298,25 +305,32 @@ impl Authenticator {
         Ok(ok && known)
     }
 
-    /// Counts the failure here and in the database, which holds every server's count.
+    /// Counts the failure here and, on a database other servers share, there too: the
+    /// database then holds every server's count.
     async fn failed(&self, user: &str, source: IpAddr) -> LoginOutcome {
         let mut delay = self.guard.failure(user, source);
-        let keys = self.guard.shared_keys(user, source);
-        match self.repo.record_login_failure(&keys, self.guard.config().lockout).await {
-            Ok(records) => delay = delay.max(self.guard.adopt(&records)),
-            Err(e) => tracing::error!(error = %e, "a failed login could not be recorded in the database"),
+        if self.repo.is_shared() {
+            let keys = self.guard.shared_keys(user, source);
+            match self.repo.record_login_failure(&keys, self.guard.config().lockout).await {
+                Ok(records) => delay = delay.max(self.guard.adopt(&records)),
+                Err(e) => tracing::error!(error = %e, "a failed login could not be recorded in the database"),
+            }
         }
         LoginCounters::bump(&self.counts.failed);
         tracing::warn!(user = ?user, %source, "login failed");
         LoginOutcome::Rejected { delay }
     }
 
-    /// Clears the counts of `user` and `source`, in the database too when there are any.
+    /// Clears the counts of `user` and `source`; on a shared database there too, when
+    /// there are any.
     async fn succeeded(&self, user: &str, source: IpAddr) {
         if !self.guard.knows(user, source) {
             return;
         }
         self.guard.success(user, source);
+        if !self.repo.is_shared() {
+            return;
+        }
         let keys: Vec<String> = self.guard.shared_keys(user, source).into_iter().map(|(k, _)| k).collect();
         if let Err(e) = self.repo.clear_login_failures(&keys).await {
             tracing::error!(error = %e, "failed logins could not be cleared in the database");

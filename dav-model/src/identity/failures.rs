@@ -34,46 +34,38 @@ fn nanos(d: Duration) -> i64 {
 impl Repository {
     /// Adds one failure to each of `keys` (with the count that locks it out; 0: never),
     /// counted within `window`, which is also how long a lockout lasts. Returns each key's
-    /// record as it now stands.
+    /// record as it now stands. One statement per key, decided by the database on the
+    /// row as it is (row locks only: failed logins never queue behind the writer lock).
     pub(crate) async fn record_login_failure(&self, keys: &[(String, u32)], window: Duration) -> Result<Vec<Failures>> {
+        const STALE: &str = "((login_failures.locked_until_ns IS NOT NULL AND login_failures.locked_until_ns <= ?2) \
+             OR (login_failures.locked_until_ns IS NULL AND ?2 - login_failures.window_start_ns >= ?4))";
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "INSERT INTO login_failures (key, failures, window_start_ns, locked_until_ns) \
+                 VALUES (?1, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN ?2 + ?4 END) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                   failures = CASE WHEN {STALE} THEN 1 ELSE login_failures.failures + 1 END, \
+                   window_start_ns = CASE WHEN {STALE} THEN ?2 ELSE login_failures.window_start_ns END, \
+                   locked_until_ns = CASE WHEN {STALE} THEN excluded.locked_until_ns \
+                     WHEN login_failures.locked_until_ns IS NOT NULL THEN login_failures.locked_until_ns \
+                     WHEN ?3 > 0 AND login_failures.failures + 1 >= ?3 THEN ?2 + ?4 END \
+                 RETURNING failures, window_start_ns, locked_until_ns"
+            )
+        });
         let now = now_ns();
-        let mut tx = self.write.begin().await?;
         let mut out = Vec::with_capacity(keys.len());
         for (key, max) in keys {
-            let row: Option<(i64, i64, Option<i64>)> = crate::db::query_as(
-                "SELECT failures, window_start_ns, locked_until_ns FROM login_failures WHERE key = ?",
-            )
-            .bind(key)
-            .fetch_optional(&mut tx)
-            .await?;
-            let known = row.map(|(failures, window_start_ns, locked_until_ns)| Failures {
-                key: key.clone(),
-                failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
-                window_start_ns,
-                locked_until_ns,
-            });
-            let mut rec = match known.filter(|r| !r.is_stale(now, window)) {
-                Some(r) => r,
-                None => Failures { key: key.clone(), failures: 0, window_start_ns: now, locked_until_ns: None },
-            };
-            rec.failures = rec.failures.saturating_add(1);
-            if *max > 0 && rec.failures >= *max && rec.locked_until_ns.is_none() {
-                rec.locked_until_ns = Some(now.saturating_add(nanos(window)));
-            }
-            crate::db::query(
-                "INSERT INTO login_failures (key, failures, window_start_ns, locked_until_ns) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, \
-                 window_start_ns = excluded.window_start_ns, locked_until_ns = excluded.locked_until_ns",
-            )
-            .bind(key)
-            .bind(i64::from(rec.failures))
-            .bind(rec.window_start_ns)
-            .bind(rec.locked_until_ns)
-            .execute(&mut tx)
-            .await?;
-            out.push(rec);
+            let (failures, window_start_ns, locked_until_ns): (i64, i64, Option<i64>) = crate::db::query_as(sql)
+                .bind(key)
+                .bind(now)
+                .bind(i64::from(*max))
+                .bind(nanos(window))
+                .fetch_one(&self.write)
+                .await?;
+            let failures = u32::try_from(failures.max(0)).unwrap_or(u32::MAX);
+            out.push(Failures { key: key.clone(), failures, window_start_ns, locked_until_ns });
         }
-        tx.commit().await?;
         Ok(out)
     }
 
