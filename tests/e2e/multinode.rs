@@ -55,7 +55,7 @@ impl Cluster {
             let starting: Vec<_> = (1..=3)
                 .map(|n| {
                     let data = tmp.path().join(format!("node{n}"));
-                    scope.spawn(move || Server::start_in_env(&data, &args, &ENV))
+                    scope.spawn(move || Server::start_in_env(&data, args, &ENV))
                 })
                 .collect();
             starting.into_iter().map(|s| s.join().expect("a node started")).collect()
