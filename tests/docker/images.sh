@@ -135,14 +135,9 @@ EOF
     echo "images: made $NGINX in $((SECONDS - start)) s"
 fi
 
-if have_image "$POSTGRES"; then
-    echo "images: $POSTGRES already there"
-else
-    start=$SECONDS
-    ctx=$(mktemp -d /tmp/wharf-postgres-image.XXXXXX)
-    # The official image's first-start contract: a superuser POSTGRES_USER with
-    # POSTGRES_PASSWORD, a database POSTGRES_DB, password logins from other containers.
-    cat >"$ctx/entrypoint.sh" <<'SH'
+# The stand-in's first-start script; its checksum is a label of the image, so that a
+# change of it makes the image again.
+postgres_entrypoint=$(cat <<'SH'
 #!/bin/sh
 set -e
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
@@ -160,13 +155,27 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     if [ -n "$POSTGRES_DB" ] && [ "$POSTGRES_DB" != "$user" ]; then
-        echo "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$user\";" |
-            as_postgres "$bin/postgres" --single -D "$PGDATA" postgres >/dev/null
+        # On its socket only, for this one statement.
+        as_postgres "$bin/pg_ctl" -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
+        as_postgres psql -v ON_ERROR_STOP=1 -q -U "$user" -d postgres \
+            -c "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$user\""
+        as_postgres "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
     fi
     echo "postgres: initialised $PGDATA"
 fi
 exec setpriv --reuid postgres --regid postgres --init-groups "$bin/postgres" -D "$PGDATA"
 SH
+)
+postgres_sum=$(printf '%s' "$postgres_entrypoint" | sha256sum | cut -c1-16)
+if have_image "$POSTGRES" &&
+    [ "$(docker image inspect -f '{{index .Config.Labels "wharf-test.entrypoint"}}' "$POSTGRES")" = "$postgres_sum" ]; then
+    echo "images: $POSTGRES already there"
+else
+    start=$SECONDS
+    ctx=$(mktemp -d /tmp/wharf-postgres-image.XXXXXX)
+    # The official image's first-start contract: a superuser POSTGRES_USER with
+    # POSTGRES_PASSWORD, a database POSTGRES_DB, password logins from other containers.
+    printf '%s\n' "$postgres_entrypoint" >"$ctx/entrypoint.sh"
     cat >"$ctx/Dockerfile" <<EOF
 FROM $BASE
 RUN apt-get update \\
@@ -176,6 +185,7 @@ COPY entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
 EXPOSE 5432
 STOPSIGNAL SIGINT
+LABEL wharf-test.entrypoint=$postgres_sum
 CMD ["/usr/local/bin/docker-entrypoint.sh"]
 EOF
     docker build -t "$POSTGRES" "$ctx" >"$ctx.log" 2>&1 || {
