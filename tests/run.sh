@@ -38,7 +38,7 @@ cargo test --workspace -- --skip multinode::
 pg_dir=$(mktemp -d /tmp/wharf-pg.XXXXXX)
 pg_url=$(tests/postgres.sh start "$pg_dir")
 trap 'tests/postgres.sh stop "$pg_dir" || true; rm -rf "$pg_dir"' EXIT
-WHARF_TEST_POSTGRES=$pg_url cargo test -p dav-model --lib --test model -- --include-ignored
+WHARF_TEST_POSTGRES=$pg_url cargo test -p dav-model -- --include-ignored
 WHARF_TEST_POSTGRES=$pg_url cargo test -p wharf --test e2e -- \
     --skip maintenance:: --skip maintenance_backup:: \
     --skip durability::sigkill_during_uploads_leaves_an_intact_database \

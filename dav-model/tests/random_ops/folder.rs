@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use sqlx::SqlitePool;
+use crate::invariants::{fetch_all, Db};
 
 use crate::reference::{HOST_ROOT, TEMP_PREFIX};
 use crate::state::{show, LockRow};
@@ -17,7 +17,7 @@ use crate::state::{show, LockRow};
 /// Paths below the folder's root, as names, with a file's bytes or `None` for a folder.
 pub type Folder = BTreeMap<Vec<String>, Option<Vec<u8>>>;
 
-pub async fn check(root: &Path, expected: &Folder, db: &SqlitePool, locks: &BTreeSet<LockRow>) -> Vec<String> {
+pub async fn check(root: &Path, expected: &Folder, db: &Db, locks: &BTreeSet<LockRow>) -> Vec<String> {
     let mut out = Vec::new();
     let mut found = Folder::new();
     walk(root, &mut Vec::new(), &mut found, &mut out);
@@ -83,8 +83,8 @@ fn walk(dir: &Path, at: &mut Vec<String>, found: &mut Folder, out: &mut Vec<Stri
 }
 
 /// Each (path, object) that dead properties of the folder are stored for.
-async fn props_rows(db: &SqlitePool) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as("SELECT DISTINCT path, node FROM mounted_props ORDER BY path").fetch_all(db).await
+async fn props_rows(db: &Db) -> sqlx::Result<Vec<(String, String)>> {
+    fetch_all!(db, (String, String), "SELECT DISTINCT path, node FROM mounted_props ORDER BY path")
 }
 
 /// The identity the model stamps dead properties with (`NodeId::key`): device, inode and

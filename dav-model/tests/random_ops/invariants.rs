@@ -11,25 +11,60 @@ use std::path::Path;
 
 use dav_model::fsck::FsckOptions;
 use dav_model::{DavPath, Repository};
-use sqlx::SqlitePool;
 
 use crate::state::{LockRow, Snapshot};
 
-/// A read-only connection of its own to the repository's database.
-pub async fn open(dir: &Path) -> SqlitePool {
-    let url = format!("sqlite://{}?mode=ro", dir.join("wharf.db").display());
-    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.expect("database")
+/// A connection of its own to the repository's database: the SQLite file in the data
+/// directory, or the PostgreSQL database of the test command's second pass.
+pub enum Db {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+/// Runs `$sql` (placeholders `$1`, `$2`, … on both) with `$binds` on `$db` and reads the
+/// rows as `$t`: the same text for either database.
+macro_rules! fetch_all {
+    ($db:expr, $t:ty, $sql:expr $(, $bind:expr)*) => {
+        match $db {
+            Db::Sqlite(pool) => sqlx::query_as::<_, $t>($sql)$(.bind($bind))*.fetch_all(pool).await,
+            Db::Pg(pool) => sqlx::query_as::<_, $t>($sql)$(.bind($bind))*.fetch_all(pool).await,
+        }
+    };
+}
+pub(crate) use fetch_all;
+
+impl Db {
+    pub async fn open(dir: &Path, database: Option<&str>) -> Db {
+        match database {
+            Some(url) => {
+                Db::Pg(sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.expect("database"))
+            }
+            None => {
+                let url = format!("sqlite://{}?mode=ro", dir.join("wharf.db").display());
+                Db::Sqlite(
+                    sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.expect("database"),
+                )
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Pg(pool) => pool.close().await,
+        }
+    }
 }
 
 /// Every unexpired lock row.
-pub async fn lock_rows(db: &SqlitePool) -> Result<BTreeSet<LockRow>, String> {
-    let rows: Vec<(String, String, bool, bool, Option<String>)> = sqlx::query_as(
-        "SELECT token, root_path, depth_infinite, exclusive, principal FROM locks \
-         WHERE expires_ns IS NULL OR expires_ns > ?",
+pub async fn lock_rows(db: &Db) -> Result<BTreeSet<LockRow>, String> {
+    let rows = fetch_all!(
+        db,
+        (String, String, bool, bool, Option<String>),
+        "SELECT token, root_path, depth_infinite <> 0, exclusive <> 0, principal FROM locks \
+         WHERE expires_ns IS NULL OR expires_ns > $1",
+        dav_model::now_ns()
     )
-    .bind(dav_model::now_ns())
-    .fetch_all(db)
-    .await
     .map_err(|e| e.to_string())?;
     rows.into_iter()
         .map(|(token, root, deep, exclusive, owner)| {
@@ -40,7 +75,7 @@ pub async fn lock_rows(db: &SqlitePool) -> Result<BTreeSet<LockRow>, String> {
 }
 
 /// Every broken invariant, one line each.
-pub async fn check(repo: &Repository, db: &SqlitePool, data: &Path) -> Result<Vec<String>, String> {
+pub async fn check(repo: &Repository, db: &Db, data: &Path) -> Result<Vec<String>, String> {
     let mut out = fsck(repo).await?;
     out.extend(sql(db).await.map_err(|e| e.to_string())?);
     let left = std::fs::read_dir(data.join("blobs").join("tmp")).map_err(|e| e.to_string())?.count();
@@ -62,8 +97,8 @@ async fn fsck(repo: &Repository) -> Result<Vec<String>, String> {
     Ok(report.problems.iter().map(|p| format!("fsck: {:?}", p.finding)).collect())
 }
 
-async fn sql(db: &SqlitePool) -> sqlx::Result<Vec<String>> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(db).await?;
+async fn sql(db: &Db) -> sqlx::Result<Vec<String>> {
+    let rows = fetch_all!(db, (String,), "SELECT id FROM blobs WHERE refcount <= 0")?;
     Ok(rows.into_iter().map(|(id,)| format!("garbage left behind: blob {id}")).collect())
 }
 

@@ -22,6 +22,8 @@ pub struct Store {
     alice: Principal,
     bob: Principal,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, in the test command's second pass (else SQLite in `dir`).
+    pub database: Option<String>,
     /// The folder the share `host` serves.
     pub folder: tempfile::TempDir,
 }
@@ -54,7 +56,8 @@ impl Store {
     /// `principal_for` would build them).
     pub async fn open(limits: Limits) -> Store {
         let dir = scratch_dir();
-        let config = Config { quota_bytes: limits.store, ..Config::default() };
+        let database = dav_model::testing::postgres_database().await;
+        let config = Config { quota_bytes: limits.store, database: database.clone(), ..Config::default() };
         let repo = Repository::open(dir.path(), config).await.expect("repository");
         let system = Principal::system();
         for d in ["/home", "/home/alice", "/home/bob", "/shares", "/shares/team", "/shares/ro"] {
@@ -63,7 +66,7 @@ impl Store {
         }
         let folder = scratch_dir();
         repo.add_host_share("host", folder.path(), false, limits.host).await.expect("host share");
-        Store { repo, system, alice: principal(Who::Alice), bob: principal(Who::Bob), dir, folder }
+        Store { repo, system, alice: principal(Who::Alice), bob: principal(Who::Bob), dir, database, folder }
     }
 
     pub fn view(&self, who: Option<Who>) -> View<'_> {
@@ -150,7 +153,7 @@ impl Store {
 
     /// Everything the store shows, read through the unrestricted view (and the top of
     /// each principal's own), plus the lock rows.
-    pub async fn snapshot(&self, db: &sqlx::SqlitePool) -> Result<Snapshot, String> {
+    pub async fn snapshot(&self, db: &crate::invariants::Db) -> Result<Snapshot, String> {
         let view = self.view(None);
         let root = view.resolve(&DavPath::root()).await.map_err(text)?.ok_or("no root")?;
         let nodes = walk(&view, root.clone()).await?;

@@ -19,7 +19,7 @@ pub struct World {
     store: Store,
     reference: Reference,
     granted: Vec<Granted>,
-    db: sqlx::SqlitePool,
+    db: invariants::Db,
 }
 
 /// Runs `ops` on a fresh store (with the quotas of `limits`) and its reference.
@@ -32,7 +32,7 @@ pub async fn run(limits: Limits, ops: &[Op]) -> Result<(), String> {
 impl World {
     async fn new(limits: Limits) -> World {
         let store = Store::open(limits).await;
-        let db = invariants::open(store.dir.path()).await;
+        let db = invariants::Db::open(store.dir.path(), store.database.as_deref()).await;
         World { store, reference: Reference::new(limits), granted: Vec::new(), db }
     }
 
