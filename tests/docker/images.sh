@@ -154,11 +154,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f /tmp/pw
     echo "listen_addresses = '*'" >>"$PGDATA/postgresql.conf"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
-    if [ -n "$POSTGRES_DB" ] && [ "$POSTGRES_DB" != "$user" ]; then
+    db=${POSTGRES_DB:-$user}
+    if [ "$db" != postgres ]; then
         # On its socket only, for this one statement.
         as_postgres "$bin/pg_ctl" -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
         as_postgres psql -v ON_ERROR_STOP=1 -q -U "$user" -d postgres \
-            -c "CREATE DATABASE \"$POSTGRES_DB\" OWNER \"$user\""
+            -c "CREATE DATABASE \"$db\" OWNER \"$user\""
         as_postgres "$bin/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
     fi
     echo "postgres: initialised $PGDATA"
