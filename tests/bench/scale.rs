@@ -16,8 +16,7 @@
 //! printed as rates and as ratios to A.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command};
 
 use reqwest::Client;
 
@@ -25,10 +24,13 @@ use reqwest::Client;
 mod http;
 #[path = "memory.rs"]
 mod memory;
+#[path = "../support/round_robin.rs"]
+mod round_robin;
 #[path = "../support/s3s_fs.rs"]
 mod s3s_fs;
 
 use http::*;
+use round_robin::RoundRobin;
 
 const BUCKET: &str = "bench";
 const KEY: &str = "AKSCALE";
@@ -116,77 +118,17 @@ impl Drop for Node {
     }
 }
 
-/// nginx sending each request to the next node in turn, streaming bodies both ways (the
-/// approach of `tests/e2e/multinode.rs`), stopped on drop.
-struct Proxy {
-    child: Child,
-    url: String,
-}
-
-impl Proxy {
-    fn start(dir: &Path, nodes: &[Node]) -> Proxy {
-        std::fs::create_dir_all(dir.join("tmp")).expect("proxy folder");
-        let port = free_port();
-        std::fs::write(dir.join("nginx.conf"), nginx_conf(dir, port, nodes)).expect("nginx.conf");
-        let mut child = Command::new("nginx")
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx (Debian's nginx package)");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Proxy { child, url: format!("http://127.0.0.1:{port}/") };
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Round robin over `nodes`, with kept-alive connections to them (and from the client:
-/// no connection is closed after nginx's default 1,000 requests).
-fn nginx_conf(dir: &Path, port: u16, nodes: &[Node]) -> String {
-    let upstreams: String = nodes.iter().map(|n| format!("server {}; ", n.authority())).collect();
-    let d = dir.display();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let user = if unsafe { libc::geteuid() } == 0 { "user root root;" } else { "" };
-    format!(
-        "{user} daemon off; worker_processes auto; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;\n\
-           keepalive_requests 1000000;\n\
-           upstream wharf {{ {upstreams} keepalive 32; keepalive_requests 1000000; }}\n\
-           server {{ listen 127.0.0.1:{port}; client_max_body_size 0;\n\
-             location / {{ proxy_pass http://wharf; proxy_http_version 1.1;\n\
-               proxy_set_header Connection \"\"; proxy_set_header Host $http_host;\n\
-               proxy_request_buffering off; proxy_buffering off; proxy_next_upstream off; }} }} }}\n"
-    )
-}
-
 /// One setup under test: the URL the client talks to and what serves it.
 struct Setup {
     name: &'static str,
     base: String,
     client: Client,
-    _proxy: Option<Proxy>,
+    _proxy: Option<RoundRobin>,
     _nodes: Vec<Node>,
 }
 
 impl Setup {
-    fn new(name: &'static str, base: String, nodes: Vec<Node>, proxy: Option<Proxy>) -> Setup {
+    fn new(name: &'static str, base: String, nodes: Vec<Node>, proxy: Option<RoundRobin>) -> Setup {
         Setup { name, base, client: client(Some(PASSWORD)), _proxy: proxy, _nodes: nodes }
     }
 }
@@ -215,8 +157,9 @@ fn setup_c(tmp: &Path, pg: &Postgres, s3: &s3s_fs::S3sFs) -> Setup {
     let db = pg.database("scale_three");
     let args = pg_s3_args(&db, "s3://bench/three", s3);
     let nodes: Vec<Node> = (1..=3).map(|n| Node::start(&tmp.join(format!("c{n}")), &args)).collect();
-    let proxy = Proxy::start(&tmp.join("proxy"), &nodes);
-    Setup::new("C: PG + S3, 3 nodes + nginx", proxy.url.clone(), nodes, Some(proxy))
+    let authorities: Vec<String> = nodes.iter().map(|n| n.authority().to_owned()).collect();
+    let proxy = RoundRobin::start(&tmp.join("proxy"), &authorities);
+    Setup::new("C: PG + S3, 3 nodes + nginx", format!("{}/", proxy.url), nodes, Some(proxy))
 }
 
 #[derive(Default, Clone)]

@@ -3,8 +3,8 @@
 //! PostgreSQL pass (`WHARF_TEST_POSTGRES`, set by `tests/run.sh`), nginx (the round-robin
 //! proxy) and litmus; the SQLite pass skips this module.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -12,6 +12,10 @@ use futures_util::StreamExt;
 use crate::harness::*;
 
 use crate::s3_blobs::s3s_fs;
+
+#[path = "../support/round_robin.rs"]
+mod round_robin;
+use round_robin::RoundRobin;
 
 const BUCKET: &str = "files";
 const KEY: &str = "AKNODES";
@@ -23,7 +27,7 @@ struct Cluster {
     nodes: Vec<Server>,
     s3: s3s_fs::S3sFs,
     database: String,
-    proxy: Proxy,
+    proxy: RoundRobin,
     _tmp: tempfile::TempDir,
 }
 
@@ -60,7 +64,8 @@ impl Cluster {
                 .collect();
             starting.into_iter().map(|s| s.join().expect("a node started")).collect()
         });
-        let proxy = Proxy::start(tmp.path(), &nodes);
+        let authorities: Vec<String> = nodes.iter().map(|n| n.authority().to_owned()).collect();
+        let proxy = RoundRobin::start(&tmp.path().join("proxy"), &authorities);
         Cluster { nodes, s3, database, proxy, _tmp: tmp }
     }
 
@@ -94,65 +99,6 @@ fn fresh_database() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
     let name = format!("cluster_{}_{now}_{n}", std::process::id());
     create_database(&server, &name)
-}
-
-/// nginx sending each request to the next node in turn (Debian's nginx, as an operator
-/// would put in front of the nodes).
-struct Proxy {
-    child: Child,
-    url: String,
-}
-
-impl Proxy {
-    fn start(dir: &Path, nodes: &[Server]) -> Proxy {
-        let dir = dir.join("proxy");
-        std::fs::create_dir_all(dir.join("tmp")).expect("proxy dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let upstreams: String = nodes.iter().map(|n| format!("server {};", n.authority())).collect();
-        let d = dir.display();
-        let root = if unsafe_is_root() { "user root root;" } else { "" };
-        let conf = format!(
-            "{root} daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-             events {{ worker_connections 512; }}\n\
-             http {{ access_log off; client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp;\n\
-               upstream wharf {{ {upstreams} keepalive 16; }}\n\
-               server {{ listen 127.0.0.1:{port}; client_max_body_size 0;\n\
-                 location / {{ proxy_pass http://wharf; proxy_http_version 1.1;\n\
-                   proxy_set_header Connection \"\"; proxy_set_header Host $http_host;\n\
-                   proxy_request_buffering off; proxy_buffering off; proxy_next_upstream off; }} }} }}\n"
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).expect("nginx.conf");
-        let mut child = Command::new("nginx")
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx (Debian's nginx package)");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Proxy { child, url: format!("http://127.0.0.1:{port}") };
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn unsafe_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 const LOCK_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
