@@ -7,8 +7,10 @@ use tracing_subscriber::EnvFilter;
 /// format) are resolved, and by every other command before it runs.
 pub fn init(json: bool) {
     // libunftp logs through the `log` crate (bridged by the `tracing-log` feature); its
-    // info level is one line per command, so by default only its warnings show.
-    let filter = EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new("info,libunftp=warn"));
+    // info level is one line per command, so by default only its warnings show. PostgreSQL's
+    // notices ("relation … already exists, skipping" at every start) likewise.
+    let filter = EnvFilter::try_from_env("WHARF_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,libunftp=warn,sqlx::postgres::notice=warn"));
     // Colours only for a terminal: `docker logs` and log files would show the escape codes.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
