@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use sqlx::postgres::PgArguments;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::Arguments;
+use sqlx::{Arguments, Encode, Type};
 
 use super::row::{FromRow, Row};
 use super::{Link, On, Pool, Target};
@@ -60,21 +60,23 @@ impl From<&Vec<u8>> for Value {
 }
 
 pub(crate) fn sqlite_arguments(values: &[Value]) -> Result<SqliteArguments<'_>, sqlx::Error> {
-    let mut args = SqliteArguments::default();
-    for v in values {
-        let added = match v {
-            Value::Int(n) => args.add(*n),
-            Value::Real(x) => args.add(*x),
-            Value::Text(s) => args.add(s.as_deref()),
-            Value::Blob(b) => args.add(b.as_deref()),
-        };
-        added.map_err(sqlx::Error::Encode)?;
-    }
-    Ok(args)
+    arguments(values)
 }
 
 pub(crate) fn pg_arguments(values: &[Value]) -> Result<PgArguments, sqlx::Error> {
-    let mut args = PgArguments::default();
+    arguments(values)
+}
+
+/// `values` as a driver's arguments: the one place a [`Value`] becomes a bound value.
+fn arguments<'q, A>(values: &'q [Value]) -> Result<A, sqlx::Error>
+where
+    A: Arguments<'q>,
+    Option<i64>: Encode<'q, A::Database> + Type<A::Database>,
+    Option<f64>: Encode<'q, A::Database> + Type<A::Database>,
+    Option<&'q str>: Encode<'q, A::Database> + Type<A::Database>,
+    Option<&'q [u8]>: Encode<'q, A::Database> + Type<A::Database>,
+{
+    let mut args = A::default();
     for v in values {
         let added = match v {
             Value::Int(n) => args.add(*n),
