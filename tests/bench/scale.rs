@@ -24,6 +24,8 @@ use reqwest::Client;
 mod http;
 #[path = "memory.rs"]
 mod memory;
+#[path = "../support/postgres.rs"]
+mod postgres;
 #[path = "../support/round_robin.rs"]
 mod round_robin;
 #[path = "../support/s3s_fs.rs"]
@@ -77,13 +79,7 @@ impl Postgres {
 
     /// A new database on the cluster, and its URL for `--database`.
     fn database(&self, name: &str) -> String {
-        let out = Command::new("psql")
-            .args(["-q", "-v", "ON_ERROR_STOP=1", &self.url, "-c", &format!("CREATE DATABASE {name}")])
-            .output()
-            .expect("run psql");
-        assert!(out.status.success(), "CREATE DATABASE: {}", String::from_utf8_lossy(&out.stderr));
-        let base = self.url.rsplit_once('/').map_or(self.url.as_str(), |(base, _)| base);
-        format!("{base}/{name}")
+        postgres::create_database(&self.url, name).unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"))
     }
 }
 

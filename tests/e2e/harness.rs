@@ -6,6 +6,9 @@ use std::process::{Child, Command, Stdio};
 
 use reqwest::{Client, Method, RequestBuilder};
 
+#[path = "../support/postgres.rs"]
+mod postgres;
+
 /// The password the harness gives the `admin` user the server creates on first start.
 pub const ADMIN_PASSWORD: &str = "harness-admin-secret";
 
@@ -228,14 +231,11 @@ pub fn database_env(data: &Path) -> Vec<(String, String)> {
 /// Creates the database `name` on the PostgreSQL server at `server` unless it exists;
 /// returns its URL.
 pub fn create_database(server: &str, name: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-q", "-v", "ON_ERROR_STOP=1", server, "-c", &format!("CREATE DATABASE {name}")])
-        .output()
-        .expect("run psql");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() || stderr.contains("already exists"), "CREATE DATABASE {name}: {stderr}");
-    let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
-    format!("{base}/{name}")
+    match postgres::create_database(server, name) {
+        Ok(url) => url,
+        Err(e) if e.contains("already exists") => postgres::database_url(server, name),
+        Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+    }
 }
 
 /// Runs `wharf ARGS --data DIR`, feeding `stdin`; panics unless it succeeds.
@@ -344,24 +344,25 @@ pub async fn db_count(data: &Path, sql: &str) -> i64 {
 /// The one value `sql` returns (as text), binding `bind` to `$1`; `None` for no row.
 pub async fn db_value(data: &Path, sql: &str, bind: Option<&str>) -> Option<String> {
     use sqlx::{ConnectOptions, Connection};
-    let text = format!("SELECT CAST(({sql}) AS TEXT)");
-    match database_env(data).pop() {
-        Some((_, url)) => {
-            let mut db = sqlx::PgConnection::connect(&url).await.expect("open the test database");
-            let row: Option<(Option<String>,)> =
-                sqlx::query_as(&text).bind(bind).fetch_optional(&mut db).await.expect("query");
-            db.close().await.expect("close");
-            row.and_then(|(v,)| v)
-        }
-        None => {
-            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("wharf.db")).read_only(true);
-            let mut db = options.connect().await.expect("open wharf.db");
-            let row: Option<(Option<String>,)> =
-                sqlx::query_as(&text).bind(bind).fetch_optional(&mut db).await.expect("query");
-            db.close().await.expect("close wharf.db");
-            row.and_then(|(v,)| v)
-        }
+    if let Some((_, url)) = database_env(data).pop() {
+        return pg_value(&url, sql, bind).await;
     }
+    let text = format!("SELECT CAST(({sql}) AS TEXT)");
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(data.join("wharf.db")).read_only(true);
+    let mut db = options.connect().await.expect("open wharf.db");
+    let row: Option<(Option<String>,)> = sqlx::query_as(&text).bind(bind).fetch_optional(&mut db).await.expect("query");
+    db.close().await.expect("close wharf.db");
+    row.and_then(|(v,)| v)
+}
+
+/// [`db_value`] on the PostgreSQL database at `url`.
+pub async fn pg_value(url: &str, sql: &str, bind: Option<&str>) -> Option<String> {
+    use sqlx::Connection;
+    let text = format!("SELECT CAST(({sql}) AS TEXT)");
+    let mut db = sqlx::PgConnection::connect(url).await.expect("open the test database");
+    let row: Option<(Option<String>,)> = sqlx::query_as(&text).bind(bind).fetch_optional(&mut db).await.expect("query");
+    db.close().await.expect("close");
+    row.and_then(|(v,)| v)
 }
 
 /// PROPPATCH with `body`; returns status and body text.

@@ -255,11 +255,7 @@ async fn a_node_killed_during_20_uploads_leaves_no_partial_file_and_no_orphan_an
 
 /// The one integer `sql` returns from the cluster's database.
 async fn db_count_in(url: &str, sql: &str) -> i64 {
-    use sqlx::Connection;
-    let mut db = sqlx::PgConnection::connect(url).await.expect("the cluster's database");
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut db).await.expect(sql);
-    db.close().await.expect("close");
-    n
+    pg_value(url, sql, None).await.and_then(|n| n.parse().ok()).expect(sql)
 }
 
 #[tokio::test]
