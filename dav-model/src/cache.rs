@@ -93,6 +93,9 @@ impl LookupCache {
     /// `since` once it had it: no later write of this process can have committed, and if
     /// anything else changed the cache meanwhile, the paths are dropped instead.
     pub fn refresh(&self, since: u64, rows: Vec<(DavPath, Option<Resource>)>) {
+        if self.off {
+            return;
+        }
         if let Ok(mut entries) = self.entries.lock() {
             let current = self.generation.fetch_add(1, Ordering::AcqRel);
             if current != since {
@@ -101,7 +104,7 @@ impl LookupCache {
                 }
                 return;
             }
-            for (path, row) in rows.into_iter().filter(|_| !self.off) {
+            for (path, row) in rows {
                 if entries.len() < CAPACITY || entries.contains_key(&path) {
                     entries.insert(path, row);
                 } else {
