@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Response, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
 use axum::Router;
 use dav_model::identity::{Authenticator, Principal, View};
 use dav_model::Repository;
@@ -132,24 +132,28 @@ async fn dispatch(state: State, req: Request) -> Response<Body> {
     }
     // Only the head is borrowed while authenticating: a body can't be shared across tasks.
     let (head, body) = req.into_parts();
-    let principal = match auth::authenticate(&state, &head).await {
+    // Boxed, like the methods' futures below.
+    let principal = match Box::pin(auth::authenticate(&state, &head)).await {
         Ok(p) => p,
         Err(challenge) => return finish(challenge),
     };
     let req = Request::from_parts(head, body);
     let cx = Ctx { state, principal };
+    // Each method's future is boxed: unboxed, this future would be as large as the largest
+    // of them (about 12 KiB), and every layer above moves it by value when it wraps it;
+    // those copies were a fifth of a small GET's instructions (callgrind).
     let result = match method.as_str() {
-        "GET" => get::get(&cx, req, true).await,
-        "HEAD" => get::get(&cx, req, false).await,
-        "PUT" => put::put(&cx, req).await,
-        "DELETE" => tree::delete(&cx, req).await,
-        "MKCOL" => tree::mkcol(&cx, req).await,
-        "COPY" => tree::transfer(&cx, req, false).await,
-        "MOVE" => tree::transfer(&cx, req, true).await,
-        "PROPFIND" => propfind::propfind(&cx, req).await,
-        "PROPPATCH" => proppatch::proppatch(&cx, req).await,
-        "LOCK" => lock::lock(&cx, req).await,
-        "UNLOCK" => lock::unlock(&cx, req).await,
+        "GET" => Box::pin(get::get(&cx, req, true)).await,
+        "HEAD" => Box::pin(get::get(&cx, req, false)).await,
+        "PUT" => Box::pin(put::put(&cx, req)).await,
+        "DELETE" => Box::pin(tree::delete(&cx, req)).await,
+        "MKCOL" => Box::pin(tree::mkcol(&cx, req)).await,
+        "COPY" => Box::pin(tree::transfer(&cx, req, false)).await,
+        "MOVE" => Box::pin(tree::transfer(&cx, req, true)).await,
+        "PROPFIND" => Box::pin(propfind::propfind(&cx, req)).await,
+        "PROPPATCH" => Box::pin(proppatch::proppatch(&cx, req)).await,
+        "LOCK" => Box::pin(lock::lock(&cx, req)).await,
+        "UNLOCK" => Box::pin(lock::unlock(&cx, req)).await,
         _ => Err(DavError::MethodNotAllowed),
     };
     let resp = result.unwrap_or_else(|e| e.into_response(&method));
@@ -159,8 +163,11 @@ async fn dispatch(state: State, req: Request) -> Response<Body> {
 
 /// Headers every answer carries.
 fn finish(mut resp: Response<Body>) -> Response<Body> {
-    resp.headers_mut().insert("DAV", HeaderValue::from_static("1, 2"));
-    resp.headers_mut().insert("MS-Author-Via", HeaderValue::from_static("DAV"));
+    // Names made once: a `&str` name is parsed and checked on every insert.
+    const DAV: HeaderName = HeaderName::from_static("dav");
+    const MS_AUTHOR_VIA: HeaderName = HeaderName::from_static("ms-author-via");
+    resp.headers_mut().insert(DAV, HeaderValue::from_static("1, 2"));
+    resp.headers_mut().insert(MS_AUTHOR_VIA, HeaderValue::from_static("DAV"));
     resp
 }
 
