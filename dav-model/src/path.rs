@@ -39,7 +39,10 @@ impl DavPath {
         if s.contains('\0') || s.contains('\\') && cfg!(windows) {
             return Err(Error::BadPath("invalid character in name".into()));
         }
-        let nfc: String = s.nfc().collect();
+        // Most names are ASCII or already NFC: checking is much cheaper than rebuilding
+        // them char by char.
+        let nfc: String =
+            if s.is_ascii() || unicode_normalization::is_nfc(s) { s.to_owned() } else { s.nfc().collect() };
         if nfc.len() > 255 * 4 {
             return Err(Error::BadPath("name too long".into()));
         }

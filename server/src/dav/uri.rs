@@ -84,6 +84,9 @@ pub fn rebase(mut req: axum::extract::Request) -> Result<axum::extract::Request,
 /// Decodes a raw (still percent-encoded) absolute path into a model path.
 /// Segments are decoded one by one so an encoded `%2F` can't smuggle a separator in.
 pub fn decode_path(raw: &str) -> Result<DavPath, DavError> {
+    if !raw.contains('%') {
+        return Ok(DavPath::parse(raw)?);
+    }
     let mut decoded = String::with_capacity(raw.len());
     for (n, seg) in raw.split('/').enumerate() {
         let seg = percent_decode_str(seg)
