@@ -46,6 +46,24 @@ pub struct Entry {
 }
 
 impl Resource {
+    /// This resource seen at `path` (a view path or a stored one): cheaper than a clone
+    /// whose path is then replaced.
+    pub(crate) fn at(&self, path: DavPath) -> Resource {
+        Resource {
+            id: self.id,
+            path,
+            is_collection: self.is_collection,
+            blob: self.blob.clone(),
+            size: self.size,
+            content_type: self.content_type.clone(),
+            etag: self.etag.clone(),
+            created_ns: self.created_ns,
+            modified_ns: self.modified_ns,
+            node: self.node,
+            small_body: self.small_body.clone(),
+        }
+    }
+
     pub(crate) fn from_row(row: &Row, path: DavPath) -> Resource {
         Resource::from_row_at(row, 0, path)
     }
@@ -132,7 +150,7 @@ pub(crate) fn bind_walk(batch: &mut Batch, segments: &[String]) {
 /// whatever the path's depth.
 pub(crate) fn push_lookup(batch: &mut Batch, path: &DavPath) {
     let tag = Tag::Target as i64;
-    batch.push(&format!("{WALK} SELECT {tag}, {COLUMNS} FROM resources WHERE id = (SELECT id FROM walk WHERE i = ?)"));
+    batch.push(format!("{WALK} SELECT {tag}, {COLUMNS} FROM resources WHERE id = (SELECT id FROM walk WHERE i = ?)"));
     bind_walk(batch, path.segments());
     batch.bind(path.segments().len() as i64);
 }
@@ -142,7 +160,7 @@ pub(crate) fn push_lookup(batch: &mut Batch, path: &DavPath) {
 pub(crate) fn push_lookup_with_parent(batch: &mut Batch, path: &DavPath) {
     let (parent, target) = (Tag::Parent as i64, Tag::Target as i64);
     let above = &path.segments()[..path.segments().len().saturating_sub(1)];
-    batch.push(&format!(
+    batch.push(format!(
         "{WALK}, parent(id) AS (SELECT id FROM walk WHERE i = ?) \
          SELECT {parent}, {COLUMNS} FROM resources WHERE id = (SELECT id FROM parent) UNION ALL \
          SELECT {target}, {COLUMNS} FROM resources WHERE parent_id = (SELECT id FROM parent) AND name = ?"

@@ -139,9 +139,7 @@ impl View<'_> {
 
     /// The stored twin of a resource handed back by this view.
     fn stored_resource(&self, r: &Resource, need: Rights) -> Result<Resource> {
-        let mut stored = r.clone();
-        stored.path = self.stored(&r.path, need)?;
-        Ok(stored)
+        Ok(r.at(self.stored(&r.path, need)?))
     }
 
     pub async fn resolve(&self, path: &DavPath) -> Result<Option<Resource>> {
@@ -176,7 +174,12 @@ impl View<'_> {
         get: bool,
     ) -> Result<()> {
         let stored = self.stored(path, Rights::READ)?;
-        let target = target.map(|t| self.stored_resource(t, Rights::READ)).transpose()?;
+        let target = match target {
+            // The usual case (a GET's own target): mapped once.
+            Some(t) if t.path == *path => Some(t.at(stored.clone())),
+            Some(t) => Some(self.stored_resource(t, Rights::READ)?),
+            None => None,
+        };
         self.repo.check_read(&stored, target.as_ref(), &self.pre(pre), get).await
     }
 
