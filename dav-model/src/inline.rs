@@ -98,7 +98,7 @@ pub(crate) fn push_store(batch: &mut Batch, id: &BlobId, data: &Bytes) {
         "INSERT INTO blobs (id, refcount, data) VALUES (?, 0, ?) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data WHERE blobs.refcount <= 0 AND blobs.data IS NULL",
     );
-    batch.bind(id.as_str().to_owned()).bind(data.to_vec());
+    batch.bind(id.as_str().to_owned()).bind(data.clone());
 }
 
 /// Adds to `batch` the deletion of released inline blobs (first a row tagged

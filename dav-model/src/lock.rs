@@ -76,7 +76,7 @@ pub(crate) fn lock_from_row_at(row: &crate::db::Row, at: usize) -> Result<Active
 /// anywhere inside its subtree. One query.
 pub(crate) fn push_locks_in_scope(batch: &mut Batch, path: &DavPath) {
     let tag = Tag::Lock as i64;
-    batch.push(&format!("SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE {IN_SCOPE}"));
+    batch.push(format!("SELECT {tag}, {LOCK_COLUMNS} FROM locks WHERE {IN_SCOPE}"));
     bind_in_scope(batch, path);
 }
 

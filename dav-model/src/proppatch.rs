@@ -75,7 +75,7 @@ impl Repository {
         let Some(file) = self.resolve(path).await?.filter(|r| !r.is_collection) else { return Ok(None) };
         let tag = Tag::Target as i64;
         let mut writes = Batch::new();
-        writes.push(&format!(
+        writes.push(format!(
             "{WALK} UPDATE resources SET modified_ns = COALESCE(?, modified_ns), created_ns = COALESCE(?, created_ns) \
              WHERE id = ? AND id = (SELECT id FROM walk WHERE i = ?) AND {NO_LOCK_AT_ALL} \
              RETURNING {tag}, {}",

@@ -37,7 +37,7 @@ impl Snapshot {
         push_locks_in_scope(&mut batch, path);
         if wanted.used {
             let tag = Tag::Used as i64;
-            batch.push(&format!("SELECT {tag}, CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources"));
+            batch.push(format!("SELECT {tag}, CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM resources"));
         }
         batch
     }

@@ -9,6 +9,7 @@
 //! writes, so the decision between them is still made in Rust with everything the reads
 //! returned, on a snapshot that nothing can change before the commit.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::cache::LookupCache;
@@ -25,7 +26,9 @@ use crate::{Error, Result};
 /// lock (see `db`).
 #[derive(Default, Clone)]
 pub(crate) struct Batch {
-    statements: Vec<String>,
+    /// Mostly texts made once (`&'static`), so that building and joining batches copies
+    /// no SQL.
+    statements: Vec<Cow<'static, str>>,
     /// Where each statement's values start in `values`.
     starts: Vec<usize>,
     /// The values, kept so that a batch can be sent again or joined with others (see
@@ -39,8 +42,8 @@ impl Batch {
     }
 
     /// Appends one statement.
-    pub fn push(&mut self, statement: &str) -> &mut Batch {
-        self.statements.push(statement.to_owned());
+    pub fn push(&mut self, statement: impl Into<Cow<'static, str>>) -> &mut Batch {
+        self.statements.push(statement.into());
         self.starts.push(self.values.len());
         self
     }
@@ -57,12 +60,12 @@ impl Batch {
     }
 
     /// This batch with `statement` (which binds nothing) run first.
-    pub fn after(self, statement: &str) -> Batch {
+    pub fn after(self, statement: &'static str) -> Batch {
         Batch::new().with(statement).then(self)
     }
 
     /// `self`, then `statement` (which binds nothing).
-    pub fn with(mut self, statement: &str) -> Batch {
+    pub fn with(mut self, statement: &'static str) -> Batch {
         self.push(statement);
         self
     }

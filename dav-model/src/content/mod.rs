@@ -417,7 +417,7 @@ const UPDATE_FILE_SET: &str =
     "blob_id = ?, size = ?, etag = ?, modified_ns = ?, content_type = COALESCE(?, content_type)";
 
 fn push_update_file(batch: &mut Batch, id: i64, new: &NewContent<'_>, opts: &PutOptions, now: i64) {
-    batch.push(&format!("UPDATE resources SET {UPDATE_FILE_SET} WHERE id = ? RETURNING {}", resource::COLUMNS));
+    batch.push(format!("UPDATE resources SET {UPDATE_FILE_SET} WHERE id = ? RETURNING {}", resource::COLUMNS));
     push_update_file_set(batch, new, opts, now);
     batch.bind(id);
 }
@@ -439,7 +439,7 @@ fn push_insert_file(
     opts: &PutOptions,
     now: i64,
 ) {
-    batch.push(&format!(
+    batch.push(format!(
         "INSERT INTO resources (parent_id, name, is_collection, blob_id, size, content_type, etag, created_ns, modified_ns) \
          VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?) RETURNING {}",
         resource::COLUMNS
