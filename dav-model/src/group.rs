@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::LookupCache;
+use crate::db::direct::{Direct, Spec};
 use crate::db::{Conn, Pool, Row};
 use crate::path::DavPath;
 use crate::resource::Resource;
@@ -54,10 +55,26 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the task; it ends when the committer is dropped.
-    pub fn start(pool: Pool, lookups: Arc<LookupCache>) -> Committer {
+    /// Starts the committer: on an SQLite file, a thread with a connection of its own
+    /// (`db/direct.rs`); otherwise a task on the write pool. It ends when the committer
+    /// is dropped.
+    pub fn start(pool: Pool, lookups: Arc<LookupCache>, direct: Option<Spec>) -> Committer {
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(run(jobs, pool, lookups));
+        match direct {
+            Some(spec) => {
+                let rt = tokio::runtime::Handle::current();
+                let started = std::thread::Builder::new()
+                    .name("wharf-committer".into())
+                    .spawn(move || run_direct(jobs, pool, lookups, spec, rt));
+                if let Err(e) = started {
+                    // Jobs then fail with "the write queue is closed".
+                    tracing::error!(%e, "the committer's thread did not start");
+                }
+            }
+            None => {
+                tokio::spawn(run(jobs, pool, lookups));
+            }
+        }
         Committer { queue }
     }
 
@@ -85,6 +102,110 @@ async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, pool: Pool, lookups: Arc<Lo
                 }
             }
         }
+    }
+}
+
+/// The committer's thread: each group is written on its own connection (opened at the
+/// first group, and again after one failed), while it holds the write pool's connection
+/// so that nothing else writes meanwhile.
+fn run_direct(
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    pool: Pool,
+    lookups: Arc<LookupCache>,
+    spec: Spec,
+    rt: tokio::runtime::Handle,
+) {
+    let mut conn: Option<Direct> = None;
+    while let Some(first) = jobs.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let token = rt.block_on(pool.acquire());
+        let direct = match (token.as_ref(), conn.take()) {
+            (Err(e), _) => Err(Error::Internal(format!("no write connection: {e}"))),
+            (Ok(_), Some(open)) => Ok(open),
+            (Ok(_), None) => Direct::open(&spec),
+        };
+        match direct {
+            Ok(direct) => {
+                if commit_direct(&direct, &lookups, group) {
+                    conn = Some(direct);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for job in group {
+                    let _ = job.reply.send(Err(Error::Internal(message.clone())));
+                }
+            }
+        }
+        // A pool connection goes back to its pool through a task: spawned in the runtime.
+        let _runtime = rt.enter();
+        drop(token);
+    }
+}
+
+/// [`commit`] on the committer's own connection. `false` when the connection is in a
+/// state it can't be trusted to leave (a failed rollback): it is then closed.
+fn commit_direct(conn: &Direct, lookups: &LookupCache, group: Vec<Job>) -> bool {
+    let generation = lookups.generation();
+    if group.len() > 1 {
+        match in_transaction(conn, group.iter().map(|j| &j.writes)) {
+            Ok(rows) => {
+                answer(lookups, generation, group.into_iter().zip(rows));
+                return true;
+            }
+            Err(e) => {
+                tracing::debug!(%e, writes = group.len(), "a group commit failed; its writes run alone");
+                if !rolled_back(conn) {
+                    fail_all(group, &e);
+                    return false;
+                }
+            }
+        }
+    }
+    for job in group {
+        let generation = lookups.generation();
+        match in_transaction(conn, std::iter::once(&job.writes)) {
+            Ok(mut rows) => answer(lookups, generation, std::iter::once((job, rows.pop().unwrap_or_default()))),
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+                if !rolled_back(conn) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// `BEGIN IMMEDIATE`, the batches, `COMMIT`; the rows of each batch.
+fn in_transaction<'a>(conn: &Direct, batches: impl Iterator<Item = &'a Batch>) -> Result<Vec<Vec<Row>>> {
+    conn.execute("BEGIN IMMEDIATE")?;
+    let rows = batches.map(|b| Ok(conn.run(b)?.into_iter().flatten().collect())).collect::<Result<Vec<_>>>()?;
+    conn.execute("COMMIT")?;
+    Ok(rows)
+}
+
+fn rolled_back(conn: &Direct) -> bool {
+    match conn.execute("ROLLBACK") {
+        Ok(()) => true,
+        // COMMIT itself failed after SQLite had already ended the transaction.
+        Err(e) if e.to_string().contains("no transaction is active") => true,
+        Err(e) => {
+            tracing::error!(%e, "the committer's connection could not roll back; it is reopened");
+            false
+        }
+    }
+}
+
+fn fail_all(group: Vec<Job>, e: &Error) {
+    for job in group {
+        let _ = job.reply.send(Err(Error::Internal(format!("the group's transaction failed: {e}"))));
     }
 }
 

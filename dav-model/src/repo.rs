@@ -123,14 +123,15 @@ impl Repository {
     /// Opens a repository on a database URL (`sqlite://FILE` or `postgres://…`) and a blob
     /// store (tests use a MemoryStore).
     pub async fn with_store(url: &str, blobs: Arc<dyn BlobStore>, config: Config) -> Result<Repository> {
-        let crate::db::Opened { read, write, collector: gc_guard } = crate::db::open(url, config.durability).await?;
+        let crate::db::Opened { read, write, collector: gc_guard, direct } =
+            crate::db::open(url, config.durability).await?;
         let shared = write.dialect() == crate::db::Dialect::Postgres;
         let lock_rows = if shared { crate::lock::LockRows::shared() } else { Default::default() };
         lock_rows.recheck(&mut write.acquire().await?).await?;
         let mounts = Default::default();
         let contents = crate::inline::ContentCache::new(config.content_cache_bytes);
         let lookups = Arc::new(if shared { crate::cache::LookupCache::off() } else { Default::default() });
-        let group = crate::group::Committer::start(write.clone(), lookups.clone());
+        let group = crate::group::Committer::start(write.clone(), lookups.clone(), direct);
         let repo = Repository {
             read,
             write,

@@ -59,6 +59,11 @@ impl Batch {
         self.statements.len()
     }
 
+    /// Each statement with its values.
+    pub fn each_statement(&self) -> impl Iterator<Item = (&str, &[Value])> {
+        self.statements.iter().enumerate().map(|(i, s)| (s.as_ref(), self.values_of(i)))
+    }
+
     /// This batch with `statement` (which binds nothing) run first.
     pub fn after(self, statement: &'static str) -> Batch {
         Batch::new().with(statement).then(self)

@@ -9,6 +9,7 @@
 //! whose write transactions queue on one advisory lock, so that every node sees the same
 //! single-writer order the model was written for, while reads run concurrently.
 
+pub(crate) mod direct;
 mod guard;
 mod query;
 mod row;
@@ -32,6 +33,8 @@ pub(crate) struct Opened {
     pub read: Pool,
     pub write: Pool,
     pub collector: CollectorGuard,
+    /// Where the group committer opens its own connection (SQLite files only).
+    pub direct: Option<direct::Spec>,
 }
 
 /// Connects to the database at `url` (`sqlite://FILE`, or `postgres://…` /
@@ -40,13 +43,13 @@ pub(crate) async fn open(url: &str, durability: Durability) -> crate::Result<Ope
     if is_postgres(url) {
         open_postgres(url).await
     } else {
-        let (read, write) = open_sqlite(url, durability).await?;
-        Ok(Opened { read, write, collector: CollectorGuard::default() })
+        let (read, write, direct) = open_sqlite(url, durability).await?;
+        Ok(Opened { read, write, collector: CollectorGuard::default(), direct })
     }
 }
 
 /// The read pool and the one write connection of an SQLite database, migrated.
-async fn open_sqlite(url: &str, durability: Durability) -> crate::Result<(Pool, Pool)> {
+async fn open_sqlite(url: &str, durability: Durability) -> crate::Result<(Pool, Pool, Option<direct::Spec>)> {
     let sync = match durability {
         Durability::Process => SqliteSynchronous::Normal,
         Durability::Full => SqliteSynchronous::Full,
@@ -59,12 +62,14 @@ async fn open_sqlite(url: &str, durability: Durability) -> crate::Result<(Pool, 
         .busy_timeout(Duration::from_secs(30));
     // No ping before each acquire: these are local files, not network connections.
     let pool = || SqlitePoolOptions::new().test_before_acquire(false);
-    // Room for the joined statements of every group size besides the single ones.
+    // Room for the joined statements of every group size besides the single ones, for
+    // groups committed through this connection (a database in memory, see `direct.rs`).
     let cache = 128 + 2 * crate::group::MAX_GROUP;
     let write = pool().max_connections(1).connect_with(opts.clone().statement_cache_capacity(cache)).await?;
     sqlx::migrate!("../migrations/sqlite").run(&write).await?;
+    let direct = direct::Spec::for_file(opts.get_filename(), durability);
     let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
-    Ok((Pool::Sqlite(read), Pool::Sqlite(write)))
+    Ok((Pool::Sqlite(read), Pool::Sqlite(write), direct))
 }
 
 /// Three pools, so that no kind of work can take the connections another needs: reads;
@@ -87,6 +92,7 @@ async fn open_postgres(url: &str) -> crate::Result<Opened> {
         read: Pool::Pg { pool: pool(8).await?, writer: false },
         write: Pool::Pg { pool: write, writer: true },
         collector: CollectorGuard::shared(pool(4).await?),
+        direct: None,
     })
 }
 

@@ -10,10 +10,14 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Postgres, Row as _, TypeInfo, ValueRef};
 
+use super::Value;
+
 /// One row of a result.
 pub(crate) enum Row {
     Sqlite(SqliteRow),
     Pg(PgRow),
+    /// Read by the group committer's own connection (`direct.rs`).
+    Plain(Vec<Value>),
 }
 
 impl Row {
@@ -30,6 +34,10 @@ impl Row {
         match self {
             Row::Sqlite(r) => T::sqlite(r, i),
             Row::Pg(r) => T::pg(r, i),
+            Row::Plain(cells) => match cells.get(i) {
+                Some(v) => T::plain(v, i),
+                None => Err(sqlx::Error::ColumnIndexOutOfBounds { index: i, len: cells.len() }),
+            },
         }
     }
 }
@@ -38,6 +46,22 @@ impl Row {
 pub(crate) trait Col: Sized {
     fn sqlite(row: &SqliteRow, i: usize) -> Result<Self, sqlx::Error>;
     fn pg(row: &PgRow, i: usize) -> Result<Self, sqlx::Error>;
+    /// As SQLite stored it: the same leniency as sqlx's reading of SQLite's values.
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error>;
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        _ if is_null(v) => "NULL",
+        Value::Int(_) => "INTEGER",
+        Value::Real(_) => "REAL",
+        Value::Text(_) => "TEXT",
+        Value::Blob(_) => "BLOB",
+    }
+}
+
+fn is_null(v: &Value) -> bool {
+    matches!(v, Value::Int(None) | Value::Real(None) | Value::Text(None) | Value::Blob(None))
 }
 
 fn decode_error(i: usize, e: impl Into<sqlx::error::BoxDynError>) -> sqlx::Error {
@@ -64,6 +88,13 @@ impl Col for i64 {
         row.try_get(i)
     }
 
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error> {
+        match v {
+            Value::Int(Some(n)) => Ok(*n),
+            other => Err(unexpected(i, "an integer", kind(other))),
+        }
+    }
+
     fn pg(row: &PgRow, i: usize) -> Result<Self, sqlx::Error> {
         let (_, ty) = pg_type(row, i)?;
         match ty.as_str() {
@@ -81,6 +112,10 @@ impl Col for bool {
         row.try_get(i)
     }
 
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error> {
+        i64::plain(v, i).map(|n| n != 0)
+    }
+
     fn pg(row: &PgRow, i: usize) -> Result<Self, sqlx::Error> {
         let (_, ty) = pg_type(row, i)?;
         match ty.as_str() {
@@ -95,6 +130,13 @@ impl Col for String {
         row.try_get(i)
     }
 
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error> {
+        match v {
+            Value::Text(Some(s)) => Ok(s.clone()),
+            other => Err(unexpected(i, "text", kind(other))),
+        }
+    }
+
     fn pg(row: &PgRow, i: usize) -> Result<Self, sqlx::Error> {
         pg_exact(row, i)
     }
@@ -105,6 +147,14 @@ impl Col for Vec<u8> {
         row.try_get(i)
     }
 
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error> {
+        match v {
+            Value::Blob(Some(b)) => Ok(b.to_vec()),
+            Value::Text(Some(s)) => Ok(s.as_bytes().to_vec()),
+            other => Err(unexpected(i, "bytes", kind(other))),
+        }
+    }
+
     fn pg(row: &PgRow, i: usize) -> Result<Self, sqlx::Error> {
         pg_exact(row, i)
     }
@@ -113,6 +163,14 @@ impl Col for Vec<u8> {
 impl Col for f64 {
     fn sqlite(row: &SqliteRow, i: usize) -> Result<Self, sqlx::Error> {
         row.try_get(i)
+    }
+
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error> {
+        match v {
+            Value::Real(Some(x)) => Ok(*x),
+            Value::Int(Some(n)) => Ok(*n as f64),
+            other => Err(unexpected(i, "a number", kind(other))),
+        }
     }
 
     fn pg(row: &PgRow, i: usize) -> Result<Self, sqlx::Error> {
@@ -139,6 +197,13 @@ impl<T: Col> Col for Option<T> {
             return Ok(None);
         }
         T::pg(row, i).map(Some)
+    }
+
+    fn plain(v: &Value, i: usize) -> Result<Self, sqlx::Error> {
+        if is_null(v) {
+            return Ok(None);
+        }
+        T::plain(v, i).map(Some)
     }
 }
 

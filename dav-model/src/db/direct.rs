@@ -1,0 +1,171 @@
+//! The group committer's own connection to an SQLite database (see `group.rs`).
+//!
+//! Through sqlx, a group of plain writes was one text of up to 170 statements, sent to the
+//! write connection's thread and answered row by row over a channel. Each distinct group
+//! size was a distinct text, prepared whole the first time it appeared (a sixth of the
+//! instructions of the first thousand small PUTs), and each row and each statement's end
+//! was a message between threads. Here the committer's thread holds a connection of its
+//! own: every statement is prepared once by its own text, whatever group it comes in, and
+//! rows are read where they are made.
+//!
+//! SQLite allows one writer at a time, so this connection writes only while the committer
+//! holds the write pool's one connection, as a token: no other write of the model can run
+//! meanwhile, and neither connection ever waits on the other's lock.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use wharf_backends::Durability;
+
+use super::{Row, Value};
+use crate::txn::Batch;
+use crate::{Error, Result};
+
+/// Where the committer's connection goes, and how durable its commits are.
+#[derive(Clone, Debug)]
+pub(crate) struct Spec {
+    path: PathBuf,
+    durability: Durability,
+}
+
+impl Spec {
+    /// `None` for a database only one connection can see (in memory).
+    pub fn for_file(path: &Path, durability: Durability) -> Option<Spec> {
+        let name = path.to_string_lossy();
+        if name.is_empty() || name.starts_with(":memory:") {
+            return None;
+        }
+        Some(Spec { path: path.to_owned(), durability })
+    }
+}
+
+/// An open connection, with the settings the write pool's has.
+pub(crate) struct Direct {
+    conn: Connection,
+}
+
+impl Direct {
+    pub fn open(spec: &Spec) -> Result<Direct> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&spec.path, flags).map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
+        let sync = match spec.durability {
+            Durability::Process => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        // The file is in WAL mode already (the pool set it when it opened the database).
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(db)?;
+        // Room for every statement of every kind of plain write.
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Direct { conn })
+    }
+
+    pub fn execute(&self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(db)
+    }
+
+    /// Runs every statement of `batch` and returns the rows of each, in order. A failing
+    /// statement stops the batch; the transaction it was in is left to the caller.
+    pub fn run(&self, batch: &Batch) -> Result<Vec<Vec<Row>>> {
+        batch.each_statement().map(|(sql, values)| self.statement(sql, values)).collect()
+    }
+
+    fn statement(&self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        if stmt.parameter_count() != values.len() {
+            return Err(Error::Internal(format!("{} values bound to: {sql}", values.len())));
+        }
+        for (i, v) in values.iter().enumerate() {
+            let bound = match v {
+                Value::Int(n) => stmt.raw_bind_parameter(i + 1, n),
+                Value::Real(x) => stmt.raw_bind_parameter(i + 1, x),
+                Value::Text(s) => stmt.raw_bind_parameter(i + 1, s.as_deref()),
+                Value::Blob(b) => stmt.raw_bind_parameter(i + 1, b.as_deref()),
+            };
+            bound.map_err(db)?;
+        }
+        let columns = stmt.column_count();
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db)? {
+            let cells = (0..columns).map(|i| row.get_ref(i).map(value)).collect::<rusqlite::Result<_>>().map_err(db)?;
+            out.push(Row::Plain(cells));
+        }
+        Ok(out)
+    }
+}
+
+fn value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Int(None),
+        ValueRef::Integer(n) => Value::Int(Some(n)),
+        ValueRef::Real(x) => Value::Real(Some(x)),
+        ValueRef::Text(t) => Value::Text(Some(String::from_utf8_lossy(t).into_owned())),
+        ValueRef::Blob(b) => Value::Blob(Some(bytes::Bytes::copy_from_slice(b))),
+    }
+}
+
+/// A full disk is the client's 507, as a full blob store is; anything else is ours.
+fn db(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => Error::InsufficientStorage,
+        _ => Error::Internal(format!("database error: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Repository;
+
+    fn open(dir: &Path) -> Direct {
+        Direct::open(&Spec::for_file(&dir.join("t.db"), Durability::Process).expect("a file")).expect("open")
+    }
+
+    #[test]
+    fn a_database_in_memory_gets_no_connection_of_its_own() {
+        assert!(Spec::for_file(Path::new(":memory:"), Durability::Process).is_none());
+    }
+
+    #[tokio::test]
+    async fn rows_read_on_the_committers_connection_decode_as_the_pools_do() {
+        let (dir, _repo) = Repository::scratch_sqlite().await;
+        let conn = open(dir.path());
+        let mut b = Batch::new();
+        b.push("SELECT ?, 2.5, 'text', x'0102', NULL, 1 = 1").bind(7_i64);
+        let rows = conn.run(&b).unwrap().remove(0);
+        let row = &rows[0];
+        assert_eq!(row.get::<i64>(0), 7);
+        assert_eq!(row.get::<f64>(1), 2.5);
+        assert_eq!(row.get::<String>(2), "text");
+        assert_eq!(row.get::<Vec<u8>>(3), vec![1, 2]);
+        assert_eq!(row.get::<Option<String>>(4), None);
+        assert!(row.get::<bool>(5));
+        assert!(row.try_get::<i64>(2).is_err(), "text is not read as a number");
+    }
+
+    #[tokio::test]
+    async fn each_statement_of_a_batch_gets_its_own_values_and_rows() {
+        let (dir, _repo) = Repository::scratch_sqlite().await;
+        let conn = open(dir.path());
+        let mut b = Batch::new();
+        b.push("SELECT ?, ?").bind(1_i64).bind("a");
+        b.push("SELECT 0 WHERE 0");
+        b.push("SELECT ? UNION ALL SELECT ?").bind(2_i64).bind(3_i64);
+        let rows = conn.run(&b).unwrap();
+        let firsts: Vec<Vec<i64>> = rows.iter().map(|r| r.iter().map(|row| row.get(0)).collect()).collect();
+        assert_eq!(firsts, [vec![1], vec![], vec![2, 3]]);
+        assert_eq!(rows[0][0].get::<String>(1), "a");
+    }
+
+    #[tokio::test]
+    async fn a_statement_with_too_few_values_is_refused_rather_than_run_with_nulls() {
+        let (dir, _repo) = Repository::scratch_sqlite().await;
+        let conn = open(dir.path());
+        let mut b = Batch::new();
+        b.push("SELECT ?, ?").bind(1_i64);
+        assert!(matches!(conn.run(&b), Err(Error::Internal(_))));
+    }
+}
