@@ -10,6 +10,19 @@ use wharf::{admin, config, maintenance, ops, serve};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc asks for transparent huge pages for its memory, and the kernel then zeroes
+/// 2 MiB at a fault where 4 KiB would do: under many small uploads, a sixth of the
+/// process's CPU time went to `clear_page` (perf), and a 4 KiB PUT cost 15-20% more CPU
+/// than with huge pages off. Large transfers stream through buffers of 1 MiB at most,
+/// which gain nothing measurable from huge pages.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag of this process; it reads no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "wharf", version, about = "A WebDAV file server whose tree lives in SQL")]
 struct Cli {
@@ -37,6 +50,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    no_transparent_huge_pages();
     let cli = Cli::parse();
     // `wharf serve` starts logging itself, once its settings say in which format.
     if !matches!(cli.command, Command::Serve(_)) {

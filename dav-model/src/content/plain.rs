@@ -328,8 +328,15 @@ mod tests {
         }
         let c = repo.resolve(&p("/a/b/c")).await.unwrap().unwrap();
         let (src, dst) = (p("/a/b"), p("/a/e"));
-        let req =
-            Transfer { src: &src, dst: &dst, moving: true, depth: Depth::Infinity, overwrite: false, pre: &pre, principal: None };
+        let req = Transfer {
+            src: &src,
+            dst: &dst,
+            moving: true,
+            depth: Depth::Infinity,
+            overwrite: false,
+            pre: &pre,
+            principal: None,
+        };
         repo.transfer(req).await.unwrap();
         let done = repo.write_plain(&p("/a/b/c/f"), &EMPTY, &PutOptions::default(), &c).await.unwrap();
         assert!(done.is_none());
