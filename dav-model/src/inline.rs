@@ -101,25 +101,25 @@ pub(crate) fn push_store(batch: &mut Batch, id: &BlobId, data: &Bytes) {
     batch.bind(id.as_str().to_owned()).bind(data.clone());
 }
 
-/// Adds to `batch` the deletion of released inline blobs (first a row tagged
-/// [`Tag::Released`] with their number and bytes), then a row tagged [`Tag::Garbage`]
-/// saying whether released blob files remain for the collector. No `RETURNING`: SQLite
-/// makes a temporary database for each statement that has one.
+/// Adds to `batch` a row tagged [`Tag::Released`] with the number and bytes of released
+/// inline blobs and a row tagged [`Tag::Garbage`] saying whether released blob files wait
+/// for the collector (read in one statement, before the deletion, since it leaves those),
+/// then the deletion of the released inline blobs. No `RETURNING`: SQLite makes a
+/// temporary database for each statement that has one.
 pub(crate) fn push_drop_garbage(batch: &mut Batch) {
-    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
-    let [released, left] = SQL.get_or_init(|| {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let found = SQL.get_or_init(|| {
         let (released, garbage) = (Tag::Released as i64, Tag::Garbage as i64);
-        [
-            format!(
-                "SELECT {released}, COUNT(*), COALESCE(SUM(length(data)), 0) FROM blobs \
-                 WHERE refcount <= 0 AND data IS NOT NULL"
-            ),
-            format!("SELECT {garbage}, EXISTS (SELECT 1 FROM blobs WHERE refcount <= 0)"),
-        ]
+        // An integer rather than EXISTS's boolean: PostgreSQL's UNION wants one type.
+        format!(
+            "SELECT {released}, COUNT(*), COALESCE(SUM(length(data)), 0) FROM blobs \
+             WHERE refcount <= 0 AND data IS NOT NULL \
+             UNION ALL SELECT {garbage}, \
+               CASE WHEN EXISTS (SELECT 1 FROM blobs WHERE refcount <= 0 AND data IS NULL) THEN 1 ELSE 0 END, 0"
+        )
     });
-    batch.push(released);
+    batch.push(found);
     batch.push("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL");
-    batch.push(left);
 }
 
 /// What the statements of [`push_drop_garbage`] found.
