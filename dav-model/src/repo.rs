@@ -179,6 +179,8 @@ impl Repository {
     }
 
     pub async fn close(&self) {
+        // First: the committer's own connection must not outlive the pools' (see `group/`).
+        self.group.close().await;
         self.read.close().await;
         self.write.close().await;
     }

@@ -9,10 +9,11 @@
 //! rows are read where they are made.
 //!
 //! SQLite allows one writer at a time, so this connection writes only while the committer
-//! holds the write pool's one connection, as a token: no other write of the model can run
-//! meanwhile, and neither connection ever waits on the other's lock.
+//! holds the write pool's one connection, as a token: no other write of this process can
+//! run meanwhile, and neither connection waits on the other's lock (another process, such
+//! as `wharf user add`, is waited for up to the busy timeout, as by the pool's).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
@@ -31,13 +32,14 @@ pub(crate) struct Spec {
 }
 
 impl Spec {
-    /// `None` for a database only one connection can see (in memory).
-    pub fn for_file(path: &Path, durability: Durability) -> Option<Spec> {
-        let name = path.to_string_lossy();
-        if name.is_empty() || name.starts_with(":memory:") {
+    /// `file` is where SQLite says the database is (`pragma_database_list`, which names
+    /// the file whatever URL opened it); empty for a database in memory, which only the
+    /// connection that made it can see.
+    pub fn for_file(file: &str, durability: Durability) -> Option<Spec> {
+        if file.is_empty() {
             return None;
         }
-        Some(Spec { path: path.to_owned(), durability })
+        Some(Spec { path: PathBuf::from(file), durability })
     }
 }
 
@@ -57,13 +59,19 @@ impl Direct {
         };
         // The file is in WAL mode already (the pool set it when it opened the database).
         conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(db)?;
-        // Room for every statement of every kind of plain write.
-        conn.set_prepared_statement_cache_capacity(64);
+        // Room for every statement of every kind of plain write, the plain PUT's two per
+        // depth of its parent included (`content/plain.rs`).
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(Direct { conn })
     }
 
     pub fn execute(&self, sql: &str) -> Result<()> {
         self.conn.execute_batch(sql).map_err(db)
+    }
+
+    /// Inside a transaction (a failed statement may or may not have ended it).
+    pub fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
     }
 
     /// Runs every statement of `batch` and returns the rows of each, in order. A failing
@@ -117,16 +125,25 @@ fn db(e: rusqlite::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::Repository;
 
     fn open(dir: &Path) -> Direct {
-        Direct::open(&Spec::for_file(&dir.join("t.db"), Durability::Process).expect("a file")).expect("open")
+        let file = dir.join("t.db").display().to_string();
+        Direct::open(&Spec::for_file(&file, Durability::Process).expect("a file")).expect("open")
     }
 
-    #[test]
-    fn a_database_in_memory_gets_no_connection_of_its_own() {
-        assert!(Spec::for_file(Path::new(":memory:"), Durability::Process).is_none());
+    #[tokio::test]
+    async fn the_committer_connects_to_the_file_the_pools_opened_and_not_to_a_memory_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.db");
+        let opened = crate::db::open(&format!("sqlite://{}", file.display()), Durability::Process).await.unwrap();
+        let spec = opened.direct.expect("a file has a spec");
+        assert_eq!(spec.path.canonicalize().unwrap(), file.canonicalize().unwrap());
+        let memory = crate::db::open("sqlite::memory:", Durability::Process).await.unwrap();
+        assert!(memory.direct.is_none());
     }
 
     #[tokio::test]

@@ -63,11 +63,13 @@ async fn open_sqlite(url: &str, durability: Durability) -> crate::Result<(Pool, 
     // No ping before each acquire: these are local files, not network connections.
     let pool = || SqlitePoolOptions::new().test_before_acquire(false);
     // Room for the joined statements of every group size besides the single ones, for
-    // groups committed through this connection (a database in memory, see `direct.rs`).
+    // groups committed through this connection (a database in memory, see `group/`).
     let cache = 128 + 2 * crate::group::MAX_GROUP;
     let write = pool().max_connections(1).connect_with(opts.clone().statement_cache_capacity(cache)).await?;
     sqlx::migrate!("../migrations/sqlite").run(&write).await?;
-    let direct = direct::Spec::for_file(opts.get_filename(), durability);
+    let (file,): (String,) =
+        sqlx::query_as("SELECT file FROM pragma_database_list WHERE name = 'main'").fetch_one(&write).await?;
+    let direct = direct::Spec::for_file(&file, durability);
     let read = pool().max_connections(8).connect_with(opts.read_only(true)).await?;
     Ok((Pool::Sqlite(read), Pool::Sqlite(write), direct))
 }

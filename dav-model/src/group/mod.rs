@@ -1,11 +1,10 @@
-//! Group commit: guarded writes that arrive together share one transaction and one trip
-//! to SQLite's thread.
+//! Group commit: guarded writes that arrive together share one transaction.
 //!
 //! A plain write (a new file's PUT, a file's times) is one batch of statements that carry
 //! their own conditions ([`crate::txn`]), so it needs no decision between its reads and
 //! its writes. Each used to cost a trip to the write connection's thread and a commit of
 //! its own; under many concurrent small uploads those dominated the writer's time. Here a
-//! single task takes every batch waiting for it and runs them as one:
+//! single committer takes every batch waiting for it and runs them as one:
 //! `BEGIN IMMEDIATE; batch 1; batch 2; …; COMMIT`. Running them in one transaction in the
 //! order they arrived is the same as running them one after another, since each batch's
 //! guards see what the batches before it wrote.
@@ -14,27 +13,31 @@
 //! of a group fails, the group is rolled back and each of its batches runs again alone, so
 //! one failing write never fails the others and each gets its own error.
 //!
-//! The task holds the write connection from `BEGIN` until the lookup cache has the rows
-//! every batch wrote (in order: a later batch's row for a path wins), as [`WriteTx`] does
-//! for a single writer.
+//! The committer holds the write pool's connection from `BEGIN` until the lookup cache has
+//! the rows every batch wrote (in order: a later batch's row for a path wins), as
+//! [`WriteTx`] does for a single writer. On an SQLite file it is a thread that writes on a
+//! connection of its own while it holds that one ([`direct`]); elsewhere (PostgreSQL, or
+//! SQLite in memory) a task that joins the group into one batch on the pool's connection.
 //!
 //! [`WriteTx`]: crate::txn::WriteTx
+
+mod direct;
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cache::LookupCache;
-use crate::db::direct::{Direct, Spec};
+use crate::db::direct::Spec;
 use crate::db::{Conn, Pool, Row};
 use crate::path::DavPath;
 use crate::resource::Resource;
 use crate::txn::{rollback, Batch};
 use crate::{Error, Result};
 
-/// Most batches in one transaction: bounds how long the first of them waits, and how
-/// many texts a group's joined statements can have (each is prepared once and cached by
-/// its text; see `Repository::with_store`).
+/// Most batches in one transaction: bounds how long the first of them waits, and, where a
+/// group is joined into one batch, how many texts those can have (each is prepared once
+/// and cached by its text; see `db::open_sqlite`).
 pub(crate) const MAX_GROUP: usize = 16;
 
 /// The rows a write leaves at each path, for the lookup cache; `None` when it can't tell
@@ -49,9 +52,15 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<Row>>>,
 }
 
-/// The queue of writes waiting for the committing task.
+enum Message {
+    Write(Job),
+    /// Commit what came before, close the connection and stop; then say so.
+    Stop(oneshot::Sender<()>),
+}
+
+/// The queue of writes waiting for the committer.
 pub(crate) struct Committer {
-    queue: mpsc::UnboundedSender<Job>,
+    queue: mpsc::UnboundedSender<Message>,
 }
 
 impl Committer {
@@ -65,7 +74,7 @@ impl Committer {
                 let rt = tokio::runtime::Handle::current();
                 let started = std::thread::Builder::new()
                     .name("wharf-committer".into())
-                    .spawn(move || run_direct(jobs, pool, lookups, spec, rt));
+                    .spawn(move || direct::run(jobs, pool, lookups, spec, rt));
                 if let Err(e) = started {
                     // Jobs then fail with "the write queue is closed".
                     tracing::error!(%e, "the committer's thread did not start");
@@ -84,128 +93,54 @@ impl Committer {
     pub async fn write(&self, writes: Batch, fresh: impl FnOnce(&[Row]) -> Fresh + Send + 'static) -> Result<Vec<Row>> {
         let (reply, answer) = oneshot::channel();
         let job = Job { writes, fresh: Box::new(fresh), reply };
-        self.queue.send(job).map_err(|_| Error::Internal("the write queue is closed".into()))?;
+        self.queue.send(Message::Write(job)).map_err(|_| Error::Internal("the write queue is closed".into()))?;
         answer.await.map_err(|_| Error::Internal("a queued write was dropped".into()))?
     }
-}
 
-async fn run(mut jobs: mpsc::UnboundedReceiver<Job>, pool: Pool, lookups: Arc<LookupCache>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let taken = std::mem::take(&mut group);
-        match pool.acquire().await {
-            Ok(mut conn) => commit(&mut conn, &lookups, taken).await,
-            Err(e) => {
-                let message = e.to_string();
-                for job in taken {
-                    let _ = job.reply.send(Err(Error::Internal(format!("no write connection: {message}"))));
-                }
-            }
+    /// Commits the writes queued so far and stops; later writes fail. The committer's own
+    /// connection is closed when this returns, so the pools' closing is the last one and
+    /// SQLite checkpoints its log into the database file.
+    pub async fn close(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.queue.send(Message::Stop(done)).is_ok() {
+            let _ = stopped.await;
         }
     }
 }
 
-/// The committer's thread: each group is written on its own connection (opened at the
-/// first group, and again after one failed), while it holds the write pool's connection
-/// so that nothing else writes meanwhile.
-fn run_direct(
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    pool: Pool,
-    lookups: Arc<LookupCache>,
-    spec: Spec,
-    rt: tokio::runtime::Handle,
-) {
-    let mut conn: Option<Direct> = None;
-    while let Some(first) = jobs.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+async fn run(mut messages: mpsc::UnboundedReceiver<Message>, pool: Pool, lookups: Arc<LookupCache>) {
+    let mut received = Vec::with_capacity(MAX_GROUP);
+    while messages.recv_many(&mut received, MAX_GROUP).await > 0 {
+        let (group, stop) = split_messages(std::mem::take(&mut received));
+        if !group.is_empty() {
+            match pool.acquire().await {
+                Ok(mut conn) => commit(&mut conn, &lookups, group).await,
+                Err(e) => fail(group, &format!("no write connection: {e}")),
             }
         }
-        let token = rt.block_on(pool.acquire());
-        let direct = match (token.as_ref(), conn.take()) {
-            (Err(e), _) => Err(Error::Internal(format!("no write connection: {e}"))),
-            (Ok(_), Some(open)) => Ok(open),
-            (Ok(_), None) => Direct::open(&spec),
-        };
-        match direct {
-            Ok(direct) => {
-                if commit_direct(&direct, &lookups, group) {
-                    conn = Some(direct);
-                }
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for job in group {
-                    let _ = job.reply.send(Err(Error::Internal(message.clone())));
-                }
-            }
+        if let Some(done) = stop {
+            let _ = done.send(());
+            return;
         }
-        // A pool connection goes back to its pool through a task: spawned in the runtime.
-        let _runtime = rt.enter();
-        drop(token);
     }
 }
 
-/// [`commit`] on the committer's own connection. `false` when the connection is in a
-/// state it can't be trusted to leave (a failed rollback): it is then closed.
-fn commit_direct(conn: &Direct, lookups: &LookupCache, group: Vec<Job>) -> bool {
-    let generation = lookups.generation();
-    if group.len() > 1 {
-        match in_transaction(conn, group.iter().map(|j| &j.writes)) {
-            Ok(rows) => {
-                answer(lookups, generation, group.into_iter().zip(rows));
-                return true;
-            }
-            Err(e) => {
-                tracing::debug!(%e, writes = group.len(), "a group commit failed; its writes run alone");
-                if !rolled_back(conn) {
-                    fail_all(group, &e);
-                    return false;
-                }
-            }
+/// The writes among `messages`, up to a stop if there is one (writes after it are
+/// dropped: their writers learn that the queue closed).
+fn split_messages(messages: Vec<Message>) -> (Vec<Job>, Option<oneshot::Sender<()>>) {
+    let mut jobs = Vec::with_capacity(messages.len());
+    for message in messages {
+        match message {
+            Message::Write(job) => jobs.push(job),
+            Message::Stop(done) => return (jobs, Some(done)),
         }
     }
+    (jobs, None)
+}
+
+fn fail(group: Vec<Job>, why: &str) {
     for job in group {
-        let generation = lookups.generation();
-        match in_transaction(conn, std::iter::once(&job.writes)) {
-            Ok(mut rows) => answer(lookups, generation, std::iter::once((job, rows.pop().unwrap_or_default()))),
-            Err(e) => {
-                let _ = job.reply.send(Err(e));
-                if !rolled_back(conn) {
-                    return false;
-                }
-            }
-        }
-    }
-    true
-}
-
-/// `BEGIN IMMEDIATE`, the batches, `COMMIT`; the rows of each batch.
-fn in_transaction<'a>(conn: &Direct, batches: impl Iterator<Item = &'a Batch>) -> Result<Vec<Vec<Row>>> {
-    conn.execute("BEGIN IMMEDIATE")?;
-    let rows = batches.map(|b| Ok(conn.run(b)?.into_iter().flatten().collect())).collect::<Result<Vec<_>>>()?;
-    conn.execute("COMMIT")?;
-    Ok(rows)
-}
-
-fn rolled_back(conn: &Direct) -> bool {
-    match conn.execute("ROLLBACK") {
-        Ok(()) => true,
-        // COMMIT itself failed after SQLite had already ended the transaction.
-        Err(e) if e.to_string().contains("no transaction is active") => true,
-        Err(e) => {
-            tracing::error!(%e, "the committer's connection could not roll back; it is reopened");
-            false
-        }
-    }
-}
-
-fn fail_all(group: Vec<Job>, e: &Error) {
-    for job in group {
-        let _ = job.reply.send(Err(Error::Internal(format!("the group's transaction failed: {e}"))));
+        let _ = job.reply.send(Err(Error::Internal(why.to_owned())));
     }
 }
 

@@ -1,0 +1,147 @@
+//! The committer on an SQLite file: a thread that writes each group on a connection of
+//! its own (`db/direct.rs`) while it holds the write pool's one connection, so that
+//! nothing else of this process writes meanwhile.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{answer, fail, Job, Message, MAX_GROUP};
+use crate::cache::LookupCache;
+use crate::db::direct::{Direct, Spec};
+use crate::db::{Pool, Row};
+use crate::txn::Batch;
+use crate::Result;
+
+/// The thread's loop. The connection is opened at the first group, and again after one
+/// was left in a state it can't be trusted in (a failed rollback, a panic).
+pub(super) fn run(
+    mut messages: mpsc::UnboundedReceiver<Message>,
+    pool: Pool,
+    lookups: Arc<LookupCache>,
+    spec: Spec,
+    rt: tokio::runtime::Handle,
+) {
+    // For the whole thread, unwinding included: a pool connection goes back to its pool
+    // through a task spawned on the runtime.
+    let _runtime = rt.enter();
+    let mut conn: Option<Direct> = None;
+    while let Some(message) = messages.blocking_recv() {
+        let (group, stop) = gather(message, &mut messages);
+        if !group.is_empty() {
+            match rt.block_on(pool.acquire()) {
+                Ok(token) => {
+                    let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        commit(&mut conn, &spec, &lookups, group);
+                    }));
+                    if committed.is_err() {
+                        // The group's writers learn that their writes were dropped.
+                        tracing::error!("a group commit panicked; the committer's connection is reopened");
+                        conn = None;
+                    }
+                    drop(token);
+                }
+                Err(e) => fail(group, &format!("no write connection: {e}")),
+            }
+        }
+        if let Some(done) = stop {
+            drop(conn.take());
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// `first` and the writes queued behind it, up to a group's size or a stop.
+fn gather(first: Message, messages: &mut mpsc::UnboundedReceiver<Message>) -> (Vec<Job>, Option<oneshot::Sender<()>>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut next = Some(first);
+    while let Some(message) = next.take() {
+        match message {
+            Message::Write(job) => group.push(job),
+            Message::Stop(done) => return (group, Some(done)),
+        }
+        if group.len() < MAX_GROUP {
+            next = messages.try_recv().ok();
+        }
+    }
+    (group, None)
+}
+
+/// Commits `group` as one transaction, or each of its batches alone if that fails.
+fn commit(conn: &mut Option<Direct>, spec: &Spec, lookups: &LookupCache, group: Vec<Job>) {
+    if group.len() > 1 {
+        let generation = lookups.generation();
+        match in_transaction(conn, spec, group.iter().map(|j| &j.writes)) {
+            Ok(rows) => return answer(lookups, generation, group.into_iter().zip(rows)),
+            Err(e) => {
+                tracing::debug!(%e, writes = group.len(), "a group commit failed; its writes run alone");
+                settle(conn);
+            }
+        }
+    }
+    for job in group {
+        let generation = lookups.generation();
+        match in_transaction(conn, spec, std::iter::once(&job.writes)) {
+            Ok(mut rows) => answer(lookups, generation, std::iter::once((job, rows.pop().unwrap_or_default()))),
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+                settle(conn);
+            }
+        }
+    }
+}
+
+/// `BEGIN IMMEDIATE`, the batches, `COMMIT`: the rows of each batch.
+fn in_transaction<'a>(
+    conn: &mut Option<Direct>,
+    spec: &Spec,
+    batches: impl Iterator<Item = &'a Batch>,
+) -> Result<Vec<Vec<Row>>> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(Direct::open(spec)?),
+    };
+    c.execute("BEGIN IMMEDIATE")?;
+    let rows = batches.map(|b| Ok(c.run(b)?.into_iter().flatten().collect())).collect::<Result<Vec<_>>>()?;
+    c.execute("COMMIT")?;
+    Ok(rows)
+}
+
+/// After a failure: the connection is left outside any transaction, or closed.
+fn settle(conn: &mut Option<Direct>) {
+    let Some(c) = conn.as_ref() else { return };
+    if c.in_transaction() {
+        if let Err(e) = c.execute("ROLLBACK") {
+            tracing::error!(%e, "the committer's connection could not roll back; it is reopened");
+            *conn = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::path::DavPath;
+    use crate::Repository;
+
+    #[tokio::test]
+    async fn a_closed_repository_leaves_no_log_beside_its_database() {
+        let (dir, repo) = Repository::scratch_sqlite().await;
+        let body: crate::ByteStream =
+            Box::pin(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"small")) }));
+        // A plain PUT: the committer opens its connection.
+        repo.put(&DavPath::parse("/f").unwrap(), body, crate::PutOptions::default()).await.unwrap();
+        repo.close().await;
+        assert!(!dir.path().join("t.db-wal").exists(), "the last connection to close checkpoints the log");
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_fail_rather_than_wait() {
+        let (_dir, repo) = Repository::scratch_sqlite().await;
+        repo.group.close().await;
+        let mut batch = crate::txn::Batch::new();
+        batch.push("SELECT 1");
+        assert!(repo.group.write(batch, |_| Some(Vec::new())).await.is_err());
+    }
+}
