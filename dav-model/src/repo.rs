@@ -84,7 +84,7 @@ pub struct Repository {
     pub(crate) config: Config,
     pub(crate) data_dir: Option<std::path::PathBuf>,
     pub(crate) lookups: Arc<crate::cache::LookupCache>,
-    /// Plain guarded writes, committed in groups (see `group.rs`).
+    /// Plain guarded writes, committed in groups (see `group/`).
     pub(crate) group: crate::group::Committer,
     pub(crate) lock_rows: crate::lock::LockRows,
     pub(crate) mounts: crate::mount::MountTable,

@@ -32,7 +32,7 @@ pub(crate) struct Batch {
     /// Where each statement's values start in `values`.
     starts: Vec<usize>,
     /// The values, kept so that a batch can be sent again or joined with others (see
-    /// `group.rs`).
+    /// `group/`).
     values: Vec<Value>,
 }
 
@@ -95,7 +95,7 @@ impl Batch {
         Ok(self.fetch_per_statement(conn).await?.into_iter().flatten().collect())
     }
 
-    /// Runs every statement and returns the rows of each, in order: what `group.rs` needs
+    /// Runs every statement and returns the rows of each, in order: what `group/` needs
     /// to hand the writes it joined their own rows back. A failing statement stops the
     /// batch, and the transaction it was in is left for the caller to roll back.
     pub async fn fetch_per_statement(self, conn: &mut (impl Handle + ?Sized)) -> Result<Vec<Vec<Row>>> {

@@ -2,7 +2,7 @@
 //! parent the early check saw. Its statements are guarded by all of that, so when
 //! anything else holds they change nothing, and the caller takes the careful path
 //! (`write_row`). Being guarded, they need no decision between reads and writes, so
-//! concurrent plain PUTs share one transaction (see `group.rs`).
+//! concurrent plain PUTs share one transaction (see `group/`).
 
 use super::{bind_file, push_update_file_set, NewContent, PutOptions, Replaced};
 use crate::db::{Dialect, Row};

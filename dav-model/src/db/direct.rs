@@ -1,4 +1,4 @@
-//! The group committer's own connection to an SQLite database (see `group.rs`).
+//! The group committer's own connection to an SQLite database (see `group/`).
 //!
 //! Through sqlx, a group of plain writes was one text of up to 170 statements, sent to the
 //! write connection's thread and answered row by row over a channel. Each distinct group
