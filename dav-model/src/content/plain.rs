@@ -173,47 +173,41 @@ fn plain_batch(
     let above = &path.segments()[..path.segments().len().saturating_sub(1)];
     let name = path.name().unwrap_or_default().to_owned();
     let sql = sql();
+    let pg = dialect == Dialect::Postgres;
+    let by_depth = if pg { None } else { at_depth(above.len()) };
+    let (update, insert) = match by_depth {
+        Some(at) => (&at.update, &at.insert),
+        None if pg => (&pg_sql().update, &pg_sql().insert_and_touch),
+        None => (&sql.update, &sql.insert),
+    };
+    // The walk's values come first in its statements; the guard's, last in both kinds.
+    let bind_walk_if_any = |b: &mut Batch| {
+        if by_depth.is_none() {
+            bind_walk(b, above);
+        }
+    };
     let bind_guards = |b: &mut Batch| {
-        b.bind(above.len() as i64).bind(parent.id).bind(parent.id);
+        match by_depth {
+            Some(_) => above.iter().for_each(|segment| _ = b.bind(segment)),
+            None => _ = b.bind(above.len() as i64),
+        }
+        b.bind(parent.id).bind(parent.id);
     };
     let mut b = Batch::new();
     new.push_inline(&mut b);
     b.push(&sql.old).bind(parent.id).bind(name.clone());
-    let pg = dialect == Dialect::Postgres;
-    let by_depth = if pg { None } else { at_depth(above.len()) };
-    match by_depth {
-        Some(at) => {
-            b.push(&at.update);
-            push_update_file_set(&mut b, new, opts, now);
-            b.bind(parent.id).bind(name.clone());
-            above.iter().for_each(|segment| _ = b.bind(segment));
-            b.bind(parent.id).bind(parent.id);
-        }
-        None => {
-            b.push(if pg { &pg_sql().update } else { &sql.update });
-            bind_walk(&mut b, above);
-            push_update_file_set(&mut b, new, opts, now);
-            b.bind(parent.id).bind(name.clone());
-            bind_guards(&mut b);
-        }
-    }
+    b.push(update);
+    bind_walk_if_any(&mut b);
+    push_update_file_set(&mut b, new, opts, now);
+    b.bind(parent.id).bind(name.clone());
+    bind_guards(&mut b);
     if !pg {
         b.push(&sql.updated).bind(parent.id).bind(name);
     }
-    match by_depth {
-        Some(at) => {
-            b.push(&at.insert);
-            bind_file(&mut b, parent.id, path, new, opts, now);
-            above.iter().for_each(|segment| _ = b.bind(segment));
-            b.bind(parent.id).bind(parent.id);
-        }
-        None => {
-            b.push(if pg { &pg_sql().insert_and_touch } else { &sql.insert });
-            bind_walk(&mut b, above);
-            bind_file(&mut b, parent.id, path, new, opts, now);
-            bind_guards(&mut b);
-        }
-    }
+    b.push(insert);
+    bind_walk_if_any(&mut b);
+    bind_file(&mut b, parent.id, path, new, opts, now);
+    bind_guards(&mut b);
     if pg {
         b.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
     } else {
@@ -281,6 +275,21 @@ mod tests {
         repo.resolve(&p("/d")).await.unwrap().unwrap()
     }
 
+    /// A MOVE of the collection at `from` to `to`, as a client's would be.
+    async fn move_collection(repo: &Repository, from: &str, to: &str) {
+        let (src, dst, pre) = (p(from), p(to), Preconditions::default());
+        let req = Transfer {
+            src: &src,
+            dst: &dst,
+            moving: true,
+            depth: Depth::Infinity,
+            overwrite: false,
+            pre: &pre,
+            principal: None,
+        };
+        repo.transfer(req).await.unwrap();
+    }
+
     #[tokio::test]
     async fn the_plain_insert_holds_back_when_a_lock_covers_the_parent() {
         let (_dir, repo) = Repository::scratch().await;
@@ -302,18 +311,7 @@ mod tests {
     async fn the_plain_insert_holds_back_when_the_parent_moved_away() {
         let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
-        let pre = Preconditions::default();
-        let (src, dst) = (p("/d"), p("/e"));
-        let req = Transfer {
-            src: &src,
-            dst: &dst,
-            moving: true,
-            depth: Depth::Infinity,
-            overwrite: false,
-            pre: &pre,
-            principal: None,
-        };
-        repo.transfer(req).await.unwrap();
+        move_collection(&repo, "/d", "/e").await;
         let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
         assert!(done.is_none());
         assert!(stored(&repo, &p("/e/f")).await.is_none());
@@ -327,17 +325,7 @@ mod tests {
             repo.mkcol(&p(c), &pre, None).await.unwrap();
         }
         let c = repo.resolve(&p("/a/b/c")).await.unwrap().unwrap();
-        let (src, dst) = (p("/a/b"), p("/a/e"));
-        let req = Transfer {
-            src: &src,
-            dst: &dst,
-            moving: true,
-            depth: Depth::Infinity,
-            overwrite: false,
-            pre: &pre,
-            principal: None,
-        };
-        repo.transfer(req).await.unwrap();
+        move_collection(&repo, "/a/b", "/a/e").await;
         let done = repo.write_plain(&p("/a/b/c/f"), &EMPTY, &PutOptions::default(), &c).await.unwrap();
         assert!(done.is_none());
         assert!(stored(&repo, &p("/a/e/c/f")).await.is_none());

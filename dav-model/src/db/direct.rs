@@ -125,14 +125,16 @@ fn db(e: rusqlite::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::Repository;
 
-    fn open(dir: &Path) -> Direct {
-        let file = dir.join("t.db").display().to_string();
-        Direct::open(&Spec::for_file(&file, Durability::Process).expect("a file")).expect("open")
+    /// A migrated scratch database (kept while the test runs) and a committer's
+    /// connection to it.
+    async fn scratch() -> (tempfile::TempDir, Repository, Direct) {
+        let (dir, repo) = Repository::scratch_sqlite().await;
+        let file = dir.path().join("t.db").display().to_string();
+        let conn = Direct::open(&Spec::for_file(&file, Durability::Process).expect("a file")).expect("open");
+        (dir, repo, conn)
     }
 
     #[tokio::test]
@@ -148,8 +150,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_read_on_the_committers_connection_decode_as_the_pools_do() {
-        let (dir, _repo) = Repository::scratch_sqlite().await;
-        let conn = open(dir.path());
+        let (_dir, _repo, conn) = scratch().await;
         let mut b = Batch::new();
         b.push("SELECT ?, 2.5, 'text', x'0102', NULL, 1 = 1").bind(7_i64);
         let rows = conn.run(&b).unwrap().remove(0);
@@ -165,8 +166,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_statement_of_a_batch_gets_its_own_values_and_rows() {
-        let (dir, _repo) = Repository::scratch_sqlite().await;
-        let conn = open(dir.path());
+        let (_dir, _repo, conn) = scratch().await;
         let mut b = Batch::new();
         b.push("SELECT ?, ?").bind(1_i64).bind("a");
         b.push("SELECT 0 WHERE 0");
@@ -179,8 +179,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_statement_with_too_few_values_is_refused_rather_than_run_with_nulls() {
-        let (dir, _repo) = Repository::scratch_sqlite().await;
-        let conn = open(dir.path());
+        let (_dir, _repo, conn) = scratch().await;
         let mut b = Batch::new();
         b.push("SELECT ?, ?").bind(1_i64);
         assert!(matches!(conn.run(&b), Err(Error::Internal(_))));
