@@ -168,10 +168,25 @@ impl Pool {
 
     pub async fn close(&self) {
         match self {
-            Pool::Sqlite(p) => p.close().await,
-            Pool::Pg { pool, .. } => pool.close().await,
+            Pool::Sqlite(p) => close_fully(p).await,
+            Pool::Pg { pool, .. } => close_fully(pool).await,
         }
     }
+}
+
+/// sqlx's `close` can return with a connection left idle in the pool: one whose return
+/// had passed its "is the pool closed?" check when the close began, and was pinged and
+/// put back while the close waited for it (sqlx 0.8's `return_to_pool`). On SQLite that
+/// connection keeps the log open. Closing again closes what came back; each round waits
+/// for the connections still out, so this does not spin.
+async fn close_fully<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    for _ in 0..8 {
+        pool.close().await;
+        if pool.size() == 0 {
+            return;
+        }
+    }
+    tracing::warn!(open = pool.size(), "connections were still open after the pool closed");
 }
 
 /// Takes the writer lock inside a PostgreSQL transaction.
