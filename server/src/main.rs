@@ -4,11 +4,13 @@
 use clap::{Parser, Subcommand};
 use wharf::{admin, config, maintenance, ops, serve};
 
+mod alloc;
+
 /// glibc's malloc took a fifth of the instructions of a small PUT (callgrind), much of it
 /// on memory freed by another thread than the one that allocated it, which is how a
 /// request's memory moves between tokio's workers and SQLite's thread.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::Mimalloc = alloc::Mimalloc;
 
 /// mimalloc asks for transparent huge pages for its memory, and the kernel then zeroes
 /// 2 MiB at a fault where 4 KiB would do: under many small uploads, a sixth of the
