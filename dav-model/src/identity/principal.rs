@@ -83,8 +83,9 @@ pub struct Flags {
 pub struct Principal {
     /// `None` for the anonymous reader.
     pub user: Option<String>,
-    /// Longest view prefix first, so the first match is the most specific mount.
-    mounts: Vec<Mount>,
+    /// Longest view prefix first, so the first match is the most specific mount. Shared:
+    /// a principal is cloned out of the login cache for every request.
+    mounts: std::sync::Arc<[Mount]>,
 }
 
 impl Principal {
@@ -120,7 +121,7 @@ impl Principal {
 
     fn with_mounts(user: Option<String>, mut mounts: Vec<Mount>) -> Principal {
         mounts.sort_by_key(|m| std::cmp::Reverse(m.view.segments().len()));
-        Principal { user, mounts }
+        Principal { user, mounts: mounts.into() }
     }
 
     pub fn mounts(&self) -> &[Mount] {

@@ -11,7 +11,7 @@ use dav_model::{ByteStream, Error, Resource};
 use futures_util::StreamExt;
 
 use super::props::content_type;
-use super::time::{http_date, parse_http_date};
+use super::time::{http_date_bytes, parse_http_date};
 use super::{empty, headers, uri, Ctx, DavResult};
 
 /// More ranges than this in one request are answered with the whole content instead.
@@ -57,7 +57,9 @@ fn hv(s: &str) -> HeaderValue {
 
 fn validators(h: &mut HeaderMap, r: &Resource) {
     h.insert(header::ETAG, hv(&r.etag));
-    h.insert(header::LAST_MODIFIED, hv(&http_date(r.modified_ns)));
+    if let Ok(v) = HeaderValue::from_bytes(&http_date_bytes(r.modified_ns)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
 

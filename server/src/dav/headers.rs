@@ -1,7 +1,7 @@
 //! Typed readings of the request headers WebDAV adds (Depth, Overwrite, Timeout,
 //! Lock-Token, If) and the RFC 9110 validators, turned into model types.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderName};
 use dav_model::condition::{EtagMatch, Preconditions};
 use dav_model::Depth;
 
@@ -10,8 +10,17 @@ use super::uri::{local_target, Own};
 use super::DavError;
 use crate::if_header::parse_if_header;
 
-fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, DavError> {
-    match headers.get(name) {
+/// WebDAV's own headers (RFC 4918 10), as values: a name given as text is parsed again
+/// at every lookup.
+pub const DEPTH: HeaderName = HeaderName::from_static("depth");
+pub const OVERWRITE: HeaderName = HeaderName::from_static("overwrite");
+pub const TIMEOUT: HeaderName = HeaderName::from_static("timeout");
+pub const LOCK_TOKEN: HeaderName = HeaderName::from_static("lock-token");
+pub const IF: HeaderName = HeaderName::from_static("if");
+pub const DESTINATION: HeaderName = HeaderName::from_static("destination");
+
+fn text(headers: &HeaderMap, name: HeaderName) -> Result<Option<&str>, DavError> {
+    match headers.get(&name) {
         None => Ok(None),
         Some(v) => v.to_str().map(Some).map_err(|_| DavError::BadRequest(format!("{name} is not ASCII"))),
     }
@@ -19,7 +28,7 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, DavEr
 
 /// The Depth header, or `default` when absent. Anything else than 0, 1, infinity is a 400.
 pub fn depth(headers: &HeaderMap, default: Depth) -> Result<Depth, DavError> {
-    match text(headers, "depth")?.map(str::trim) {
+    match text(headers, DEPTH)?.map(str::trim) {
         None => Ok(default),
         Some("0") => Ok(Depth::Zero),
         Some("1") => Ok(Depth::One),
@@ -30,7 +39,7 @@ pub fn depth(headers: &HeaderMap, default: Depth) -> Result<Depth, DavError> {
 
 /// Overwrite: T (the default) or F.
 pub fn overwrite(headers: &HeaderMap) -> Result<bool, DavError> {
-    match text(headers, "overwrite")?.map(str::trim) {
+    match text(headers, OVERWRITE)?.map(str::trim) {
         None | Some("T") | Some("t") => Ok(true),
         Some("F") | Some("f") => Ok(false),
         Some(v) => Err(DavError::BadRequest(format!("invalid Overwrite {v:?}"))),
@@ -40,7 +49,7 @@ pub fn overwrite(headers: &HeaderMap) -> Result<bool, DavError> {
 /// Timeout: a list of `Second-N` and `Infinite`; `None` stands for Infinite. Unknown
 /// entries are skipped, as RFC 4918 10.7 lets the server pick.
 pub fn timeouts(headers: &HeaderMap) -> Result<Vec<Option<u64>>, DavError> {
-    let Some(v) = text(headers, "timeout")? else { return Ok(Vec::new()) };
+    let Some(v) = text(headers, TIMEOUT)? else { return Ok(Vec::new()) };
     Ok(v.split(',')
         .filter_map(|t| {
             let t = t.trim();
@@ -55,7 +64,7 @@ pub fn timeouts(headers: &HeaderMap) -> Result<Vec<Option<u64>>, DavError> {
 
 /// The token of a `Lock-Token: <token>` header.
 pub fn lock_token(headers: &HeaderMap) -> Result<String, DavError> {
-    let v = text(headers, "lock-token")?.ok_or_else(|| DavError::BadRequest("missing Lock-Token".into()))?;
+    let v = text(headers, LOCK_TOKEN)?.ok_or_else(|| DavError::BadRequest("missing Lock-Token".into()))?;
     let v = v.trim();
     v.strip_prefix('<')
         .and_then(|s| s.strip_suffix('>'))
@@ -73,7 +82,7 @@ fn etag_match(v: &str) -> EtagMatch {
 /// Every precondition header of the request.
 pub fn preconditions<B>(req: &axum::http::Request<B>) -> Result<Preconditions, DavError> {
     let headers = req.headers();
-    let if_header = match text(headers, "if")? {
+    let if_header = match text(headers, IF)? {
         None => None,
         Some(v) => {
             let own = Own::of(headers, req.extensions());
@@ -84,9 +93,9 @@ pub fn preconditions<B>(req: &axum::http::Request<B>) -> Result<Preconditions, D
     };
     Ok(Preconditions {
         if_header,
-        if_match: text(headers, header::IF_MATCH.as_str())?.map(etag_match),
-        if_none_match: text(headers, header::IF_NONE_MATCH.as_str())?.map(etag_match),
-        if_modified_since: text(headers, header::IF_MODIFIED_SINCE.as_str())?.and_then(parse_http_date),
-        if_unmodified_since: text(headers, header::IF_UNMODIFIED_SINCE.as_str())?.and_then(parse_http_date),
+        if_match: text(headers, header::IF_MATCH)?.map(etag_match),
+        if_none_match: text(headers, header::IF_NONE_MATCH)?.map(etag_match),
+        if_modified_since: text(headers, header::IF_MODIFIED_SINCE)?.and_then(parse_http_date),
+        if_unmodified_since: text(headers, header::IF_UNMODIFIED_SINCE)?.and_then(parse_http_date),
     })
 }

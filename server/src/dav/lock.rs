@@ -51,7 +51,7 @@ fn answer(lock: &ActiveLock, status: StatusCode, with_token: bool, lockroot: boo
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     if with_token {
         if let Ok(v) = HeaderValue::from_str(&format!("<{}>", lock.token)) {
-            h.insert("lock-token", v);
+            h.insert(super::headers::LOCK_TOKEN, v);
         }
     }
     resp

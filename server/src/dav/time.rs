@@ -2,23 +2,39 @@
 //! RFC 3339 for creationdate.
 
 use std::fmt::Write;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-fn system_time(ns: i64) -> SystemTime {
-    if ns >= 0 {
-        UNIX_EPOCH + Duration::from_nanos(ns as u64)
-    } else {
-        UNIX_EPOCH
-    }
+/// `Sun, 06 Nov 1994 08:49:37 GMT` for a time in nanoseconds since the epoch (times
+/// before it read as the epoch). Written by hand: every GET's `Last-Modified` and every
+/// member of a PROPFIND carries one, and formatting machinery cost several times this.
+pub fn http_date_bytes(ns: i64) -> [u8; 29] {
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let secs = ns.max(0) / 1_000_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    two_digits(&mut out[5..7], i64::from(d));
+    out[8..11].copy_from_slice(MONTHS[m as usize - 1]);
+    two_digits(&mut out[12..14], y / 100);
+    two_digits(&mut out[14..16], y % 100);
+    two_digits(&mut out[17..19], rem / 3600);
+    two_digits(&mut out[20..22], rem % 3600 / 60);
+    two_digits(&mut out[23..25], rem % 60);
+    out
 }
 
-pub fn http_date(ns: i64) -> String {
-    httpdate::fmt_http_date(system_time(ns))
+fn two_digits(out: &mut [u8], n: i64) {
+    out[0] = b'0' + (n / 10 % 10) as u8;
+    out[1] = b'0' + (n % 10) as u8;
 }
 
-/// [`http_date`] appended to `out` without an intermediate allocation.
+/// [`http_date_bytes`] appended to `out`.
 pub fn write_http_date(out: &mut String, ns: i64) {
-    let _ = write!(out, "{}", httpdate::HttpDate::from(system_time(ns)));
+    // Only ASCII digits and names are ever written.
+    out.push_str(std::str::from_utf8(&http_date_bytes(ns)).unwrap_or_default());
 }
 
 /// Parses an HTTP-date into seconds since the epoch; garbage yields `None` (RFC 9110 says
@@ -53,6 +69,29 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn http_date(ns: i64) -> String {
+        let mut s = String::new();
+        write_http_date(&mut s, ns);
+        s
+    }
+
+    fn system_time(ns: i64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64)
+    }
+
+    #[test]
+    fn http_dates_match_httpdate_across_the_calendar() {
+        let mut secs: i64 = 0;
+        while secs < 7_000_000_000 {
+            let ns = secs * 1_000_000_000 + 999_999_999;
+            assert_eq!(http_date(ns), httpdate::fmt_http_date(system_time(ns)), "at {secs}");
+            secs += 86_399 * 13 + 7;
+        }
+        assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(784_111_777 * 1_000_000_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
 
     #[test]
     fn rfc3339_of_a_known_instant() {

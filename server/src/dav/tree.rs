@@ -38,7 +38,7 @@ pub async fn transfer(cx: &Ctx, req: Request, moving: bool) -> DavResult {
     let h = req.headers();
     let src = uri::request_path(req.uri())?;
     let dest = h
-        .get("destination")
+        .get(headers::DESTINATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| DavError::BadRequest("missing Destination".into()))?;
     let dst = uri::local_target(dest, &uri::Own::of(h, req.extensions())).ok_or(DavError::BadGateway)??;

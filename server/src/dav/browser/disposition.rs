@@ -35,21 +35,25 @@ pub fn value(kind: Kind, name: &str) -> HeaderValue {
         Kind::Inline => "inline",
         Kind::Attachment => "attachment",
     };
-    let encoded = utf8_percent_encode(name, ATTR);
-    let v = format!("{kind}; filename=\"{}\"; filename*=UTF-8''{encoded}", fallback(name));
+    let mut v = String::with_capacity(kind.len() + 3 * name.len() + 32);
+    v.push_str(kind);
+    v.push_str("; filename=\"");
+    push_fallback(&mut v, name);
+    v.push_str("\"; filename*=UTF-8''");
+    v.extend(utf8_percent_encode(name, ATTR));
     // Only visible ASCII is ever written above, so this can't fail; stay safe anyway.
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+    HeaderValue::try_from(v).unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-/// The name with every character outside printable ASCII, and `"`, `\`, `%`, `/`, replaced
-/// by `_` (some agents percent-decode or unescape `filename=`).
-fn fallback(name: &str) -> String {
+/// Appends the name with every character outside printable ASCII, and `"`, `\`, `%`, `/`,
+/// replaced by `_` (some agents percent-decode or unescape `filename=`).
+fn push_fallback(v: &mut String, name: &str) {
     let safe = |c: char| (c.is_ascii_graphic() || c == ' ') && !matches!(c, '"' | '\\' | '%' | '/');
-    let s: String = name.chars().map(|c| if safe(c) { c } else { '_' }).collect();
-    if s.trim_matches(['_', ' ', '.']).is_empty() {
-        "download".to_owned()
-    } else {
-        s
+    let start = v.len();
+    v.extend(name.chars().map(|c| if safe(c) { c } else { '_' }));
+    if v[start..].trim_matches(['_', ' ', '.']).is_empty() {
+        v.truncate(start);
+        v.push_str("download");
     }
 }
 

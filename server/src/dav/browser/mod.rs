@@ -54,7 +54,8 @@ pub struct Query {
 impl Query {
     pub fn parse(uri: &Uri) -> Query {
         let mut q = Query::default();
-        for pair in uri.query().unwrap_or("").split('&') {
+        let Some(query) = uri.query() else { return q };
+        for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode_str(v).decode_utf8_lossy();
             match k {
@@ -89,8 +90,8 @@ pub fn secure(h: &mut HeaderMap) {
 /// would run as a document on this origin (HTML, SVG, XML) are always attachments, so a
 /// stored file can't script the front end with the viewer's credentials.
 pub fn file_headers(uri: &Uri, r: &Resource, content_type: &str, h: &mut HeaderMap) {
-    let ct = content_type.to_ascii_lowercase();
-    let active = ["html", "xml", "svg"].iter().any(|t| ct.contains(t));
+    let mentions = |t: &str| content_type.as_bytes().windows(t.len()).any(|w| w.eq_ignore_ascii_case(t.as_bytes()));
+    let active = ["html", "xml", "svg"].into_iter().any(mentions);
     let kind =
         if active || Query::parse(uri).attachment { disposition::Kind::Attachment } else { disposition::Kind::Inline };
     h.insert(header::CONTENT_DISPOSITION, disposition::value(kind, r.name()));
