@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod config;
 pub mod dav;
+pub mod edge;
 pub mod ftp;
 pub mod http_server;
 pub mod if_header;

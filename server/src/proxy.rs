@@ -160,19 +160,14 @@ fn tcp_peer(extensions: &Extensions) -> IpAddr {
     extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
 }
 
-/// Middleware: records [`ClientAddr`] (and [`PublicOrigin`] behind a trusted proxy) on every
-/// request, before anything else looks at it.
-pub async fn layer(
-    proxies: std::sync::Arc<Proxies>,
-    mut req: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+/// Records [`ClientAddr`] (and [`PublicOrigin`] behind a trusted proxy) on a request, before
+/// anything else looks at it (called by `edge`).
+pub fn mark(proxies: &Proxies, req: &mut Request) {
     let (client, origin) = proxies.resolve(tcp_peer(req.extensions()), req.headers());
     req.extensions_mut().insert(ClientAddr(client));
     if let Some(origin) = origin {
         req.extensions_mut().insert(origin);
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -90,10 +90,8 @@ pub fn router(state: State) -> Router {
             async move { dispatch(state, req).await }
         })
         .layer(compression())
-        // Metrics and the access log see what goes over the wire (compressed bodies).
-        .layer(axum::middleware::from_fn(move |req, next| crate::ops::http::observe(access_log, req, next)))
-        // Outermost: everything inside sees the client address a trusted proxy reported.
-        .layer(axum::middleware::from_fn(move |req, next| crate::proxy::layer(proxies.clone(), req, next)))
+        // Outside compression: metrics and the access log see what goes over the wire.
+        .layer(crate::edge::EdgeLayer::new(proxies, access_log))
 }
 
 /// gzip for XML and HTML answers when the client accepts it: a PROPFIND listing shrinks

@@ -1,4 +1,4 @@
-//! Request metrics and the access log for HTTP, as one middleware around the WebDAV router.
+//! Request metrics and the access log for HTTP, recorded by `edge` around the WebDAV router.
 //!
 //! Bodies are counted as they stream, by wrapping the request and response bodies: nothing
 //! is buffered, so a 1 GiB upload costs one atomic add per chunk. A request is recorded
@@ -15,15 +15,15 @@ use std::time::Instant;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 
 use super::metrics::{global, Protocol, Status};
 
-/// The middleware: `axum::middleware::from_fn(move |req, next| observe(access_log, req, next))`.
-/// With `access_log`, one line per request at info level, target `wharf::access`.
-pub async fn observe(access_log: bool, req: Request, next: Next) -> Response {
+/// The request's half of the recording (called by `edge`): starts the clock and counts the
+/// request body as it streams. With `access_log`, one line per request at info level,
+/// target `wharf::access`, written when [`observe_response`]'s body is finished with.
+pub(crate) fn observe_request(access_log: bool, req: Request) -> (Request, Pending) {
     let started = Instant::now();
     let log = access_log.then(|| AccessLine {
         client: crate::proxy::client_addr(req.extensions()),
@@ -41,7 +41,22 @@ pub async fn observe(access_log: bool, req: Request, next: Next) -> Response {
         };
         Body::new(Counted { inner, tally })
     });
-    let resp = next.run(req).await;
+    (req, Pending { started, method, received, log })
+}
+
+/// A request whose response is not ready yet. Nothing is recorded if it is dropped as it
+/// is (the client went away before an answer).
+pub(crate) struct Pending {
+    started: Instant,
+    method: &'static str,
+    received: Arc<AtomicU64>,
+    log: Option<AccessLine>,
+}
+
+/// The response's half: counts the body as it streams, and records the request when the
+/// body is finished with.
+pub(crate) fn observe_response(pending: Pending, resp: Response) -> Response {
+    let Pending { started, method, received, log } = pending;
     let mut done = Done { started, method, status: resp.status(), received, sent: 0, log };
     resp.map(|inner| {
         // Through a reference, so the closure owns the whole `Done` (not just its `sent`
