@@ -39,9 +39,9 @@ const STORED_BYTES: i64 = 512 << 20;
 pub(crate) fn split(stored: &DavPath) -> Option<(DavPath, DavPath, Vec<String>)> {
     let segs = stored.segments();
     let i = segs.iter().position(|s| s.strip_suffix('!').is_some_and(|n| Format::from_name(n).is_some()))?;
-    let file = DavPath::from_segments(segs[..i].iter().cloned().chain([segs[i][..segs[i].len() - 1].to_owned()]));
+    let file = DavPath::from_segments(segs[..i].iter().cloned().chain([segs[i][..segs[i].len() - 1].into()]));
     let root = DavPath::from_segments(segs[..=i].iter().cloned());
-    Some((file, root, segs[i + 1..].to_vec()))
+    Some((file, root, segs[i + 1..].iter().map(|s| s.to_string()).collect()))
 }
 
 /// The archive indexes this process knows: catalogs in memory and builds under way.

@@ -142,7 +142,7 @@ pub(crate) const WALK: &str = "WITH RECURSIVE walk(id, i) AS (SELECT ?, 0 UNION 
     SELECT r.id, walk.i + 1 FROM walk JOIN resources r \
     ON r.parent_id = walk.id AND r.name = json_extract(?, '$[' || walk.i || ']') WHERE walk.i < ?)";
 
-pub(crate) fn bind_walk(batch: &mut Batch, segments: &[String]) {
+pub(crate) fn bind_walk(batch: &mut Batch, segments: &[std::sync::Arc<str>]) {
     batch.bind(ROOT_ID).bind(json_array(segments)).bind(segments.len() as i64);
 }
 
@@ -181,7 +181,7 @@ pub(crate) async fn lookup(conn: &mut dyn Handle, path: &DavPath) -> Result<Opti
 pub(crate) async fn child(conn: &mut dyn Handle, parent: &Resource, name: &str) -> Result<Option<Resource>> {
     let sql = format!("SELECT {COLUMNS} FROM resources WHERE parent_id = ? AND name = ?");
     let row = crate::db::query(&sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
-    Ok(row.map(|r| Resource::from_row(&r, parent.path.child_normalized(name.to_owned()))))
+    Ok(row.map(|r| Resource::from_row(&r, parent.path.child_normalized(name))))
 }
 
 /// [`child`] for a read: also the inline content of a small file, from the same query.
@@ -198,18 +198,18 @@ pub(crate) async fn child_with_content(
         )
     });
     let row = crate::db::query(sql).bind(parent.id).bind(name).fetch_optional(&mut *conn).await?;
-    Ok(row.map(|r| (Resource::from_row(&r, parent.path.child_normalized(name.to_owned())), r.get(10))))
+    Ok(row.map(|r| (Resource::from_row(&r, parent.path.child_normalized(name)), r.get(10))))
 }
 
 /// A JSON array of strings, for `json_extract`.
-pub(crate) fn json_array(items: &[String]) -> String {
+pub(crate) fn json_array(items: &[impl AsRef<str>]) -> String {
     let mut s = String::from("[");
     for (n, item) in items.iter().enumerate() {
         if n > 0 {
             s.push(',');
         }
         s.push('"');
-        for c in item.chars() {
+        for c in item.as_ref().chars() {
             match c {
                 '"' => s.push_str("\\\""),
                 '\\' => s.push_str("\\\\"),

@@ -44,7 +44,7 @@ macro_rules! value_from {
 
 value_from!(Int: i64 => |v| v, i32 => i64::from, u32 => i64::from, bool => i64::from);
 value_from!(Real: f64 => |v| v);
-value_from!(Text: String => |v| v, &str => str::to_owned, &String => String::clone);
+value_from!(Text: String => |v| v, &str => str::to_owned, &String => String::clone, &std::sync::Arc<str> => |v: &std::sync::Arc<str>| v.to_string());
 value_from!(Blob: Bytes => |v| v, Vec<u8> => Bytes::from, &[u8] => Bytes::copy_from_slice);
 
 impl From<&Option<String>> for Value {

@@ -522,7 +522,7 @@ pub(crate) async fn ensure_collection(conn: &mut dyn Handle, path: &DavPath) -> 
         let row: Option<(i64, bool)> =
             crate::db::query_as("SELECT id, is_collection FROM resources WHERE parent_id = ? AND name = ?")
                 .bind(id)
-                .bind(name)
+                .bind(&**name)
                 .fetch_optional(&mut *conn)
                 .await?;
         id = match row {

@@ -186,7 +186,7 @@ impl Repository {
             .filter(|m| stored.starts_with(&m.info.stored))
             .max_by_key(|m| m.info.stored.segments().len())?
             .clone();
-        let rel = stored.segments()[mount.info.stored.segments().len()..].to_vec();
+        let rel = stored.segments()[mount.info.stored.segments().len()..].iter().map(|s| s.to_string()).collect();
         Some(At { mount, rel })
     }
 

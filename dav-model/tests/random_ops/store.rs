@@ -190,7 +190,7 @@ async fn walk(view: &View<'_>, root: Resource) -> Result<BTreeMap<Key, Seen>, St
             };
             let props = e.dead.iter().map(|d| ((d.name.ns.clone(), d.name.local.clone()), d.xml.clone())).collect();
             let locks: BTreeSet<String> = e.locks.iter().map(|l| l.token.clone()).collect();
-            nodes.insert(r.path.segments().to_vec(), Seen { content, props, locks });
+            nodes.insert(r.path.segments().iter().map(|s| s.to_string()).collect(), Seen { content, props, locks });
         }
     }
     Ok(nodes)

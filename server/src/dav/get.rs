@@ -70,8 +70,16 @@ async fn content(cx: &Ctx, r: &Resource, range: Option<Range<u64>>, with_body: b
     Ok(Body::from_stream(cx.view().read_content(r, range).await?))
 }
 
+/// A response with room for a file's headers (validators, length, type, disposition and
+/// the ones every answer gets), so that they are not inserted into a map that grows twice.
+fn file_response(body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    *resp.headers_mut() = HeaderMap::with_capacity(12);
+    resp
+}
+
 async fn whole(cx: &Ctx, r: &Resource, with_body: bool) -> DavResult {
-    let mut resp = Response::new(content(cx, r, None, with_body).await?);
+    let mut resp = file_response(content(cx, r, None, with_body).await?);
     validators(resp.headers_mut(), r);
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(r.size));
     Ok(resp)
@@ -80,7 +88,7 @@ async fn whole(cx: &Ctx, r: &Resource, with_body: bool) -> DavResult {
 async fn single(cx: &Ctx, r: &Resource, range: Range<u64>, with_body: bool) -> DavResult {
     let len = range.end - range.start;
     let cr = format!("bytes {}-{}/{}", range.start, range.end - 1, r.size);
-    let mut resp = Response::new(content(cx, r, Some(range), with_body).await?);
+    let mut resp = file_response(content(cx, r, Some(range), with_body).await?);
     *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     validators(resp.headers_mut(), r);
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));

@@ -90,8 +90,14 @@ pub fn secure(h: &mut HeaderMap) {
 /// would run as a document on this origin (HTML, SVG, XML) are always attachments, so a
 /// stored file can't script the front end with the viewer's credentials.
 pub fn file_headers(uri: &Uri, r: &Resource, content_type: &str, h: &mut HeaderMap) {
-    let mentions = |t: &str| content_type.as_bytes().windows(t.len()).any(|w| w.eq_ignore_ascii_case(t.as_bytes()));
-    let active = ["html", "xml", "svg"].into_iter().any(mentions);
+    let lower;
+    let ct = if content_type.bytes().any(|b| b.is_ascii_uppercase()) {
+        lower = content_type.to_ascii_lowercase();
+        &lower
+    } else {
+        content_type
+    };
+    let active = ["html", "xml", "svg"].iter().any(|t| ct.contains(t));
     let kind =
         if active || Query::parse(uri).attachment { disposition::Kind::Attachment } else { disposition::Kind::Inline };
     h.insert(header::CONTENT_DISPOSITION, disposition::value(kind, r.name()));
