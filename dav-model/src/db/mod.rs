@@ -11,6 +11,7 @@
 
 pub(crate) mod direct;
 mod guard;
+mod library;
 mod query;
 mod row;
 pub(crate) mod sql;
@@ -50,6 +51,7 @@ pub(crate) async fn open(url: &str, durability: Durability) -> crate::Result<Ope
 
 /// The read pool and the one write connection of an SQLite database, migrated.
 async fn open_sqlite(url: &str, durability: Durability) -> crate::Result<(Pool, Pool, Option<direct::Spec>)> {
+    library::configure();
     let sync = match durability {
         Durability::Process => SqliteSynchronous::Normal,
         Durability::Full => SqliteSynchronous::Full,

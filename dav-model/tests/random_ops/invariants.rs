@@ -68,7 +68,8 @@ pub async fn lock_rows(db: &Db) -> Result<BTreeSet<LockRow>, String> {
     .map_err(|e| e.to_string())?;
     rows.into_iter()
         .map(|(token, root, deep, exclusive, owner)| {
-            let root = DavPath::from_key(&root).map_err(|e| e.to_string())?.segments().iter().map(|s| s.to_string()).collect();
+            let root =
+                DavPath::from_key(&root).map_err(|e| e.to_string())?.segments().iter().map(|s| s.to_string()).collect();
             Ok(LockRow { token, root, deep, exclusive, owner: owner.unwrap_or_default() })
         })
         .collect()

@@ -14,7 +14,8 @@ use super::error::kind;
 /// The tree path of `raw`. A relative `raw` is taken from `cwd`: libunftp hands MLST and
 /// STAT arguments over without joining them to the working directory.
 pub fn resolve(cwd: &DavPath, raw: &Path) -> Result<DavPath, FtpError> {
-    let mut segments: Vec<String> = if raw.is_absolute() { Vec::new() } else { cwd.segments().iter().map(|s| s.to_string()).collect() };
+    let mut segments: Vec<String> =
+        if raw.is_absolute() { Vec::new() } else { cwd.segments().iter().map(|s| s.to_string()).collect() };
     for part in raw.components() {
         match part {
             Component::RootDir | Component::Prefix(_) => segments.clear(),
