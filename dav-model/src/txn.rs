@@ -60,8 +60,10 @@ impl Batch {
     }
 
     /// Each statement with its values.
-    pub fn each_statement(&self) -> impl Iterator<Item = (&str, &[Value])> {
-        self.statements.iter().enumerate().map(|(i, s)| (s.as_ref(), self.values_of(i)))
+    /// Each statement's text with its values. A borrowed text lives as long as the
+    /// process, which lets the committer know a statement by the text's address.
+    pub fn each_statement(&self) -> impl Iterator<Item = (&Cow<'static, str>, &[Value])> {
+        self.statements.iter().enumerate().map(|(i, s)| (s, self.values_of(i)))
     }
 
     /// This batch with `statement` (which binds nothing) run first.

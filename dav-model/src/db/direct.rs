@@ -16,11 +16,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use wharf_backends::Durability;
 
-use super::{Row, Value};
+use super::prepared::{Prepared, Text};
+use super::Row;
 use crate::txn::Batch;
 use crate::{Error, Result};
 
@@ -45,6 +45,9 @@ impl Spec {
 
 /// An open connection, with the settings the write pool's has.
 pub(crate) struct Direct {
+    // Before `conn`, so that the statements are finalized before it closes (fields drop
+    // in order): SQLite does not close a connection that still has statements.
+    prepared: Prepared,
     conn: Connection,
 }
 
@@ -59,14 +62,12 @@ impl Direct {
         };
         // The file is in WAL mode already (the pool set it when it opened the database).
         conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(db)?;
-        // Room for every statement of every kind of plain write, the plain PUT's two per
-        // depth of its parent included (`content/plain.rs`).
-        conn.set_prepared_statement_cache_capacity(128);
-        Ok(Direct { conn })
+        Ok(Direct { prepared: Prepared::default(), conn })
     }
 
-    pub fn execute(&self, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql).map_err(db)
+    /// One statement that binds nothing and returns no rows (`BEGIN`, `COMMIT`), prepared once.
+    pub fn execute(&mut self, sql: &'static str) -> Result<()> {
+        self.statement(Text::Static(sql), &[]).map(drop)
     }
 
     /// Inside a transaction (a failed statement may or may not have ended it).
@@ -76,42 +77,14 @@ impl Direct {
 
     /// Runs every statement of `batch` and returns the rows of each, in order. A failing
     /// statement stops the batch; the transaction it was in is left to the caller.
-    pub fn run(&self, batch: &Batch) -> Result<Vec<Vec<Row>>> {
-        batch.each_statement().map(|(sql, values)| self.statement(sql, values)).collect()
+    pub fn run(&mut self, batch: &Batch) -> Result<Vec<Vec<Row>>> {
+        batch.each_statement().map(|(sql, values)| self.statement(Text::of(sql), values)).collect()
     }
 
-    fn statement(&self, sql: &str, values: &[Value]) -> Result<Vec<Row>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
-        if stmt.parameter_count() != values.len() {
-            return Err(Error::Internal(format!("{} values bound to: {sql}", values.len())));
-        }
-        for (i, v) in values.iter().enumerate() {
-            let bound = match v {
-                Value::Int(n) => stmt.raw_bind_parameter(i + 1, n),
-                Value::Real(x) => stmt.raw_bind_parameter(i + 1, x),
-                Value::Text(s) => stmt.raw_bind_parameter(i + 1, s.as_deref()),
-                Value::Blob(b) => stmt.raw_bind_parameter(i + 1, b.as_deref()),
-            };
-            bound.map_err(db)?;
-        }
-        let columns = stmt.column_count();
-        let mut rows = stmt.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(db)? {
-            let cells = (0..columns).map(|i| row.get_ref(i).map(value)).collect::<rusqlite::Result<_>>().map_err(db)?;
-            out.push(Row::Plain(cells));
-        }
-        Ok(out)
-    }
-}
-
-fn value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Int(None),
-        ValueRef::Integer(n) => Value::Int(Some(n)),
-        ValueRef::Real(x) => Value::Real(Some(x)),
-        ValueRef::Text(t) => Value::Text(Some(String::from_utf8_lossy(t).into_owned())),
-        ValueRef::Blob(b) => Value::Blob(Some(bytes::Bytes::copy_from_slice(b))),
+    fn statement(&mut self, text: Text<'_>, values: &[super::Value]) -> Result<Vec<Row>> {
+        // SAFETY: the connection every statement of `prepared` was prepared on, open for
+        // as long as `self` is.
+        unsafe { self.prepared.run(self.conn.handle(), text, values) }
     }
 }
 
@@ -150,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_read_on_the_committers_connection_decode_as_the_pools_do() {
-        let (_dir, _repo, conn) = scratch().await;
+        let (_dir, _repo, mut conn) = scratch().await;
         let mut b = Batch::new();
         b.push("SELECT ?, 2.5, 'text', x'0102', NULL, 1 = 1").bind(7_i64);
         let rows = conn.run(&b).unwrap().remove(0);
@@ -166,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_statement_of_a_batch_gets_its_own_values_and_rows() {
-        let (_dir, _repo, conn) = scratch().await;
+        let (_dir, _repo, mut conn) = scratch().await;
         let mut b = Batch::new();
         b.push("SELECT ?, ?").bind(1_i64).bind("a");
         b.push("SELECT 0 WHERE 0");
@@ -179,9 +152,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_statement_with_too_few_values_is_refused_rather_than_run_with_nulls() {
-        let (_dir, _repo, conn) = scratch().await;
+        let (_dir, _repo, mut conn) = scratch().await;
         let mut b = Batch::new();
         b.push("SELECT ?, ?").bind(1_i64);
         assert!(matches!(conn.run(&b), Err(Error::Internal(_))));
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_failed_runs_again_with_other_values() {
+        let (_dir, _repo, mut conn) = scratch().await;
+        let mut make = Batch::new();
+        make.push("CREATE TEMP TABLE t (n INTEGER PRIMARY KEY)");
+        conn.run(&make).unwrap();
+        let insert = |n: i64| {
+            let mut b = Batch::new();
+            b.push("INSERT INTO t (n) VALUES (?) RETURNING n").bind(n);
+            b
+        };
+        assert_eq!(conn.run(&insert(1)).unwrap()[0][0].get::<i64>(0), 1);
+        assert!(matches!(conn.run(&insert(1)), Err(Error::Internal(m)) if m.contains("UNIQUE")));
+        assert_eq!(conn.run(&insert(2)).unwrap()[0][0].get::<i64>(0), 2);
+    }
+
+    #[tokio::test]
+    async fn texts_made_for_one_batch_are_prepared_by_their_content() {
+        let (_dir, _repo, mut conn) = scratch().await;
+        for n in 0..3_i64 {
+            let mut b = Batch::new();
+            b.push(format!("SELECT ? + {}", 10)).bind(n);
+            b.push(String::from("SELECT 'same text', ?")).bind(n);
+            let rows = conn.run(&b).unwrap();
+            assert_eq!(rows[0][0].get::<i64>(0), n + 10);
+            assert_eq!(rows[1][0].get::<i64>(1), n);
+        }
     }
 }

@@ -12,6 +12,7 @@
 pub(crate) mod direct;
 mod guard;
 mod library;
+mod prepared;
 mod query;
 mod row;
 pub(crate) mod sql;

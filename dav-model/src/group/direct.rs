@@ -111,7 +111,7 @@ fn in_transaction<'a>(
 
 /// After a failure: the connection is left outside any transaction, or closed.
 fn settle(conn: &mut Option<Direct>) {
-    let Some(c) = conn.as_ref() else { return };
+    let Some(c) = conn.as_mut() else { return };
     if c.in_transaction() {
         if let Err(e) = c.execute("ROLLBACK") {
             tracing::error!(%e, "the committer's connection could not roll back; it is reopened");
