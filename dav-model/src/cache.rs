@@ -5,8 +5,12 @@
 //! a MOVE of a large collection touched.
 //!
 //! Rows a write stores take only free room: a sync client uploading thousands of new files
-//! must not push out the paths being read. A lookup that finds the cache full drops an
-//! eighth of it to make room, not all of it.
+//! must not push out the paths being read. A lookup that finds the cache full makes room
+//! by the CLOCK policy: a hand sweeps the entries, sparing (once) each one read since it
+//! last passed, and evicts the first one that was not. Paths being read stay; the
+//! negative lookups of new uploads, never read again, go first. (Evicting an arbitrary
+//! eighth of the map instead made a GET of 10,000 files, after 12,000 uploads had looked
+//! up their new paths, run at three quarters of its rate on a warm cache.)
 //!
 //! A generation counter, bumped by every invalidation, keeps lookups that raced a write
 //! out: a lookup reads the generation before it queries, and its answer is only inserted
@@ -26,7 +30,7 @@ const CAPACITY: usize = 16_384;
 #[derive(Default)]
 pub(crate) struct LookupCache {
     generation: AtomicU64,
-    entries: Mutex<HashMap<DavPath, Option<Resource>>>,
+    entries: Mutex<Entries>,
     /// Caches nothing: on a database that other servers write too (PostgreSQL), no
     /// process sees every write, and a lookup cached here could outlive another node's
     /// MOVE or DELETE.
@@ -49,7 +53,7 @@ impl LookupCache {
         if self.off {
             return None;
         }
-        self.entries.lock().ok()?.get(path).cloned()
+        self.entries.lock().ok()?.read(path)
     }
 
     /// Caches what a lookup that started at `generation` found, unless a write committed
@@ -59,14 +63,7 @@ impl LookupCache {
         if self.off || generation != self.generation() {
             return;
         }
-        if entries.len() >= CAPACITY && !entries.contains_key(path) {
-            // Whichever entries the map's order gives first: it is seeded at random.
-            let victims: Vec<DavPath> = entries.keys().take(CAPACITY / 8).cloned().collect();
-            for victim in victims {
-                entries.remove(&victim);
-            }
-        }
-        entries.insert(path.clone(), value);
+        entries.put(path, value, Room::Make);
     }
 
     /// After a write that changed exactly the rows at `paths` (a MKCOL: the new collection
@@ -105,13 +102,87 @@ impl LookupCache {
                 return;
             }
             for (path, row) in rows {
-                if entries.len() < CAPACITY || entries.contains_key(&path) {
-                    entries.insert(path, row);
-                } else {
-                    entries.remove(&path);
-                }
+                entries.put(&path, row, Room::TakeFree);
             }
         }
+    }
+}
+
+/// Whether storing an entry may evict another.
+#[derive(PartialEq)]
+enum Room {
+    Make,
+    TakeFree,
+}
+
+/// The entries, in slots the CLOCK hand sweeps, and where each path's slot is.
+#[derive(Default)]
+struct Entries {
+    slots: Vec<Slot>,
+    index: HashMap<DavPath, usize>,
+    hand: usize,
+}
+
+struct Slot {
+    path: DavPath,
+    value: Option<Resource>,
+    /// Read since the hand last passed.
+    read: bool,
+}
+
+impl Entries {
+    fn read(&mut self, path: &DavPath) -> Option<Option<Resource>> {
+        let slot = &mut self.slots[*self.index.get(path)?];
+        slot.read = true;
+        Some(slot.value.clone())
+    }
+
+    fn put(&mut self, path: &DavPath, value: Option<Resource>, room: Room) {
+        if let Some(&i) = self.index.get(path) {
+            self.slots[i].value = value;
+            return;
+        }
+        let slot = Slot { path: path.clone(), value, read: false };
+        if self.slots.len() < CAPACITY {
+            self.index.insert(path.clone(), self.slots.len());
+            self.slots.push(slot);
+        } else if room == Room::Make {
+            let i = self.victim();
+            self.index.remove(&self.slots[i].path);
+            self.index.insert(path.clone(), i);
+            self.slots[i] = slot;
+        }
+    }
+
+    /// The slot to reuse: the first the hand finds unread since its last pass, clearing
+    /// the marks it passes (so within two turns at most).
+    fn victim(&mut self) -> usize {
+        loop {
+            let i = self.hand;
+            self.hand = (i + 1) % self.slots.len();
+            if !std::mem::take(&mut self.slots[i].read) {
+                return i;
+            }
+        }
+    }
+
+    fn remove(&mut self, path: &DavPath) {
+        let Some(i) = self.index.remove(path) else { return };
+        self.slots.swap_remove(i);
+        if let Some(moved) = self.slots.get(i) {
+            if let Some(at) = self.index.get_mut(&moved.path) {
+                *at = i;
+            }
+        }
+        if self.hand >= self.slots.len() {
+            self.hand = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.index.clear();
+        self.hand = 0;
     }
 }
 
@@ -188,6 +259,41 @@ mod tests {
         cache.insert(&path("/read"), cache.generation(), None);
         assert!(matches!(cache.get(&path("/read")), Some(None)), "a read makes room");
         let kept = many.iter().filter(|p| cache.get(p).is_some()).count();
-        assert!(kept >= CAPACITY - CAPACITY / 8 - 1, "an eighth went, not all: {kept}");
+        assert_eq!(kept, CAPACITY - 1, "one entry made room");
+    }
+
+    #[test]
+    fn entries_being_read_outlive_lookups_never_read_again() {
+        let cache = LookupCache::default();
+        let hot: Vec<DavPath> = (0..CAPACITY / 2).map(|i| path(&format!("/hot{i}"))).collect();
+        for p in &hot {
+            cache.insert(p, cache.generation(), None);
+            cache.get(p);
+        }
+        // Uploads look up three times the cache's size of new paths, each once.
+        for i in 0..3 * CAPACITY {
+            cache.insert(&path(&format!("/new{i}")), cache.generation(), None);
+            if i % 64 == 0 {
+                // The hot paths are still being read meanwhile.
+                for p in hot.iter().skip(i / 64 % 8).step_by(8) {
+                    cache.get(p);
+                }
+            }
+        }
+        let kept = hot.iter().filter(|p| cache.get(p).is_some()).count();
+        assert!(kept > hot.len() * 9 / 10, "only {kept} of {} read paths kept", hot.len());
+    }
+
+    #[test]
+    fn removing_an_entry_keeps_the_others_findable() {
+        let cache = LookupCache::default();
+        let g = cache.generation();
+        for name in ["/a", "/b", "/c"] {
+            cache.insert(&path(name), g, None);
+        }
+        cache.forget(&[path("/a")]);
+        assert!(cache.get(&path("/a")).is_none());
+        assert!(matches!(cache.get(&path("/b")), Some(None)));
+        assert!(matches!(cache.get(&path("/c")), Some(None)));
     }
 }
