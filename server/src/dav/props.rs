@@ -72,8 +72,19 @@ pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Qu
     true
 }
 
-fn push_num(out: &mut String, n: u64) {
-    let _ = write!(out, "{n}");
+/// Decimal digits without the formatting machinery (one per file of a listing).
+fn push_num(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// The stored content type, else a guess from the name's extension.
@@ -81,8 +92,32 @@ pub fn content_type(r: &Resource) -> &str {
     r.content_type.as_deref().unwrap_or_else(|| guess_type(r.name()))
 }
 
+/// The type a name's extension suggests. The last extension looked up by each thread is
+/// remembered: a listing's members mostly share a few, and the table lookup costs
+/// thousands of instructions a name.
 pub fn guess_type(name: &str) -> &'static str {
-    mime_guess::from_path(name).first_raw().unwrap_or("application/octet-stream")
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<(String, &'static str)> = const { RefCell::new((String::new(), "")) };
+    }
+    // What `Path::extension` finds (not a leading dot), without its parsing of the name.
+    let ext = match name.rfind('.') {
+        Some(dot) if dot > 0 => &name[dot + 1..],
+        _ => return OCTET_STREAM,
+    };
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else { return guess_ext(ext) };
+        if last.1.is_empty() || last.0 != ext {
+            *last = (ext.to_owned(), guess_ext(ext));
+        }
+        last.1
+    })
+}
+
+const OCTET_STREAM: &str = "application/octet-stream";
+
+fn guess_ext(ext: &str) -> &'static str {
+    mime_guess::from_ext(ext).first_raw().unwrap_or(OCTET_STREAM)
 }
 
 const SUPPORTED_LOCK: &str =
@@ -130,5 +165,30 @@ pub fn write_empty(out: &mut String, name: &PropName) {
         let _ = write!(out, "<{} xmlns=\"\"/>", name.local);
     } else {
         let _ = write!(out, "<x:{} xmlns:x=\"{}\"/>", name.local, escape(&name.ns));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 4096, 1 << 40, u64::MAX] {
+            let mut s = String::new();
+            push_num(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+    }
+
+    #[test]
+    fn types_are_guessed_from_the_last_extension_but_not_a_leading_dot() {
+        assert_eq!(guess_type("a.txt"), "text/plain");
+        assert_eq!(guess_type("b.TXT"), "text/plain");
+        assert_eq!(guess_type("c.tar.gz"), guess_ext("gz"));
+        assert_eq!(guess_type(".txt"), OCTET_STREAM);
+        assert_eq!(guess_type("noext"), OCTET_STREAM);
+        assert_eq!(guess_type("d.txt"), "text/plain", "remembered");
+        assert_eq!(guess_type("e.html"), "text/html");
     }
 }

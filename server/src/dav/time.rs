@@ -49,7 +49,20 @@ pub fn write_rfc3339(out: &mut String, ns: i64) {
     let secs = ns.div_euclid(1_000_000_000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    if !(0..=9999).contains(&y) {
+        let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+        return;
+    }
+    // By hand, as `http_date_bytes`: a PROPFIND writes one per member.
+    let mut b = *b"0000-00-00T00:00:00Z";
+    two_digits(&mut b[0..2], y / 100);
+    two_digits(&mut b[2..4], y % 100);
+    two_digits(&mut b[5..7], i64::from(m));
+    two_digits(&mut b[8..10], i64::from(d));
+    two_digits(&mut b[11..13], rem / 3600);
+    two_digits(&mut b[14..16], rem % 3600 / 60);
+    two_digits(&mut b[17..19], rem % 60);
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -91,6 +104,20 @@ mod tests {
         }
         assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(784_111_777 * 1_000_000_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+
+    #[test]
+    fn rfc3339_dates_match_the_formatted_ones_across_the_calendar() {
+        let mut secs: i64 = -86_400 * 400;
+        while secs < 7_000_000_000 {
+            let mut s = String::new();
+            write_rfc3339(&mut s, secs * 1_000_000_000);
+            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, d) = civil_from_days(days);
+            let expected = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+            assert_eq!(s, expected, "at {secs}");
+            secs += 86_399 * 11 + 13;
+        }
     }
 
     #[test]

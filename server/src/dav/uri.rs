@@ -110,10 +110,13 @@ pub fn request_path(uri: &Uri) -> Result<DavPath, DavError> {
 
 /// The href of `path`, under the base path; collections end in `/`.
 pub fn href(path: &DavPath, collection: bool) -> String {
-    let mut s = String::from(base_path());
+    let mut s =
+        String::with_capacity(base_path().len() + path.segments().iter().map(|g| g.len() + 1).sum::<usize>() + 1);
+    s.push_str(base_path());
     for seg in path.segments() {
         s.push('/');
-        s.extend(utf8_percent_encode(seg, SEGMENT));
+        // Borrowed whole when nothing needs escaping, as for most names.
+        s.push_str(&std::borrow::Cow::from(utf8_percent_encode(seg, SEGMENT)));
     }
     if collection || path.is_root() {
         s.push('/');
