@@ -93,15 +93,26 @@ pub(crate) async fn dead_props_of(conn: &mut dyn Handle, id: i64) -> Result<Vec<
     Ok(rows.into_iter().map(|(ns, local, xml)| DeadProp { name: PropName { ns, local }, xml, text: None }).collect())
 }
 
+/// Dead properties of every member of a collection (bind its id), in one query.
+pub(crate) const DEAD_PROPS_OF_MEMBERS: &str = "SELECT d.resource_id, d.namespace, d.name, d.xml FROM dead_props d \
+     JOIN resources r ON r.id = d.resource_id WHERE r.parent_id = ? ORDER BY d.resource_id, d.namespace, d.name";
+
+/// The rows of [`DEAD_PROPS_OF_MEMBERS`], by resource.
+pub(crate) fn group_dead_props(
+    rows: &[crate::db::Row],
+) -> std::result::Result<HashMap<i64, Vec<DeadProp>>, sqlx::Error> {
+    let mut out: HashMap<i64, Vec<DeadProp>> = HashMap::new();
+    for row in rows {
+        let name = PropName { ns: row.try_get(1)?, local: row.try_get(2)? };
+        out.entry(row.try_get(0)?).or_default().push(DeadProp { name, xml: row.try_get(3)?, text: None });
+    }
+    Ok(out)
+}
+
 /// Dead properties of every member of collection `parent`, in one query.
 pub(crate) async fn dead_props_of_members(conn: &mut dyn Handle, parent: i64) -> Result<HashMap<i64, Vec<DeadProp>>> {
-    let rows: Vec<(i64, String, String, String)> = crate::db::query_as(
-        "SELECT d.resource_id, d.namespace, d.name, d.xml FROM dead_props d \
-         JOIN resources r ON r.id = d.resource_id WHERE r.parent_id = ? ORDER BY d.resource_id, d.namespace, d.name",
-    )
-    .bind(parent)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<(i64, String, String, String)> =
+        crate::db::query_as(DEAD_PROPS_OF_MEMBERS).bind(parent).fetch_all(&mut *conn).await?;
     let mut out: HashMap<i64, Vec<DeadProp>> = HashMap::new();
     for (id, ns, local, xml) in rows {
         out.entry(id).or_default().push(DeadProp { name: PropName { ns, local }, xml, text: None });

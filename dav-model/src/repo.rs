@@ -86,6 +86,8 @@ pub struct Repository {
     pub(crate) lookups: Arc<crate::cache::LookupCache>,
     /// Plain guarded writes, committed in groups (see `group/`).
     pub(crate) group: crate::group::Committer,
+    /// Connections of their own for listings, on an SQLite file (see `db/direct.rs`).
+    pub(crate) readers: Option<Arc<crate::db::direct::Readers>>,
     pub(crate) lock_rows: crate::lock::LockRows,
     pub(crate) mounts: crate::mount::MountTable,
     /// Held exclusively while a LOCK is created, and shared by the plain writes to mounted
@@ -131,6 +133,7 @@ impl Repository {
         let mounts = Default::default();
         let contents = crate::inline::ContentCache::new(config.content_cache_bytes);
         let lookups = Arc::new(if shared { crate::cache::LookupCache::off() } else { Default::default() });
+        let readers = direct.clone().map(|spec| Arc::new(crate::db::direct::Readers::new(spec)));
         let group = crate::group::Committer::start(write.clone(), lookups.clone(), direct);
         let repo = Repository {
             read,
@@ -141,6 +144,7 @@ impl Repository {
             data_dir: None,
             lookups,
             group,
+            readers,
             lock_rows,
             mounts,
             lock_gate: Default::default(),
@@ -181,6 +185,9 @@ impl Repository {
     pub async fn close(&self) {
         // First: the committer's own connection must not outlive the pools' (see `group/`).
         self.group.close().await;
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
         self.read.close().await;
         self.write.close().await;
     }

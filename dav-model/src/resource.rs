@@ -260,6 +260,27 @@ pub(crate) async fn members(conn: &mut dyn Handle, parent: &Resource) -> Result<
         .collect())
 }
 
+/// [`members`] and their dead properties, read on a connection of their own (an SQLite
+/// file, see `db/direct.rs`): rows are read where SQLite makes them, with no JSON between.
+pub(crate) async fn members_on(
+    readers: &std::sync::Arc<crate::db::direct::Readers>,
+    parent: &Resource,
+) -> Result<(Vec<Resource>, std::collections::HashMap<i64, Vec<crate::props::DeadProp>>)> {
+    static MEMBERS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let members = MEMBERS.get_or_init(|| format!("SELECT {COLUMNS} FROM resources WHERE parent_id = ? ORDER BY name"));
+    let mut batch = Batch::new();
+    batch.push(members).bind(parent.id);
+    batch.push(crate::props::DEAD_PROPS_OF_MEMBERS).bind(parent.id);
+    let mut results = readers.run(batch).await?.into_iter();
+    let (rows, dead) = (results.next().unwrap_or_default(), results.next().unwrap_or_default());
+    let broken = |e: sqlx::Error| Error::Internal(format!("member listing: {e}"));
+    let members = rows
+        .iter()
+        .map(|row| Ok(Resource::from_row(row, parent.path.child_normalized(row.try_get::<String>(2).map_err(broken)?))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((members, crate::props::group_dead_props(&dead).map_err(broken)?))
+}
+
 /// Number of resources below `id` (not counting it), counting no further than `cap + 1`.
 pub(crate) async fn count_descendants(conn: &mut dyn Handle, id: i64, cap: u64) -> Result<u64> {
     let (n,): (i64,) = crate::db::query_as(
@@ -328,5 +349,34 @@ mod tests {
     fn json_array_escapes_quotes_backslashes_and_controls() {
         let items = vec!["a\"b".to_owned(), "c\\d".to_owned(), "e\u{1}".to_owned(), "é".to_owned()];
         assert_eq!(json_array(&items), r#"["a\"b","c\\d","e\u0001","é"]"#);
+    }
+
+    #[tokio::test]
+    async fn a_listing_read_on_its_own_connection_matches_the_pools() {
+        use crate::props::{DeadProp, PatchOp, PropName};
+        let (_dir, repo) = crate::Repository::scratch_sqlite().await;
+        let readers = repo.readers.clone().expect("an SQLite file has readers");
+        let body = |b: &'static [u8]| -> crate::ByteStream {
+            Box::pin(futures_util::stream::once(async move { Ok(bytes::Bytes::from_static(b)) }))
+        };
+        let path = |s: &str| DavPath::parse(s).unwrap();
+        repo.mkcol(&path("/c"), &Default::default(), None).await.unwrap();
+        for name in ["b.txt", "a \"q\".bin", "é"] {
+            repo.put(&path(&format!("/c/{name}")), body(b"bytes"), Default::default()).await.unwrap();
+        }
+        repo.mkcol(&path("/c/sub"), &Default::default(), None).await.unwrap();
+        let xml = "<C:colour xmlns:C=\"urn:c\">red</C:colour>".to_owned();
+        let set = PatchOp::Set(DeadProp { name: PropName::new("urn:c", "colour"), xml, text: Some("red".into()) });
+        repo.proppatch(&path("/c/b.txt"), &[set], &Default::default(), None).await.unwrap();
+        let parent = repo.resolve(&path("/c")).await.unwrap().unwrap();
+        let (members, dead) = members_on(&readers, &parent).await.unwrap();
+        let mut conn = repo.read.acquire().await.unwrap();
+        let pooled = super::members(&mut conn, &parent).await.unwrap();
+        let pooled_dead = crate::props::dead_props_of_members(&mut conn, parent.id).await.unwrap();
+        let view = |rs: &[Resource]| rs.iter().map(|r| format!("{:?}", r)).collect::<Vec<_>>();
+        assert_eq!(view(&members), view(&pooled));
+        assert_eq!(members.len(), 4);
+        assert_eq!(format!("{dead:?}"), format!("{pooled_dead:?}"));
+        assert_eq!(dead.len(), 1);
     }
 }

@@ -179,11 +179,20 @@ impl Repository {
         if let Some(at) = self.mounted(&parent.path).await? {
             return self.mounted_list(&at, parent).await;
         }
-        let mut conn = self.read.acquire().await?;
-        let members = resource::members(&mut conn, parent).await?;
-        let dead = crate::props::dead_props_of_members(&mut conn, parent.id).await?;
-        let locks = self.locks_if_any(&mut conn, &parent.path).await?;
-        drop(conn);
+        let (members, dead) = match &self.readers {
+            Some(readers) => resource::members_on(readers, parent).await?,
+            None => {
+                let mut conn = self.read.acquire().await?;
+                (
+                    resource::members(&mut conn, parent).await?,
+                    crate::props::dead_props_of_members(&mut conn, parent.id).await?,
+                )
+            }
+        };
+        let locks = match self.lock_rows.may_exist() {
+            true => locks_in_scope(&mut self.read.acquire().await?, &parent.path).await?,
+            false => Vec::new(),
+        };
         let mut out = entries(members, dead, &locks);
         // A member that is a mount point is the mounted tree's root, with its properties.
         for e in out.iter_mut().filter(|e| e.resource.is_collection) {

@@ -53,8 +53,16 @@ pub(crate) struct Direct {
 
 impl Direct {
     pub fn open(spec: &Spec) -> Result<Direct> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&spec.path, flags).map_err(db)?;
+        Direct::open_with(spec, OpenFlags::SQLITE_OPEN_READ_WRITE)
+    }
+
+    /// A connection that only reads (see [`Readers`]).
+    fn open_reader(spec: &Spec) -> Result<Direct> {
+        Direct::open_with(spec, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    fn open_with(spec: &Spec, access: OpenFlags) -> Result<Direct> {
+        let conn = Connection::open_with_flags(&spec.path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
         let sync = match spec.durability {
             Durability::Process => "NORMAL",
@@ -86,6 +94,59 @@ impl Direct {
         // as long as `self` is.
         unsafe { self.prepared.run(self.conn.handle(), text, values) }
     }
+}
+
+/// Read-only connections of their own for listings, used on tokio's blocking threads.
+///
+/// Through sqlx, each row of a query is a message from the connection's thread, so a
+/// listing of 10,000 members was aggregated by SQLite into one JSON text and parsed back,
+/// which was a third of a large PROPFIND's instructions. Here the rows are read where
+/// they are made. Every statement a reader runs is autocommit, as the pool's reads are.
+pub(crate) struct Readers {
+    spec: Spec,
+    /// Connections not in use; `None` once closed.
+    idle: std::sync::Mutex<Option<Vec<Direct>>>,
+}
+
+/// Idle readers kept at most; more are opened while that many listings run at once.
+const MAX_IDLE_READERS: usize = 4;
+
+impl Readers {
+    pub fn new(spec: Spec) -> Readers {
+        Readers { spec, idle: std::sync::Mutex::new(Some(Vec::new())) }
+    }
+
+    /// Runs `batch` (statements that only read) on a reader, off the async workers.
+    pub async fn run(self: &std::sync::Arc<Self>, batch: Batch) -> Result<Vec<Vec<Row>>> {
+        let this = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let taken = this.idle.lock().map_err(|_| closed())?.as_mut().ok_or_else(closed)?.pop();
+            let mut conn = match taken {
+                Some(conn) => conn,
+                None => Direct::open_reader(&this.spec)?,
+            };
+            let rows = conn.run(&batch);
+            if let Ok(mut idle) = this.idle.lock() {
+                match idle.as_mut() {
+                    Some(idle) if idle.len() < MAX_IDLE_READERS && !conn.in_transaction() => idle.push(conn),
+                    _ => drop(conn),
+                }
+            }
+            rows
+        });
+        read.await.map_err(|e| Error::Internal(format!("a read on its own connection failed: {e}")))?
+    }
+
+    /// Closes the idle readers; a read in progress closes its own when it ends.
+    pub fn close(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            *idle = None;
+        }
+    }
+}
+
+fn closed() -> Error {
+    Error::Internal("the database is closed".into())
 }
 
 /// A full disk is the client's 507, as a full blob store is; anything else is ours.

@@ -139,6 +139,9 @@ mod tests {
             Box::pin(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"small")) }));
         // A plain PUT: the committer opens its connection.
         repo.put(&DavPath::parse("/f").unwrap(), body, crate::PutOptions::default()).await.unwrap();
+        // A listing: a reader of its own opens too.
+        let root = repo.resolve(&DavPath::root()).await.unwrap().unwrap();
+        assert_eq!(repo.list(&root).await.unwrap().len(), 1);
         repo.close().await;
         // sqlx finishes closing its connections on their own threads: allow it a moment.
         let file = dir.path().join("t.db");
