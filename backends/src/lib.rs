@@ -37,8 +37,16 @@ pub struct BlobId(pub String);
 impl BlobId {
     /// Accepts only 64 lowercase hex digits, so an id can never name a path outside the store.
     pub fn parse(s: &str) -> Option<BlobId> {
-        let ok = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        ok.then(|| BlobId(s.to_owned()))
+        Self::valid(s).then(|| BlobId(s.to_owned()))
+    }
+
+    /// [`BlobId::parse`] keeping the text it was given (a listing reads one per file).
+    pub fn parse_owned(s: String) -> Option<BlobId> {
+        Self::valid(&s).then_some(BlobId(s))
+    }
+
+    fn valid(s: &str) -> bool {
+        s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     }
     pub fn as_str(&self) -> &str {
         &self.0

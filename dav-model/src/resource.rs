@@ -75,7 +75,7 @@ impl Resource {
             id: row.get(at),
             path,
             is_collection: row.get::<i64>(at + 3) != 0,
-            blob: blob.as_deref().and_then(BlobId::parse),
+            blob: blob.and_then(BlobId::parse_owned),
             size: row.get::<i64>(at + 5).max(0) as u64,
             content_type: row.get(at + 6),
             etag: row.get(at + 7),

@@ -130,7 +130,8 @@ impl Statement {
                 }
             }
             let columns = ffi::sqlite3_column_count(s);
-            let mut rows = Vec::new();
+            // Room for a listing's rows in a few steps rather than many doublings.
+            let mut rows = Vec::with_capacity(16);
             loop {
                 match ffi::sqlite3_step(s) {
                     ffi::SQLITE_ROW => rows.push(Row::Plain((0..columns).map(|i| column(s, i)).collect())),
@@ -198,7 +199,12 @@ unsafe fn column(s: *mut ffi::sqlite3_stmt, i: c_int) -> Value {
             ffi::SQLITE_TEXT => {
                 let p = ffi::sqlite3_column_text(s, i);
                 let bytes = slice(p, ffi::sqlite3_column_bytes(s, i));
-                Value::Text(Some(String::from_utf8_lossy(bytes).into_owned()))
+                // Validating first is much cheaper than the lossy conversion's chunks.
+                let text = match std::str::from_utf8(bytes) {
+                    Ok(text) => text.to_owned(),
+                    Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+                };
+                Value::Text(Some(text))
             }
             ffi::SQLITE_BLOB => {
                 let p = ffi::sqlite3_column_blob(s, i).cast::<u8>();

@@ -197,8 +197,9 @@ impl View<'_> {
             .iter()
             .filter(|m| m.view.parent().as_ref() == Some(&parent.path) && m.rights.contains(Rights::READ))
             .collect();
-        let mut out = Vec::new();
-        for e in self.repo.list(&stored).await? {
+        let listed = self.repo.list(&stored).await?;
+        let mut out = Vec::with_capacity(listed.len() + mounts.len());
+        for e in listed {
             let e = self.out_entry(e)?;
             if !mounts.iter().any(|m| m.view == e.resource.path) {
                 out.push(e);

@@ -33,7 +33,7 @@ impl Multistatus {
 
     pub fn response(&mut self, href: &str, propstats: &[Propstat<'_>]) {
         self.buf.push_str("<D:response><D:href>");
-        self.buf.push_str(&escape(href));
+        self.buf.push_str(&escape_text(href));
         self.buf.push_str("</D:href>");
         for ps in propstats {
             self.buf.push_str("<D:propstat><D:prop>");
@@ -54,7 +54,7 @@ impl Multistatus {
     /// carry over, RFC 4918 9.8.8).
     pub fn status_response(&mut self, href: &str, status: StatusCode) {
         self.buf.push_str("<D:response><D:href>");
-        self.buf.push_str(&escape(href));
+        self.buf.push_str(&escape_text(href));
         self.buf.push_str("</D:href>");
         self.status(status);
         self.buf.push_str("</D:response>");
@@ -81,23 +81,32 @@ impl Multistatus {
     }
 }
 
-/// Escapes text and attribute values (`&`, `<`, `>`, `"`).
+/// Escapes attribute values (`&`, `<`, `>`, `"`).
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_bytes(s, |b| matches!(b, b'&' | b'<' | b'>' | b'"'))
+}
+
+/// Escapes element content (`&`, `<`, `>`): a quote needs no escape there, and every
+/// ETag has two, which made each member of a listing take the slow path.
+pub fn escape_text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_bytes(s, |b| matches!(b, b'&' | b'<' | b'>'))
+}
+
+fn escape_bytes(s: &str, special: impl Fn(u8) -> bool) -> std::borrow::Cow<'_, str> {
     // A byte scan: a pattern of several chars is matched char by char, several times
     // slower, and a large PROPFIND escapes a few texts per member.
-    if !s.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"')) {
+    if !s.bytes().any(&special) {
         return std::borrow::Cow::Borrowed(s);
     }
-    // Runs between the escaped bytes are copied whole (every ETag has two quotes).
+    // Runs between the escaped bytes are copied whole.
     let mut out = String::with_capacity(s.len() + 12);
     let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, b) in s.bytes().enumerate().filter(|&(_, b)| special(b)) {
         let entity = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => continue,
+            _ => "&quot;",
         };
         // `i` is at an ASCII byte, so both slices end on char boundaries.
         out.push_str(&s[from..i]);
@@ -117,6 +126,7 @@ mod tests {
         assert_eq!(escape("plain é"), "plain é");
         assert_eq!(escape("\"x\""), "&quot;x&quot;");
         assert_eq!(escape("a<b>&c\"é\""), "a&lt;b&gt;&amp;c&quot;é&quot;");
+        assert_eq!(escape_text("a<b>&c\"é\""), "a&lt;b&gt;&amp;c\"é\"");
     }
 
     #[test]

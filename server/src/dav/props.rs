@@ -6,7 +6,7 @@ use std::fmt::Write;
 use dav_model::props::LIVE;
 use dav_model::{ActiveLock, Entry, LockScope, PropName, Quota, Resource};
 
-use super::multistatus::escape;
+use super::multistatus::{escape, escape_text};
 use super::time::{write_http_date, write_rfc3339};
 
 /// Live properties left out of `allprop` (still listed by propname, returned when named or
@@ -54,10 +54,10 @@ pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Qu
     out.push('>');
     match local {
         "creationdate" => write_rfc3339(out, r.created_ns),
-        "displayname" => out.push_str(&escape(r.name())),
+        "displayname" => out.push_str(&escape_text(r.name())),
         "getcontentlength" => push_num(out, r.size),
-        "getcontenttype" => out.push_str(&escape(content_type(&entry.resource))),
-        "getetag" => out.push_str(&escape(&r.etag)),
+        "getcontenttype" => out.push_str(&escape_text(content_type(&entry.resource))),
+        "getetag" => out.push_str(&escape_text(&r.etag)),
         "getlastmodified" => write_http_date(out, r.modified_ns),
         "resourcetype" if r.is_collection => out.push_str("<D:collection/>"),
         "lockdiscovery" => lockdiscovery(out, &entry.locks, lockroot),
