@@ -177,6 +177,7 @@ fn ensure_empty(dir: &Path, force: bool) -> Result<()> {
 }
 
 async fn connect(db: &Path) -> Result<SqliteConnection> {
+    crate::db::configure_sqlite();
     let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
         .create_if_missing(false)
         .busy_timeout(Duration::from_secs(30));

@@ -247,4 +247,15 @@ mod tests {
             assert_eq!(rows[1][0].get::<i64>(1), n);
         }
     }
+
+    #[tokio::test]
+    async fn a_text_of_two_statements_is_refused_rather_than_cut_short() {
+        let (_dir, _repo, mut conn) = scratch().await;
+        let mut b = Batch::new();
+        b.push("SELECT 1; SELECT 2");
+        assert!(matches!(conn.run(&b), Err(Error::Internal(m)) if m.contains("more than one statement")));
+        let mut b = Batch::new();
+        b.push("SELECT ?; ").bind("");
+        assert_eq!(conn.run(&b).unwrap()[0][0].get::<String>(0), "", "a trailing semicolon and an empty text");
+    }
 }

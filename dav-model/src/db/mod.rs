@@ -12,6 +12,7 @@
 pub(crate) mod direct;
 mod guard;
 mod library;
+pub(crate) use library::configure as configure_sqlite;
 mod prepared;
 mod query;
 mod row;

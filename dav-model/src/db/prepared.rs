@@ -95,16 +95,24 @@ impl Statement {
     /// `db` is an open connection.
     unsafe fn prepare(db: *mut ffi::sqlite3, sql: &str) -> Result<Statement> {
         let len = c_int::try_from(sql.len()).map_err(|_| Error::Internal("a statement too long to prepare".into()))?;
-        let mut raw = std::ptr::null_mut();
+        let (mut raw, mut tail) = (std::ptr::null_mut(), std::ptr::null());
         let flags = ffi::SQLITE_PREPARE_PERSISTENT;
-        // SAFETY: `sql` is valid for `len` bytes; SQLite writes the statement to `raw`.
-        let rc =
-            unsafe { ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), len, flags, &mut raw, std::ptr::null_mut()) };
+        // SAFETY: `sql` is valid for `len` bytes; SQLite writes the statement to `raw` and
+        // where its text ended to `tail`.
+        let rc = unsafe { ffi::sqlite3_prepare_v3(db, sql.as_ptr().cast(), len, flags, &mut raw, &mut tail) };
         if rc != ffi::SQLITE_OK {
             // SAFETY: `db` is open.
             return Err(unsafe { error(db, rc) });
         }
-        NonNull::new(raw).map(Statement).ok_or_else(|| Error::Internal(format!("no statement in: {sql}")))
+        let statement =
+            NonNull::new(raw).map(Statement).ok_or_else(|| Error::Internal(format!("no statement in: {sql}")))?;
+        // SQLite compiles the first statement only; a second would be skipped without a
+        // word here, where the pools run them all. `tail` points into `sql`.
+        let rest = sql.get((tail as usize).saturating_sub(sql.as_ptr() as usize)..).unwrap_or_default();
+        if !rest.trim_matches(|c: char| c.is_whitespace() || c == ';').is_empty() {
+            return Err(Error::Internal(format!("more than one statement in: {sql}")));
+        }
+        Ok(statement)
     }
 
     /// Binds `values`, steps through the rows and reads them, and leaves the statement
@@ -165,6 +173,10 @@ unsafe fn bind(s: *mut ffi::sqlite3_stmt, i: c_int, v: &Value) -> c_int {
         match v {
             Value::Int(Some(n)) => ffi::sqlite3_bind_int64(s, i, *n),
             Value::Real(Some(x)) => ffi::sqlite3_bind_double(s, i, *x),
+            // An empty String's pointer is dangling; SQLite may still copy zero bytes from it.
+            Value::Text(Some(t)) if t.is_empty() => {
+                ffi::sqlite3_bind_text64(s, i, c"".as_ptr(), 0, ffi::SQLITE_STATIC(), ffi::SQLITE_UTF8 as u8)
+            }
             Value::Text(Some(t)) => ffi::sqlite3_bind_text64(
                 s,
                 i,

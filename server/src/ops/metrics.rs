@@ -151,7 +151,7 @@ impl Metrics {
 
     /// One request answered, `elapsed` after it arrived.
     pub fn request(&self, protocol: Protocol, method: &'static str, status: Status, elapsed: Duration) {
-        let key = SeriesKey { protocol, method: method.as_ptr() as usize, status };
+        let key = SeriesKey { protocol, method: (method.as_ptr() as usize, method.len()), status };
         let known = self.series.read().ok().and_then(|s| s.get(&key).cloned());
         let (count, duration) = known.unwrap_or_else(|| {
             let made = (
@@ -205,7 +205,8 @@ impl Metrics {
 #[derive(Clone, Copy, Hash, PartialEq, Eq)]
 struct SeriesKey {
     protocol: Protocol,
-    method: usize,
+    /// The text's address and length.
+    method: (usize, usize),
     status: Status,
 }
 
