@@ -171,26 +171,40 @@ impl Framer {
         skipped.unwrap_or(rest.len())
     }
 
-    /// The one place bytes change: a `#` between the first and the second space.
+    /// The one place bytes change: a `#` between the first and the second space. The
+    /// line's end, its spaces and any `#` are found with `memchr` rather than byte by byte.
     fn request_line(&mut self, rest: &mut [u8], mut spaces: u8) -> usize {
-        for (i, byte) in rest.iter_mut().enumerate() {
-            let original = *byte;
-            match original {
-                b'\n' => {
-                    self.end_request_line();
-                    return i + 1;
-                }
-                b' ' => spaces = spaces.saturating_add(1),
-                b'#' if spaces == 1 => *byte = b' ',
-                _ => {}
-            }
-            if let Some(slot) = self.start.get_mut(self.start_len) {
-                *slot = original;
-            }
-            self.start_len += 1;
+        let (end, len) = (memchr::memchr(b'\n', rest), rest.len());
+        let line = &mut rest[..end.unwrap_or(len)];
+        // The line's first bytes as they came, before any change.
+        let room = self.start.len().saturating_sub(self.start_len);
+        let kept = line.len().min(room);
+        if kept > 0 {
+            self.start[self.start_len..self.start_len + kept].copy_from_slice(&line[..kept]);
         }
-        self.phase = Phase::RequestLine { spaces };
-        rest.len()
+        self.start_len += line.len();
+        // Past the second space, nothing in the line is a target's byte any more.
+        let mut from = 0;
+        while spaces < 2 {
+            let Some(i) = memchr::memchr2(b' ', b'#', &line[from..]) else { break };
+            let at = from + i;
+            if line[at] == b' ' {
+                spaces += 1;
+            } else if spaces == 1 {
+                line[at] = b' ';
+            }
+            from = at + 1;
+        }
+        match end {
+            Some(i) => {
+                self.end_request_line();
+                i + 1
+            }
+            None => {
+                self.phase = Phase::RequestLine { spaces };
+                len
+            }
+        }
     }
 
     fn end_request_line(&mut self) {
@@ -200,9 +214,10 @@ impl Framer {
         self.head_len = 0;
     }
 
-    /// Header and trailer lines: one `memchr`-style scan for LF, the line kept up to the cap.
+    /// Header and trailer lines: one `memchr` scan for LF. A line read whole is looked at
+    /// where it is; one cut between reads is kept up to the cap until its end comes.
     fn head_line(&mut self, rest: &[u8]) -> usize {
-        let end = rest.iter().position(|&b| b == b'\n');
+        let end = memchr::memchr(b'\n', rest);
         let segment = &rest[..end.unwrap_or(rest.len())];
         let used = segment.len() + usize::from(end.is_some());
         self.head_len += used;
@@ -210,26 +225,32 @@ impl Framer {
             self.phase = Phase::PassThrough;
             return used;
         }
+        if end.is_some() && self.line.is_empty() && !self.line_overflow {
+            self.line_overflow = segment.len() > LINE_CAP;
+            self.end_head_line(segment);
+            return used;
+        }
         let room = LINE_CAP - self.line.len();
         self.line_overflow |= segment.len() > room;
         self.line.extend_from_slice(&segment[..segment.len().min(room)]);
         if end.is_some() {
-            self.end_head_line();
+            let mut line = std::mem::take(&mut self.line);
+            self.end_head_line(&line);
+            line.clear();
+            self.line = line;
         }
         used
     }
 
-    fn end_head_line(&mut self) {
-        let mut line = std::mem::take(&mut self.line);
-        let empty = !self.line_overflow && strip_cr(&line).is_empty();
+    /// A whole header or trailer line (`line_overflow` if it was longer than the cap).
+    fn end_head_line(&mut self, line: &[u8]) {
+        let empty = !self.line_overflow && strip_cr(line).is_empty();
         match self.phase {
             Phase::Headers if empty => self.end_headers(),
-            Phase::Headers => self.header(strip_cr(&line)),
+            Phase::Headers => self.header(strip_cr(line)),
             Phase::Trailers if empty => self.phase = Phase::Idle,
             _ => {}
         }
-        line.clear();
-        self.line = line;
         self.line_overflow = false;
     }
 
