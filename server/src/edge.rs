@@ -46,9 +46,11 @@ pub struct Edge<S> {
     access_log: bool,
 }
 
-impl<S> Service<Request> for Edge<S>
+impl<S, B> Service<Request> for Edge<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = Infallible;
@@ -75,15 +77,18 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F> Future for EdgeFuture<F>
+impl<F, B> Future for EdgeFuture<F>
 where
-    F: Future<Output = Result<Response, Infallible>>,
+    F: Future<Output = Result<axum::http::Response<B>, Infallible>>,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Ok(resp) = ready!(this.inner.poll(cx));
+        let resp = resp.map(axum::body::Body::new);
         Poll::Ready(Ok(match this.done.take() {
             Some(done) => observe_response(done, resp),
             // Polled again after it was ready: a caller's mistake, answered without a record.

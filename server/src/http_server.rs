@@ -7,10 +7,11 @@
 //! knowledge).
 //!
 //! **The client's address** reaches handlers the way `axum::serve` delivers it: every request
-//! carries an `axum::extract::ConnectInfo<SocketAddr>` extension (we serve the router through
-//! `into_make_service_with_connect_info`). Handlers take the `ConnectInfo<SocketAddr>`
-//! extractor, or read `req.extensions().get::<ConnectInfo<SocketAddr>>()`. It is the TCP peer;
-//! no proxy header is trusted.
+//! carries an `axum::extract::ConnectInfo<SocketAddr>` extension ([`WithPeer`] adds it).
+//! Handlers take the `ConnectInfo<SocketAddr>` extractor, or read
+//! `req.extensions().get::<ConnectInfo<SocketAddr>>()`. It is the TCP peer; no proxy header
+//! is trusted. The application is any tower service of requests with axum's body (an axum
+//! `Router`, or the WebDAV application of `dav/`).
 //!
 //! **Nothing a client does can hold a connection without bound before its request is read:**
 //! the TLS handshake has 10 s; the first bytes (read here to tell HTTP/1 from HTTP/2, since
@@ -31,8 +32,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -69,20 +74,64 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` completes, then
 /// drains connections as described in the module documentation. Accept errors are logged and
 /// retried, never returned: one bad moment (EMFILE) must not stop the server.
-pub async fn run(
+pub async fn run<A: App>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    app: Router,
+    app: A,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> io::Result<()> {
     run_with(listener, tls, app, shutdown, Limits { grace, ..LIMITS }).await
 }
 
-async fn run_with(
+/// What can be served: a service of requests with axum's body that never fails (errors are
+/// responses), cheap to clone (hyper-util clones it for each request).
+pub trait App:
+    tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: tower::Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The application as one connection serves it: hyper's body made axum's, and the peer's
+/// address on every request.
+#[derive(Clone)]
+struct WithPeer<A> {
+    app: A,
+    peer: SocketAddr,
+}
+
+impl<A: App> tower::Service<Request<Incoming>> for WithPeer<A> {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = A::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.app.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> A::Future {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        self.app.call(req)
+    }
+}
+
+async fn run_with<A: App>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-    app: Router,
+    app: A,
     shutdown: impl Future<Output = ()>,
     limits: Limits,
 ) -> io::Result<()> {
@@ -127,9 +176,9 @@ fn is_peer_error(e: &io::Error) -> bool {
 }
 
 /// What every connection task shares.
-struct Connections {
+struct Connections<A> {
     tls: Option<TlsAcceptor>,
-    app: IntoMakeServiceWithConnectInfo<Router, SocketAddr>,
+    app: A,
     /// The same settings twice, pinned to one protocol each: the protocol is chosen by
     /// [`sniff`], under a timeout, rather than by hyper-util's untimed detection.
     http1: Builder<TokioExecutor>,
@@ -137,8 +186,8 @@ struct Connections {
     limits: Limits,
 }
 
-impl Connections {
-    fn new(tls: Option<Arc<rustls::ServerConfig>>, app: Router, limits: Limits) -> Self {
+impl<A: App> Connections<A> {
+    fn new(tls: Option<Arc<rustls::ServerConfig>>, app: A, limits: Limits) -> Self {
         let mut builder = Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
         builder
@@ -148,7 +197,7 @@ impl Connections {
             .keep_alive_timeout(H2_PING_TIMEOUT);
         Connections {
             tls: tls.map(TlsAcceptor::from),
-            app: app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
             http1: builder.clone().http1_only(),
             http2: builder.http2_only(),
             limits,
@@ -188,10 +237,7 @@ impl Connections {
                 return;
             }
         };
-        let service = match tower::Service::call(&mut self.app.clone(), peer).await {
-            Ok(service) => TowerToHyperService::new(service),
-            Err(never) => match never {},
-        };
+        let service = TowerToHyperService::new(WithPeer { app: self.app.clone(), peer });
         let io = TokioIo::new(GuardedStream::new(Replay { head, at: 0, inner: io }));
         let builder = if is_h2 { &self.http2 } else { &self.http1 };
         if let Err(e) = watcher.watch(builder.serve_connection(io, service)).await {
@@ -270,8 +316,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Replay<S> {
 mod tests {
     use std::time::Instant;
 
-    use axum::extract::ConnectInfo;
     use axum::routing::get;
+    use axum::Router;
     use tokio::io::AsyncWriteExt;
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;

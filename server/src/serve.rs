@@ -50,7 +50,7 @@ pub async fn serve(args: crate::config::ServeArgs) -> Result<(), String> {
         tokio::spawn(crate::ftp::run(l, repo.clone(), auth.clone(), options, wait(stopped.clone())))
     });
     crate::dav::uri::set_base_path(&settings.base_path);
-    let app = crate::dav::router(crate::dav::State::new(repo.clone(), auth, &settings));
+    let app = crate::dav::service(crate::dav::State::new(repo.clone(), auth, &settings));
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("wharf: serving {} on {scheme}://{addr}{}/", settings.data.display(), settings.base_path);
     tracing::info!(%addr, data = %settings.data.display(), tls = tls.is_some(), "listening");

@@ -1,14 +1,19 @@
 //! The WebDAV protocol layer (RFC 4918) over axum. Each method lives in its own module and
 //! talks only to the [`dav_model::Repository`]; no storage decision is made here.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Response, StatusCode};
-use axum::Router;
 use dav_model::identity::{Authenticator, Principal, View};
 use dav_model::Repository;
+use tower_http::compression::predicate::{And, Predicate, SizeAbove};
+use tower_http::compression::{Compression, CompressionLayer};
 
 use crate::config::Settings;
 
@@ -81,30 +86,51 @@ impl Ctx {
 
 pub type DavResult = Result<Response<Body>, DavError>;
 
-pub fn router(state: State) -> Router {
-    let proxies = state.proxies.clone();
-    let access_log = state.access_log;
-    Router::new()
-        .fallback(move |req: Request| {
-            let state = state.clone();
-            async move { dispatch(state, req).await }
-        })
-        .layer(compression())
-        // Outside compression: metrics and the access log see what goes over the wire.
-        .layer(crate::edge::EdgeLayer::new(proxies, access_log))
+/// The WebDAV and browser application: every request, whatever its path and method, goes
+/// to [`dispatch`], inside compression, inside the edge layer (`edge.rs`). A tower stack
+/// of our own rather than an axum `Router`: with one route for everything, the router's
+/// matching, parameters and boxing were a tenth of a small GET's instructions.
+pub type Service = crate::edge::Edge<Compression<Dispatch, And<SizeAbove, Markup>>>;
+
+pub fn service(state: State) -> Service {
+    use tower::Layer;
+    let edge = crate::edge::EdgeLayer::new(state.proxies.clone(), state.access_log);
+    let compression = CompressionLayer::new().gzip(true).compress_when(SizeAbove::new(1024).and(Markup));
+    // Outside compression: metrics and the access log see what goes over the wire.
+    edge.layer(compression.layer(Dispatch(state)))
+}
+
+/// The innermost service: [`dispatch`], boxed (its future holds the request's state).
+#[derive(Clone)]
+pub struct Dispatch(State);
+
+impl tower::Service<Request> for Dispatch {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let state = self.0.clone();
+        Box::pin(async move { Ok(dispatch(state, req).await) })
+    }
 }
 
 /// gzip for XML and HTML answers when the client accepts it: a PROPFIND listing shrinks
 /// about tenfold. File contents are left alone — most are compressed already, and
 /// compressing them would break byte ranges and cost CPU on every download.
-fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
-    use tower_http::compression::predicate::{Predicate, SizeAbove};
-    let markup =
-        |_: axum::http::StatusCode, _: axum::http::Version, h: &axum::http::HeaderMap, _: &axum::http::Extensions| {
-            let ct = h.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-            ct.starts_with("application/xml") || ct.starts_with("text/html")
-        };
-    tower_http::compression::CompressionLayer::new().gzip(true).compress_when(SizeAbove::new(1024).and(markup))
+#[derive(Clone, Copy)]
+pub struct Markup;
+
+impl Predicate for Markup {
+    fn should_compress<B: http_body::Body>(&self, response: &Response<B>) -> bool {
+        let h = response.headers();
+        let ct = h.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        ct.starts_with("application/xml") || ct.starts_with("text/html")
+    }
 }
 
 async fn dispatch(state: State, req: Request) -> Response<Body> {
