@@ -1,5 +1,6 @@
-//! What every WebDAV and browser request passes first, outermost in the router: the
-//! client's address (`proxy`), then the metrics and the access log (`ops::http`).
+//! What every WebDAV and browser request passes first, outermost in the application
+//! (`dav::service`): the client's address (`proxy`), then the metrics and the access log
+//! (`ops::http`).
 //!
 //! A tower layer written out by hand rather than two `axum::middleware::from_fn` layers:
 //! those box every request's future, clone and box the inner service for each call, and
