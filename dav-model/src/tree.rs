@@ -257,6 +257,15 @@ pub struct Transfer<'a> {
     pub principal: Option<&'a str>,
 }
 
+#[cfg(test)]
+impl<'a> Transfer<'a> {
+    /// A COPY or MOVE of the whole subtree that replaces nothing, by no one in particular:
+    /// what the model's tests ask for.
+    pub(crate) fn deep(src: &'a DavPath, dst: &'a DavPath, moving: bool, pre: &'a Preconditions) -> Transfer<'a> {
+        Transfer { src, dst, moving, depth: Depth::Infinity, overwrite: false, pre, principal: None }
+    }
+}
+
 pub(crate) async fn remove_subtree(conn: &mut dyn Handle, target: &Resource) -> Result<()> {
     crate::db::query(&format!("{SUBTREE} DELETE FROM dead_props WHERE resource_id IN (SELECT id FROM sub)"))
         .bind(target.id)

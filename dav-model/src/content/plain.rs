@@ -256,7 +256,7 @@ fn fresh(rows: &[Row], path: &DavPath) -> crate::group::Fresh {
 mod tests {
     use super::super::*;
     use super::*;
-    use crate::{Depth, LockRequest, LockScope, Transfer};
+    use crate::{LockRequest, LockScope, Transfer};
 
     fn p(s: &str) -> DavPath {
         DavPath::parse(s).unwrap()
@@ -278,16 +278,7 @@ mod tests {
     /// A MOVE of the collection at `from` to `to`, as a client's would be.
     async fn move_collection(repo: &Repository, from: &str, to: &str) {
         let (src, dst, pre) = (p(from), p(to), Preconditions::default());
-        let req = Transfer {
-            src: &src,
-            dst: &dst,
-            moving: true,
-            depth: Depth::Infinity,
-            overwrite: false,
-            pre: &pre,
-            principal: None,
-        };
-        repo.transfer(req).await.unwrap();
+        repo.transfer(Transfer::deep(&src, &dst, true, &pre)).await.unwrap();
     }
 
     #[tokio::test]

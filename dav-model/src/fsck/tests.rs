@@ -6,7 +6,7 @@ use futures_util::stream;
 use super::*;
 use crate::condition::Preconditions;
 use crate::props::{DeadProp, PatchOp, PropName};
-use crate::{ByteStream, Depth, LockRequest, LockScope, PutOptions, Transfer};
+use crate::{ByteStream, LockRequest, LockScope, PutOptions, Transfer};
 
 fn p(s: &str) -> DavPath {
     DavPath::parse(s).unwrap()
@@ -75,17 +75,8 @@ async fn a_store_with_inline_contents_after_every_kind_of_operation_is_clean() {
 async fn every_kind_of_operation(repo: &Repository) {
     let pre = Preconditions::default();
     let (d, e, a, z) = (p("/d"), p("/e"), p("/e/a"), p("/e/z"));
-    let transfer = |src, dst, moving| Transfer {
-        src,
-        dst,
-        moving,
-        depth: Depth::Infinity,
-        overwrite: false,
-        pre: &pre,
-        principal: None,
-    };
-    repo.transfer(transfer(&d, &e, false)).await.unwrap();
-    repo.transfer(transfer(&a, &z, true)).await.unwrap();
+    repo.transfer(Transfer::deep(&d, &e, false, &pre)).await.unwrap();
+    repo.transfer(Transfer::deep(&a, &z, true, &pre)).await.unwrap();
     repo.put(&p("/d/c"), body(b"overwritten"), PutOptions::default()).await.unwrap();
     repo.delete(&p("/e/b"), &pre, None).await.unwrap();
     let xml = "<C:k xmlns:C=\"urn:c\">v</C:k>".to_owned();

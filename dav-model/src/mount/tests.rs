@@ -7,7 +7,7 @@ use futures_util::stream;
 use crate::condition::Preconditions;
 use crate::path::DavPath;
 use crate::props::{DeadProp, PatchOp, PropName};
-use crate::{ByteStream, Depth, LockRequest, LockScope, PutOptions, Repository, Transfer};
+use crate::{ByteStream, LockRequest, LockScope, PutOptions, Repository, Transfer};
 
 fn p(s: &str) -> DavPath {
     DavPath::parse(s).unwrap()
@@ -54,16 +54,7 @@ async fn a_move_from_the_store_into_a_folder_carries_bytes_and_dead_properties()
     repo.proppatch(&p("/doc"), &[colour("blue")], &Preconditions::default(), None).await.unwrap();
     let pre = Preconditions::default();
     let (src, dst) = (p("/doc"), p("/shares/team/doc"));
-    let req = Transfer {
-        src: &src,
-        dst: &dst,
-        moving: true,
-        depth: Depth::Infinity,
-        overwrite: false,
-        pre: &pre,
-        principal: None,
-    };
-    repo.transfer(req).await.unwrap();
+    repo.transfer(Transfer::deep(&src, &dst, true, &pre)).await.unwrap();
     assert_eq!(std::fs::read(folder.path().join("doc")).unwrap(), b"bytes");
     assert!(repo.resolve(&src).await.unwrap().is_none());
     let props = dead(&repo, "/shares/team/doc").await;
