@@ -73,18 +73,8 @@ pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Qu
 }
 
 /// Decimal digits without the formatting machinery (one per file of a listing).
-fn push_num(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+fn push_num(out: &mut String, n: u64) {
+    out.push_str(itoa::Buffer::new().format(n));
 }
 
 /// The stored content type, else a guess from the name's extension.
