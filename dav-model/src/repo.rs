@@ -196,11 +196,15 @@ impl Repository {
     /// so no upload is between committing its blob and committing its row.
     pub async fn collect_garbage(&self) -> Result<u64> {
         let _guard = self.gc_guard.collecting().await?;
-        // Inline blobs go with their rows, in one statement.
+        // Inline blobs go with their rows, in one statement. Like every write, it runs in
+        // a transaction holding the writer lock: on PostgreSQL, a bare DELETE of several
+        // rows could deadlock with a committing group that releases or adopts them.
+        let mut tx = self.write.begin().await?;
         let inline: Vec<(i64,)> =
             crate::db::query_as("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING length(data)")
-                .fetch_all(&self.write)
+                .fetch_all(&mut tx)
                 .await?;
+        tx.commit().await?;
         let (mut n, mut bytes) = (inline.len() as u64, inline.iter().map(|(len,)| len.max(&0).unsigned_abs()).sum());
         let rows: Vec<(String,)> =
             crate::db::query_as("SELECT id FROM blobs WHERE refcount <= 0").fetch_all(&self.write).await?;
@@ -209,7 +213,9 @@ impl Repository {
                 bytes += self.blobs.delete(&blob).await?;
                 n += 1;
             }
-            crate::db::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0").bind(&id).execute(&self.write).await?;
+            let mut tx = self.write.begin().await?;
+            crate::db::query("DELETE FROM blobs WHERE id = ? AND refcount <= 0").bind(&id).execute(&mut tx).await?;
+            tx.commit().await?;
         }
         self.gc_counts.record(n, bytes);
         Ok(n)
