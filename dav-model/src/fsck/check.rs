@@ -111,6 +111,8 @@ async fn tree(conn: &mut dyn Handle, out: &mut Vec<Finding>, counts: &mut Counts
 pub(super) struct Refs {
     recorded: HashMap<String, i64>,
     pub actual: HashMap<String, i64>,
+    /// The smallest and largest size recorded by the files pointing at each blob.
+    sizes: HashMap<String, (i64, i64)>,
     /// Blobs whose bytes are inline in the database (see `inline.rs`), not files.
     inline: HashSet<String>,
 }
@@ -118,12 +120,14 @@ pub(super) struct Refs {
 async fn refcounts(conn: &mut dyn Handle, out: &mut Vec<Finding>) -> Result<Refs> {
     let recorded: HashMap<String, i64> =
         crate::db::query_as("SELECT id, refcount FROM blobs").fetch_all(&mut *conn).await?.into_iter().collect();
-    let actual: HashMap<String, i64> =
-        crate::db::query_as("SELECT blob_id, COUNT(*) FROM resources WHERE blob_id IS NOT NULL GROUP BY blob_id")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+    // One pass over the files: no index leads from a blob to its files.
+    let per_blob: Vec<(String, i64, i64, i64)> = crate::db::query_as(
+        "SELECT blob_id, COUNT(*), MIN(size), MAX(size) FROM resources WHERE blob_id IS NOT NULL GROUP BY blob_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let actual: HashMap<String, i64> = per_blob.iter().map(|(id, n, _, _)| (id.clone(), *n)).collect();
+    let sizes: HashMap<String, (i64, i64)> = per_blob.into_iter().map(|(id, _, lo, hi)| (id, (lo, hi))).collect();
     let ids: HashSet<&String> = recorded.keys().chain(actual.keys()).collect();
     let mut ids: Vec<&String> = ids.into_iter().collect();
     ids.sort();
@@ -139,7 +143,7 @@ async fn refcounts(conn: &mut dyn Handle, out: &mut Vec<Finding>) -> Result<Refs
         .into_iter()
         .map(|(id,)| id)
         .collect();
-    Ok(Refs { recorded, actual, inline })
+    Ok(Refs { recorded, actual, sizes, inline })
 }
 
 async fn locks_and_mounts(conn: &mut dyn Handle, out: &mut Vec<Finding>, counts: &mut Counts) -> Result<()> {
@@ -256,13 +260,8 @@ async fn verify(
             out.push(Finding::ContentMismatch { paths: paths_of_blob(conn, blob.as_str()).await?, blob });
             continue;
         }
-        let wrong: Option<(i64,)> =
-            crate::db::query_as("SELECT size FROM resources WHERE blob_id = ? AND size <> ? LIMIT 1")
-                .bind(blob.as_str())
-                .bind(len as i64)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if let Some((recorded,)) = wrong {
+        let (lo, hi) = refs.sizes.get(blob.as_str()).copied().unwrap_or((len as i64, len as i64));
+        if let Some(recorded) = [lo, hi].into_iter().find(|&size| size != len as i64) {
             let paths = paths_of_blob(conn, blob.as_str()).await?;
             out.push(Finding::SizeMismatch { blob, recorded, actual: len, paths });
         }
