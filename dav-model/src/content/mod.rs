@@ -36,6 +36,10 @@ pub struct PutOptions {
     /// REST before STOR, and APPE). The result still replaces the old content atomically;
     /// if the file changed between reading that prefix and committing, the write is refused.
     pub resume_at: Option<u64>,
+    /// The body's length as its transfer declares it (`Content-Length`), when known: a
+    /// small one lets the write join the committer's next group (see `group::Coming`).
+    /// Only a hint; the bytes that arrive are what is stored.
+    pub length_hint: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,14 +111,18 @@ impl Repository {
         if let Some(at) = self.mounted(path).await? {
             return self.mounted_put(&at, path, body, opts).await;
         }
+        let limit = self.config.max_upload_bytes;
+        let max_inline = self.config.inline_max.min(crate::inline::INLINE_CAP);
+        // A small body announced by its length is read and hashed in a moment: its write
+        // can join the group the committer is about to commit.
+        let small = opts.resume_at.is_none() && opts.length_hint.or(opts.expected_len).is_some_and(|n| n <= max_inline);
+        let coming = small.then(|| self.group.announce());
         let early = self.check_put_early(path, &opts).await?;
         let current = early.target.clone();
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
             Some(at) => self.resumed_body(current, at, body).await?,
             None => (body, None),
         };
-        let limit = self.config.max_upload_bytes;
-        let max_inline = self.config.inline_max.min(crate::inline::INLINE_CAP);
         let (staged, inline) = match crate::inline::gather(body, max_inline, limit).await? {
             Gathered::Whole(bytes) => (None, Some(bytes)),
             Gathered::Stream(body) => (Some(self.blobs.stage(body, limit).await?), None),
@@ -138,12 +146,15 @@ impl Repository {
         };
         let new = NewContent { blob: blob.as_ref(), inline: inline.as_ref(), size, prefix_of: prefix_of.as_ref() };
         let written = match early.plain_parent() {
-            Some(parent) => match self.write_plain(path, &new, &opts, parent).await {
+            Some(parent) => match self.write_plain(path, &new, &opts, parent, coming).await {
                 Ok(Some(done)) => Ok(done),
                 Ok(None) => self.write_row(path, &new, &opts).await,
                 Err(e) => Err(e),
             },
-            None => self.write_row(path, &new, &opts).await,
+            None => {
+                drop(coming);
+                self.write_row(path, &new, &opts).await
+            }
         };
         drop(adopting);
         let (resource, replaced) = match written {

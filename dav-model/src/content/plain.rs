@@ -6,6 +6,7 @@
 
 use super::{bind_file, push_update_file_set, NewContent, PutOptions, Replaced};
 use crate::db::{Dialect, Row};
+use crate::group::Coming;
 use crate::lock::NO_LOCK_AT_ALL;
 use crate::path::DavPath;
 use crate::resource::{self, bind_walk, collection_etag, Resource, Tag, WALK};
@@ -14,16 +15,22 @@ use crate::{now_ns, Error, Repository, Result};
 
 impl Repository {
     /// Writes a new file or replaces one. `None`: a guard held, nothing was written.
+    /// `coming`: the write was announced to the committer.
     pub(super) async fn write_plain(
         &self,
         path: &DavPath,
         new: &NewContent<'_>,
         opts: &PutOptions,
         parent: &Resource,
+        coming: Option<Coming<'_>>,
     ) -> Result<Option<(Resource, Replaced)>> {
         let writes = plain_batch(self.write.dialect(), path, new, opts, parent, now_ns());
         let at = path.clone();
-        let rows = self.group.write(writes, move |rows| fresh(rows, &at)).await?;
+        let fresh = move |rows: &[Row]| fresh(rows, &at);
+        let rows = match coming {
+            Some(coming) => coming.write(writes, fresh).await?,
+            None => self.group.write(writes, fresh).await?,
+        };
         let dropped = crate::inline::dropped(&rows);
         self.gc_counts.record_inline(dropped.blobs, dropped.bytes);
         let found = Found::read(&rows, path);
@@ -293,7 +300,7 @@ mod tests {
             timeouts: vec![],
         };
         repo.lock(&p("/d"), req, &Preconditions::default()).await.unwrap();
-        let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d, None).await.unwrap();
         assert!(done.is_none());
         assert!(stored(&repo, &p("/d/f")).await.is_none());
     }
@@ -303,7 +310,7 @@ mod tests {
         let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
         move_collection(&repo, "/d", "/e").await;
-        let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        let done = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d, None).await.unwrap();
         assert!(done.is_none());
         assert!(stored(&repo, &p("/e/f")).await.is_none());
     }
@@ -317,7 +324,7 @@ mod tests {
         }
         let c = repo.resolve(&p("/a/b/c")).await.unwrap().unwrap();
         move_collection(&repo, "/a/b", "/a/e").await;
-        let done = repo.write_plain(&p("/a/b/c/f"), &EMPTY, &PutOptions::default(), &c).await.unwrap();
+        let done = repo.write_plain(&p("/a/b/c/f"), &EMPTY, &PutOptions::default(), &c, None).await.unwrap();
         assert!(done.is_none());
         assert!(stored(&repo, &p("/a/e/c/f")).await.is_none());
     }
@@ -326,16 +333,16 @@ mod tests {
     async fn the_plain_write_finds_its_parent_at_every_depth() {
         let (_dir, repo) = Repository::scratch().await;
         let root = repo.resolve(&DavPath::root()).await.unwrap().unwrap();
-        assert!(repo.write_plain(&p("/f"), &EMPTY, &PutOptions::default(), &root).await.unwrap().is_some());
+        assert!(repo.write_plain(&p("/f"), &EMPTY, &PutOptions::default(), &root, None).await.unwrap().is_some());
         let mut dir = String::new();
         for depth in 1..=super::MAX_DEPTH + 2 {
             dir.push_str(&format!("/d{depth}"));
             repo.mkcol(&p(&dir), &Preconditions::default(), None).await.unwrap();
             let parent = repo.resolve(&p(&dir)).await.unwrap().unwrap();
             let file = p(&format!("{dir}/f"));
-            let written = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent).await.unwrap();
+            let written = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent, None).await.unwrap();
             assert!(written.is_some(), "a new file at depth {depth}");
-            let again = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent).await.unwrap();
+            let again = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent, None).await.unwrap();
             assert!(again.is_some_and(|(_, r)| r.old.is_some()), "a replaced file at depth {depth}");
         }
     }
@@ -346,7 +353,7 @@ mod tests {
         let d = folder(&repo).await;
         repo.mkcol(&p("/d/sub"), &Preconditions::default(), None).await.unwrap();
         let before = stored(&repo, &p("/d")).await.unwrap();
-        let done = repo.write_plain(&p("/d/sub"), &EMPTY, &PutOptions::default(), &d).await.unwrap();
+        let done = repo.write_plain(&p("/d/sub"), &EMPTY, &PutOptions::default(), &d, None).await.unwrap();
         assert!(done.is_none());
         let after = stored(&repo, &p("/d")).await.unwrap();
         assert_eq!((after.etag, after.modified_ns), (before.etag, before.modified_ns), "parent untouched");
@@ -356,7 +363,7 @@ mod tests {
     async fn the_plain_insert_touches_the_parent_it_inserted_into() {
         let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
-        let (file, _) = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
+        let (file, _) = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d, None).await.unwrap().unwrap();
         let stored = stored(&repo, &p("/d")).await.unwrap();
         assert_eq!(stored.modified_ns, file.created_ns);
         assert_eq!(
@@ -370,12 +377,13 @@ mod tests {
     async fn the_plain_write_replaces_a_file_and_says_what_it_replaced() {
         let (_dir, repo) = Repository::scratch().await;
         let d = folder(&repo).await;
-        let (first, _) = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d).await.unwrap().unwrap();
+        let (first, _) = repo.write_plain(&p("/d/f"), &EMPTY, &PutOptions::default(), &d, None).await.unwrap().unwrap();
         let d = repo.resolve(&p("/d")).await.unwrap().unwrap();
         let data = bytes::Bytes::from_static(b"new");
         let id = crate::inline::id_of(&data);
         let new = NewContent { blob: Some(&id), inline: Some(&data), size: 3, prefix_of: None };
-        let (file, replaced) = repo.write_plain(&p("/d/f"), &new, &PutOptions::default(), &d).await.unwrap().unwrap();
+        let (file, replaced) =
+            repo.write_plain(&p("/d/f"), &new, &PutOptions::default(), &d, None).await.unwrap().unwrap();
         assert_eq!(replaced.old.map(|r| r.id), Some(first.id));
         assert_eq!((file.id, file.size), (first.id, 3));
         assert_eq!(stored(&repo, &p("/d")).await.unwrap().etag, d.etag, "replacing a member leaves its parent alone");

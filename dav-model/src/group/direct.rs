@@ -3,7 +3,9 @@
 //! nothing else of this process writes meanwhile.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,6 +20,7 @@ use crate::Result;
 /// was left in a state it can't be trusted in (a failed rollback, a panic).
 pub(super) fn run(
     mut messages: mpsc::UnboundedReceiver<Message>,
+    coming: Arc<AtomicUsize>,
     pool: Pool,
     lookups: Arc<LookupCache>,
     spec: Spec,
@@ -28,7 +31,7 @@ pub(super) fn run(
     let _runtime = rt.enter();
     let mut conn: Option<Direct> = None;
     while let Some(message) = messages.blocking_recv() {
-        let (group, stop) = gather(message, &mut messages);
+        let (group, stop) = gather(message, &mut messages, &coming, MAX_WAIT);
         if !group.is_empty() {
             match rt.block_on(pool.acquire()) {
                 Ok(token) => {
@@ -53,17 +56,38 @@ pub(super) fn run(
     }
 }
 
-/// `first` and the writes queued behind it, up to a group's size or a stop.
-fn gather(first: Message, messages: &mut mpsc::UnboundedReceiver<Message>) -> (Vec<Job>, Option<oneshot::Sender<()>>) {
+/// Longest a group waits for writes announced to the committer (see [`super::Coming`]):
+/// a small upload's own time from its request's head to its batch, under load.
+pub(super) const MAX_WAIT: Duration = Duration::from_micros(300);
+
+/// How long the committer sleeps between looks at its queue while it waits.
+const NAP: Duration = Duration::from_micros(20);
+
+/// `first` and the writes queued behind it, up to a group's size or a stop, waiting up to
+/// `max_wait` for writes still `coming`.
+fn gather(
+    first: Message,
+    messages: &mut mpsc::UnboundedReceiver<Message>,
+    coming: &AtomicUsize,
+    max_wait: Duration,
+) -> (Vec<Job>, Option<oneshot::Sender<()>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut next = Some(first);
+    let mut waited: Option<Instant> = None;
     while let Some(message) = next.take() {
         match message {
             Message::Write(job) => group.push(job),
             Message::Stop(done) => return (group, Some(done)),
         }
-        if group.len() < MAX_GROUP {
+        while group.len() < MAX_GROUP {
             next = messages.try_recv().ok();
+            if next.is_some() || coming.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if waited.get_or_insert_with(Instant::now).elapsed() >= max_wait {
+                break;
+            }
+            std::thread::sleep(NAP);
         }
     }
     (group, None)
@@ -122,8 +146,58 @@ fn settle(conn: &mut Option<Direct>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::super::{Job, Message};
+    use super::gather;
     use crate::path::DavPath;
+    use crate::txn::Batch;
     use crate::Repository;
+
+    fn job() -> Message {
+        let (reply, _) = oneshot::channel();
+        Message::Write(Job { writes: Batch::new(), fresh: Box::new(|_| None), reply })
+    }
+
+    #[test]
+    fn a_group_waits_for_a_write_announced_before_it_was_gathered() {
+        let (queue, mut messages) = mpsc::unbounded_channel();
+        let coming = Arc::new(AtomicUsize::new(1));
+        let (late_queue, late_coming) = (queue.clone(), coming.clone());
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = late_queue.send(job());
+            late_coming.fetch_sub(1, Ordering::Release);
+        });
+        let (group, stop) = gather(job(), &mut messages, &coming, Duration::from_secs(30));
+        late.join().unwrap();
+        assert_eq!(group.len(), 2);
+        assert!(stop.is_none());
+    }
+
+    #[test]
+    fn a_group_waits_no_longer_than_its_limit_for_an_announced_write() {
+        let (_queue, mut messages) = mpsc::unbounded_channel();
+        let coming = AtomicUsize::new(1);
+        let started = Instant::now();
+        let (group, _) = gather(job(), &mut messages, &coming, Duration::from_millis(10));
+        assert_eq!(group.len(), 1);
+        assert!(started.elapsed() >= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn a_group_with_nothing_announced_is_committed_at_once() {
+        let (queue, mut messages) = mpsc::unbounded_channel();
+        let _ = queue.send(job());
+        let started = Instant::now();
+        let (group, _) = gather(job(), &mut messages, &AtomicUsize::new(0), Duration::from_secs(30));
+        assert_eq!(group.len(), 2, "what was queued joins");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 
     /// Whether a new connection is the only one to `file`: leaving WAL mode needs every
     /// other connection closed.

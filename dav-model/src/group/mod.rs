@@ -23,6 +23,7 @@
 
 mod direct;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -61,6 +62,35 @@ enum Message {
 /// The queue of writes waiting for the committer.
 pub(crate) struct Committer {
     queue: mpsc::UnboundedSender<Message>,
+    /// Writes announced but not queued yet (see [`Committer::announce`]).
+    coming: Arc<AtomicUsize>,
+}
+
+/// A write on its way to the committer: its request is being read or checked, and its
+/// batch will follow shortly. While any is on its way, the committer on an SQLite file
+/// waits a moment (at most [`direct::MAX_WAIT`]) before it commits what it has, so that concurrent small
+/// uploads share one commit instead of trickling in groups of one or two: every commit
+/// writes the pages all its writes touch (the parent's row, the index leaves) once, and
+/// costs a trip to the log. Dropped when its batch is queued, or when the write is given
+/// up, so a write that never comes delays no group for longer than that moment.
+pub(crate) struct Coming<'a> {
+    committer: &'a Committer,
+}
+
+impl Drop for Coming<'_> {
+    fn drop(&mut self) {
+        self.committer.coming.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl<'a> Coming<'a> {
+    /// [`Committer::write`], no longer announced once it is queued.
+    pub async fn write(self, writes: Batch, fresh: impl FnOnce(&[Row]) -> Fresh + Send + 'static) -> Result<Vec<Row>> {
+        let committer = self.committer;
+        let answer = committer.send(writes, Box::new(fresh));
+        drop(self);
+        Committer::answer(answer?).await
+    }
 }
 
 impl Committer {
@@ -69,12 +99,14 @@ impl Committer {
     /// is dropped.
     pub fn start(pool: Pool, lookups: Arc<LookupCache>, direct: Option<Spec>) -> Committer {
         let (queue, jobs) = mpsc::unbounded_channel();
+        let coming = Arc::new(AtomicUsize::new(0));
         match direct {
             Some(spec) => {
                 let rt = tokio::runtime::Handle::current();
+                let announced = coming.clone();
                 let started = std::thread::Builder::new()
                     .name("wharf-committer".into())
-                    .spawn(move || direct::run(jobs, pool, lookups, spec, rt));
+                    .spawn(move || direct::run(jobs, announced, pool, lookups, spec, rt));
                 if let Err(e) = started {
                     // Jobs then fail with "the write queue is closed".
                     tracing::error!(%e, "the committer's thread did not start");
@@ -84,16 +116,30 @@ impl Committer {
                 tokio::spawn(run(jobs, pool, lookups));
             }
         }
-        Committer { queue }
+        Committer { queue, coming }
+    }
+
+    /// Announces a write that will come soon (see [`Coming`]).
+    pub fn announce(&self) -> Coming<'_> {
+        self.coming.fetch_add(1, Ordering::Relaxed);
+        Coming { committer: self }
     }
 
     /// Runs `writes` (statements guarded by their own conditions, without `BEGIN` or
     /// `COMMIT`) in a committed transaction and returns their rows. `fresh` tells the
     /// lookup cache what the rows mean; it runs while the write connection is held.
     pub async fn write(&self, writes: Batch, fresh: impl FnOnce(&[Row]) -> Fresh + Send + 'static) -> Result<Vec<Row>> {
+        Committer::answer(self.send(writes, Box::new(fresh))?).await
+    }
+
+    fn send(&self, writes: Batch, fresh: FreshOf) -> Result<oneshot::Receiver<Result<Vec<Row>>>> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { writes, fresh: Box::new(fresh), reply };
+        let job = Job { writes, fresh, reply };
         self.queue.send(Message::Write(job)).map_err(|_| Error::Internal("the write queue is closed".into()))?;
+        Ok(answer)
+    }
+
+    async fn answer(answer: oneshot::Receiver<Result<Vec<Row>>>) -> Result<Vec<Row>> {
         answer.await.map_err(|_| Error::Internal("a queued write was dropped".into()))?
     }
 

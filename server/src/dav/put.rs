@@ -28,6 +28,7 @@ pub async fn put(cx: &Ctx, req: Request) -> DavResult {
         modified_ns: text(h, X_OC_MTIME).and_then(parse_unix_seconds),
         expected_len: text(h, X_EXPECTED_ENTITY_LENGTH).and_then(|v| v.trim().parse().ok()),
         resume_at: None,
+        length_hint: http_body::Body::size_hint(req.body()).exact(),
     };
     let mtime_set = opts.modified_ns.is_some();
     let outcome = cx.view().put(&path, body::content_stream(req.into_body()), opts).await?;
