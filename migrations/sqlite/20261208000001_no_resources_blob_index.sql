@@ -1,4 +1,0 @@
--- Nothing on a request's path looks files up by their blob: the triggers count references
--- through blobs' own key, and fsck reads resources whole. The index cost every upload a
--- write to a page picked at random by the hash, a quarter of a small PUT's log writes.
-DROP INDEX resources_blob;
