@@ -356,10 +356,14 @@ impl Repository {
     /// (and lets writes skip the lock lookup again once it is empty).
     pub async fn purge_expired_locks(&self) -> Result<u64> {
         let mut conn = self.write.acquire().await?;
+        // In a write transaction, so under PostgreSQL's writer lock: a bare DELETE of
+        // several rows could deadlock with a MOVE or DELETE removing locks of a subtree.
+        let mut tx = conn.begin().await?;
         let r = crate::db::query("DELETE FROM locks WHERE expires_ns IS NOT NULL AND expires_ns <= ?")
             .bind(now_ns())
-            .execute(&mut conn)
+            .execute(&mut tx)
             .await?;
+        tx.commit().await?;
         self.lock_rows.recheck(&mut conn).await?;
         Ok(r.rows_affected())
     }

@@ -196,9 +196,9 @@ impl Repository {
     /// so no upload is between committing its blob and committing its row.
     pub async fn collect_garbage(&self) -> Result<u64> {
         let _guard = self.gc_guard.collecting().await?;
-        // Inline blobs go with their rows, in one statement. Like every write, it runs in
-        // a transaction holding the writer lock: on PostgreSQL, a bare DELETE of several
-        // rows could deadlock with a committing group that releases or adopts them.
+        // Inline blobs go with their rows, in one statement. It runs in a write transaction,
+        // so under PostgreSQL's writer lock: a bare DELETE of several rows deadlocked with
+        // a committing group of uploads releasing or adopting the same rows.
         let mut tx = self.write.begin().await?;
         let inline: Vec<(i64,)> =
             crate::db::query_as("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL RETURNING length(data)")
