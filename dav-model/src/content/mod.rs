@@ -113,11 +113,12 @@ impl Repository {
         }
         let limit = self.config.max_upload_bytes;
         let max_inline = self.config.inline_max.min(crate::inline::INLINE_CAP);
-        // A small body announced by its length is read and hashed in a moment: its write
-        // can join the group the committer is about to commit.
-        let small = opts.resume_at.is_none() && opts.length_hint.or(opts.expected_len).is_some_and(|n| n <= max_inline);
-        let coming = small.then(|| self.group.announce());
         let early = self.check_put_early(path, &opts).await?;
+        // A plain write of a body its length says is small goes to the committer once that
+        // body is read and hashed: it can join the group the committer is about to commit.
+        let small = opts.length_hint.or(opts.expected_len).is_some_and(|n| n <= max_inline);
+        let plain = early.plain_parent().is_some() && opts.resume_at.is_none();
+        let mut coming = (small && plain).then(|| self.group.announce());
         let current = early.target.clone();
         let (body, prefix_of) = match opts.resume_at.filter(|&n| n > 0) {
             Some(at) => self.resumed_body(current, at, body).await?,
@@ -127,6 +128,10 @@ impl Repository {
             Gathered::Whole(bytes) => (None, Some(bytes)),
             Gathered::Stream(body) => (Some(self.blobs.stage(body, limit).await?), None),
         };
+        if inline.is_none() {
+            // Larger than announced: it takes a while yet.
+            coming = None;
+        }
         let size = staged.as_ref().map_or_else(|| inline.as_ref().map_or(0, |b| b.len() as u64), |s| s.size);
         if let Some(expected) = opts.expected_len.filter(|&n| n != size) {
             // Dropping `staged` discards it: nothing was committed yet.

@@ -288,6 +288,46 @@ mod tests {
         repo.transfer(Transfer::deep(&src, &dst, true, &pre)).await.unwrap();
     }
 
+    fn body(data: &'static [u8]) -> crate::ByteStream {
+        Box::pin(futures_util::stream::once(async move { Ok(bytes::Bytes::from_static(data)) }))
+    }
+
+    fn announced(repo: &Repository) -> (usize, u64) {
+        let coming = &repo.group.coming;
+        (
+            coming.pending.load(std::sync::atomic::Ordering::Acquire),
+            coming.latest_ns.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_small_plain_put_announces_itself_and_leaves_nothing_announced() {
+        let (_dir, repo) = Repository::scratch().await;
+        folder(&repo).await;
+        let opts = PutOptions { length_hint: Some(5), ..PutOptions::default() };
+        repo.put(&p("/d/f"), body(b"small"), opts).await.unwrap();
+        let (pending, latest) = announced(&repo);
+        assert_eq!(pending, 0);
+        assert!(latest > 0, "announced");
+    }
+
+    #[tokio::test]
+    async fn a_refused_small_put_leaves_nothing_announced() {
+        let (_dir, repo) = Repository::scratch().await;
+        folder(&repo).await;
+        let opts = PutOptions { length_hint: Some(5), expected_len: Some(5), ..PutOptions::default() };
+        assert!(repo.put(&p("/d/f"), body(b"longer than said"), opts).await.is_err());
+        assert_eq!(announced(&repo).0, 0);
+    }
+
+    #[tokio::test]
+    async fn a_put_of_unknown_length_is_not_announced() {
+        let (_dir, repo) = Repository::scratch().await;
+        folder(&repo).await;
+        repo.put(&p("/d/f"), body(b"small"), PutOptions::default()).await.unwrap();
+        assert_eq!(announced(&repo), (0, 0));
+    }
+
     #[tokio::test]
     async fn the_plain_insert_holds_back_when_a_lock_covers_the_parent() {
         let (_dir, repo) = Repository::scratch().await;

@@ -3,13 +3,12 @@
 //! nothing else of this process writes meanwhile.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{answer, fail, Job, Message, MAX_GROUP};
+use super::{answer, fail, Announced, Job, Message, MAX_GROUP};
 use crate::cache::LookupCache;
 use crate::db::direct::{Direct, Spec};
 use crate::db::{Pool, Row};
@@ -20,7 +19,7 @@ use crate::Result;
 /// was left in a state it can't be trusted in (a failed rollback, a panic).
 pub(super) fn run(
     mut messages: mpsc::UnboundedReceiver<Message>,
-    coming: Arc<AtomicUsize>,
+    coming: Arc<Announced>,
     pool: Pool,
     lookups: Arc<LookupCache>,
     spec: Spec,
@@ -31,7 +30,7 @@ pub(super) fn run(
     let _runtime = rt.enter();
     let mut conn: Option<Direct> = None;
     while let Some(message) = messages.blocking_recv() {
-        let (group, stop) = gather(message, &mut messages, &coming, MAX_WAIT);
+        let (group, stop) = gather(message, &mut messages, &coming, PATIENCE);
         if !group.is_empty() {
             match rt.block_on(pool.acquire()) {
                 Ok(token) => {
@@ -56,20 +55,30 @@ pub(super) fn run(
     }
 }
 
-/// Longest a group waits for writes announced to the committer (see [`super::Coming`]):
-/// a small upload's own time from its request's head to its batch, under load.
+/// How a group waits for writes announced to the committer (see [`super::Coming`]).
+#[derive(Clone, Copy)]
+struct Patience {
+    /// The longest wait: about a small upload's own time from its request's head to its
+    /// batch, under load.
+    most: Duration,
+    /// Announcements older than this no longer make a group wait.
+    recent: Duration,
+}
+
 pub(super) const MAX_WAIT: Duration = Duration::from_micros(300);
+
+const PATIENCE: Patience = Patience { most: MAX_WAIT, recent: Duration::from_millis(2) };
 
 /// How long the committer sleeps between looks at its queue while it waits.
 const NAP: Duration = Duration::from_micros(20);
 
-/// `first` and the writes queued behind it, up to a group's size or a stop, waiting up to
-/// `max_wait` for writes still `coming`.
+/// `first` and the writes queued behind it, up to a group's size or a stop, waiting as
+/// `patience` says for writes still `coming`.
 fn gather(
     first: Message,
     messages: &mut mpsc::UnboundedReceiver<Message>,
-    coming: &AtomicUsize,
-    max_wait: Duration,
+    coming: &Announced,
+    patience: Patience,
 ) -> (Vec<Job>, Option<oneshot::Sender<()>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut next = Some(first);
@@ -81,10 +90,15 @@ fn gather(
         }
         while group.len() < MAX_GROUP {
             next = messages.try_recv().ok();
-            if next.is_some() || coming.load(Ordering::Acquire) == 0 {
+            if next.is_some() {
                 break;
             }
-            if waited.get_or_insert_with(Instant::now).elapsed() >= max_wait {
+            if !coming.worth_waiting(patience.recent) {
+                // A write queued between the look at the queue and this one joins too.
+                next = messages.try_recv().ok();
+                break;
+            }
+            if waited.get_or_insert_with(Instant::now).elapsed() >= patience.most {
                 break;
             }
             std::thread::sleep(NAP);
@@ -146,14 +160,14 @@ fn settle(conn: &mut Option<Direct>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use tokio::sync::{mpsc, oneshot};
 
-    use super::super::{Job, Message};
-    use super::gather;
+    use super::super::{Announced, Job, Message};
+    use super::{gather, Patience};
     use crate::path::DavPath;
     use crate::txn::Batch;
     use crate::Repository;
@@ -163,17 +177,24 @@ mod tests {
         Message::Write(Job { writes: Batch::new(), fresh: Box::new(|_| None), reply })
     }
 
+    fn patience(most: Duration, recent: Duration) -> Patience {
+        Patience { most, recent }
+    }
+
+    const LONG: Duration = Duration::from_secs(60);
+
     #[test]
     fn a_group_waits_for_a_write_announced_before_it_was_gathered() {
         let (queue, mut messages) = mpsc::unbounded_channel();
-        let coming = Arc::new(AtomicUsize::new(1));
+        let coming = Arc::new(Announced::default());
+        coming.add();
         let (late_queue, late_coming) = (queue.clone(), coming.clone());
         let late = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             let _ = late_queue.send(job());
-            late_coming.fetch_sub(1, Ordering::Release);
+            late_coming.pending.fetch_sub(1, Ordering::Release);
         });
-        let (group, stop) = gather(job(), &mut messages, &coming, Duration::from_secs(30));
+        let (group, stop) = gather(job(), &mut messages, &coming, patience(LONG, LONG));
         late.join().unwrap();
         assert_eq!(group.len(), 2);
         assert!(stop.is_none());
@@ -182,11 +203,24 @@ mod tests {
     #[test]
     fn a_group_waits_no_longer_than_its_limit_for_an_announced_write() {
         let (_queue, mut messages) = mpsc::unbounded_channel();
-        let coming = AtomicUsize::new(1);
+        let coming = Announced::default();
+        coming.add();
         let started = Instant::now();
-        let (group, _) = gather(job(), &mut messages, &coming, Duration::from_millis(10));
+        let (group, _) = gather(job(), &mut messages, &coming, patience(Duration::from_millis(10), LONG));
         assert_eq!(group.len(), 1);
         assert!(started.elapsed() >= Duration::from_millis(10));
+    }
+
+    #[test]
+    fn a_write_announced_long_ago_makes_no_group_wait() {
+        let (_queue, mut messages) = mpsc::unbounded_channel();
+        let coming = Announced::default();
+        coming.add();
+        std::thread::sleep(Duration::from_millis(20));
+        let started = Instant::now();
+        let (group, _) = gather(job(), &mut messages, &coming, patience(LONG, Duration::from_millis(10)));
+        assert_eq!(group.len(), 1);
+        assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     #[test]
@@ -194,9 +228,9 @@ mod tests {
         let (queue, mut messages) = mpsc::unbounded_channel();
         let _ = queue.send(job());
         let started = Instant::now();
-        let (group, _) = gather(job(), &mut messages, &AtomicUsize::new(0), Duration::from_secs(30));
+        let (group, _) = gather(job(), &mut messages, &Announced::default(), patience(LONG, LONG));
         assert_eq!(group.len(), 2, "what was queued joins");
-        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(started.elapsed() < Duration::from_secs(30));
     }
 
     /// Whether a new connection is the only one to `file`: leaving WAL mode needs every

@@ -23,8 +23,9 @@
 
 mod direct;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,8 +63,41 @@ enum Message {
 /// The queue of writes waiting for the committer.
 pub(crate) struct Committer {
     queue: mpsc::UnboundedSender<Message>,
-    /// Writes announced but not queued yet (see [`Committer::announce`]).
-    coming: Arc<AtomicUsize>,
+    /// Writes announced but not queued yet, and when the last was announced (see
+    /// [`Committer::announce`]).
+    pub(crate) coming: Arc<Announced>,
+}
+
+/// What the committer knows of writes on their way.
+#[derive(Default)]
+pub(crate) struct Announced {
+    pub(crate) pending: AtomicUsize,
+    /// Nanoseconds since [`Announced::epoch`] at the latest announcement.
+    pub(crate) latest_ns: AtomicU64,
+}
+
+impl Announced {
+    fn epoch() -> Instant {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        *EPOCH.get_or_init(Instant::now)
+    }
+
+    fn now_ns() -> u64 {
+        u64::try_from(Announced::epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn add(&self) {
+        self.latest_ns.store(Announced::now_ns(), Ordering::Relaxed);
+        self.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether a group should wait: a write is on its way and one was announced within
+    /// `recent`. An upload whose client stalls mid-body stays on its way, but stops
+    /// counting once no other write has been announced for that long.
+    pub fn worth_waiting(&self, recent: Duration) -> bool {
+        let since = Announced::now_ns().saturating_sub(self.latest_ns.load(Ordering::Relaxed));
+        self.pending.load(Ordering::Acquire) > 0 && u128::from(since) < recent.as_nanos()
+    }
 }
 
 /// A write on its way to the committer: its request is being read or checked, and its
@@ -79,7 +113,7 @@ pub(crate) struct Coming<'a> {
 
 impl Drop for Coming<'_> {
     fn drop(&mut self) {
-        self.committer.coming.fetch_sub(1, Ordering::Release);
+        self.committer.coming.pending.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -99,7 +133,7 @@ impl Committer {
     /// is dropped.
     pub fn start(pool: Pool, lookups: Arc<LookupCache>, direct: Option<Spec>) -> Committer {
         let (queue, jobs) = mpsc::unbounded_channel();
-        let coming = Arc::new(AtomicUsize::new(0));
+        let coming = Arc::new(Announced::default());
         match direct {
             Some(spec) => {
                 let rt = tokio::runtime::Handle::current();
@@ -121,7 +155,7 @@ impl Committer {
 
     /// Announces a write that will come soon (see [`Coming`]).
     pub fn announce(&self) -> Coming<'_> {
-        self.coming.fetch_add(1, Ordering::Relaxed);
+        self.coming.add();
         Coming { committer: self }
     }
 
