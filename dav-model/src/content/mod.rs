@@ -156,10 +156,8 @@ impl Repository {
                 Ok(None) => self.write_row(path, &new, &opts).await,
                 Err(e) => Err(e),
             },
-            None => {
-                drop(coming);
-                self.write_row(path, &new, &opts).await
-            }
+            // Not plain, so never announced: `coming` is `None` here.
+            None => self.write_row(path, &new, &opts).await,
         };
         drop(adopting);
         let (resource, replaced) = match written {

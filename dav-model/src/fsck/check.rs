@@ -120,7 +120,8 @@ pub(super) struct Refs {
 async fn refcounts(conn: &mut dyn Handle, out: &mut Vec<Finding>) -> Result<Refs> {
     let recorded: HashMap<String, i64> =
         crate::db::query_as("SELECT id, refcount FROM blobs").fetch_all(&mut *conn).await?.into_iter().collect();
-    // One pass over the files: no index leads from a blob to its files.
+    // One pass over the files gives every blob's references and recorded sizes, which
+    // `verify` compares with the bytes without a query per blob.
     let per_blob: Vec<(String, i64, i64, i64)> = crate::db::query_as(
         "SELECT blob_id, COUNT(*), MIN(size), MAX(size) FROM resources WHERE blob_id IS NOT NULL GROUP BY blob_id",
     )

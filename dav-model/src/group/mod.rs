@@ -100,13 +100,14 @@ impl Announced {
     }
 }
 
-/// A write on its way to the committer: its request is being read or checked, and its
-/// batch will follow shortly. While any is on its way, the committer on an SQLite file
-/// waits a moment (at most [`direct::MAX_WAIT`]) before it commits what it has, so that concurrent small
-/// uploads share one commit instead of trickling in groups of one or two: every commit
-/// writes the pages all its writes touch (the parent's row, the index leaves) once, and
-/// costs a trip to the log. Dropped when its batch is queued, or when the write is given
-/// up, so a write that never comes delays no group for longer than that moment.
+/// A write on its way to the committer: its body is being read, and its batch will follow
+/// shortly. While one is on its way and one was announced lately, the committer on an
+/// SQLite file waits a moment (at most [`direct::MAX_WAIT`]) before it commits what it
+/// has, so that concurrent small uploads share one commit instead of trickling in groups
+/// of one or two: every commit writes the pages all its writes touch (the parent's row,
+/// the index leaves) once, and costs a trip to the log. Dropped when its batch is queued,
+/// or when the write goes another way or fails; one whose client stalls stops counting
+/// once nothing else has been announced for a while (see [`Announced::worth_waiting`]).
 pub(crate) struct Coming<'a> {
     committer: &'a Committer,
 }
