@@ -1,6 +1,6 @@
 //! The checks. The database is read in one read transaction, so its figures agree with
 //! each other even while a server writes; the blob store is listed after it, and blob
-//! findings are confirmed once more (see [`confirm`]).
+//! findings are confirmed once more (see [`confirmed`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,11 +32,7 @@ pub(super) async fn run(repo: &Repository, verify_content: bool) -> Result<(Vec<
     locks_and_mounts(&mut tx, &mut findings, &mut counts).await?;
     let blob_findings = blob_files(repo, &mut tx, &refs, &mut counts).await?;
     tx.commit().await?;
-    for finding in blob_findings {
-        if confirm(repo, &finding).await? {
-            findings.push(finding);
-        }
-    }
+    findings.extend(confirmed(repo, blob_findings).await?);
     if verify_content {
         let mut conn = repo.read.acquire().await?;
         verify(repo, &mut conn, &refs, &mut findings, &mut counts).await?;
@@ -193,13 +189,16 @@ async fn blob_files(
     counts.blob_files = files.len() as u64;
     counts.blobs = refs.actual.len() as u64;
     let mut out = Vec::new();
-    let mut referenced: Vec<&String> = refs.actual.keys().collect();
-    referenced.sort();
-    for blob in referenced {
-        let present = refs.inline.contains(blob) || BlobId::parse(blob).is_some_and(|id| files.contains(&id));
-        if !present {
-            out.push(Finding::MissingBlob { blob: blob.clone(), paths: paths_of_blob(conn, blob).await? });
-        }
+    let mut missing: Vec<&str> = refs
+        .actual
+        .keys()
+        .filter(|blob| !refs.inline.contains(*blob) && !BlobId::parse(blob).is_some_and(|id| files.contains(&id)))
+        .map(String::as_str)
+        .collect();
+    missing.sort();
+    let pointing = files_of(conn, &missing).await?;
+    for blob in missing {
+        out.push(Finding::MissingBlob { blob: blob.to_owned(), paths: paths_of(conn, &pointing, blob).await? });
     }
     let mut files: Vec<BlobId> = files.into_iter().collect();
     files.sort();
@@ -212,28 +211,43 @@ async fn blob_files(
     Ok(out)
 }
 
-/// Whether a blob finding still holds now. Beside a server in another process, a blob
-/// can be collected after the snapshot that saw it referenced, and an upload's file
-/// appears a moment before the row pointing at it commits.
-async fn confirm(repo: &Repository, finding: &Finding) -> Result<bool> {
-    let (blob, want_file) = match finding {
-        Finding::MissingBlob { blob, .. } => (blob.as_str(), false),
-        Finding::OrphanBlobFile { blob } => (blob.as_str(), true),
-        _ => return Ok(true),
-    };
+/// The blob findings that still hold now. Beside a server in another process, a blob can
+/// be collected after the snapshot that saw it referenced, and an upload's file appears a
+/// moment before the row pointing at it commits.
+async fn confirmed(repo: &Repository, findings: Vec<Finding>) -> Result<Vec<Finding>> {
     let mut conn = repo.read.acquire().await?;
-    let (refs, rows, inline): (i64, i64, i64) = crate::db::query_as(
-        "SELECT (SELECT COUNT(*) FROM resources WHERE blob_id = ?1), (SELECT COUNT(*) FROM blobs WHERE id = ?1), \
-                (SELECT COUNT(*) FROM blobs WHERE id = ?1 AND data IS NOT NULL)",
-    )
-    .bind(blob)
-    .fetch_one(&mut conn)
-    .await?;
-    let file = match BlobId::parse(blob) {
-        Some(id) => exists(repo, &id).await?,
-        None => false,
-    };
-    Ok(if want_file { file && refs == 0 && rows == 0 } else { !file && inline == 0 && refs > 0 })
+    let blobs: Vec<&str> = findings.iter().filter_map(blob_of).map(|(blob, _)| blob).collect();
+    let pointing = files_of(&mut conn, &blobs).await?;
+    let mut holding = Vec::with_capacity(findings.len());
+    for finding in &findings {
+        let Some((blob, want_file)) = blob_of(finding) else {
+            holding.push(true);
+            continue;
+        };
+        let refs = pointing.get(blob).map_or(0, Vec::len);
+        let (rows, inline): (i64, i64) = crate::db::query_as(
+            "SELECT (SELECT COUNT(*) FROM blobs WHERE id = ?1), \
+                    (SELECT COUNT(*) FROM blobs WHERE id = ?1 AND data IS NOT NULL)",
+        )
+        .bind(blob)
+        .fetch_one(&mut conn)
+        .await?;
+        let file = match BlobId::parse(blob) {
+            Some(id) => exists(repo, &id).await?,
+            None => false,
+        };
+        holding.push(if want_file { file && refs == 0 && rows == 0 } else { !file && inline == 0 && refs > 0 });
+    }
+    Ok(findings.into_iter().zip(holding).filter_map(|(f, holds)| holds.then_some(f)).collect())
+}
+
+/// The blob a finding is about, and whether it says the blob's file is there.
+fn blob_of(finding: &Finding) -> Option<(&str, bool)> {
+    match finding {
+        Finding::MissingBlob { blob, .. } => Some((blob.as_str(), false)),
+        Finding::OrphanBlobFile { blob } => Some((blob.as_str(), true)),
+        _ => None,
+    }
 }
 
 async fn exists(repo: &Repository, id: &BlobId) -> Result<bool> {
@@ -254,18 +268,28 @@ async fn verify(
 ) -> Result<()> {
     let mut blobs: Vec<BlobId> = refs.actual.keys().filter_map(|b| BlobId::parse(b)).collect();
     blobs.sort();
+    // Paths are looked up once, for all the damaged blobs, after the reading.
+    let mut damaged: Vec<(BlobId, Option<(i64, u64)>)> = Vec::new();
     for blob in blobs {
         let Some((hash, len)) = hash_of(repo, &blob).await? else { continue };
         counts.bytes_verified += len;
         if hash != blob.as_str() {
-            out.push(Finding::ContentMismatch { paths: paths_of_blob(conn, blob.as_str()).await?, blob });
+            damaged.push((blob, None));
             continue;
         }
         let (lo, hi) = refs.sizes.get(blob.as_str()).copied().unwrap_or((len as i64, len as i64));
         if let Some(recorded) = [lo, hi].into_iter().find(|&size| size != len as i64) {
-            let paths = paths_of_blob(conn, blob.as_str()).await?;
-            out.push(Finding::SizeMismatch { blob, recorded, actual: len, paths });
+            damaged.push((blob, Some((recorded, len))));
         }
+    }
+    let names: Vec<&str> = damaged.iter().map(|(blob, _)| blob.as_str()).collect();
+    let pointing = files_of(conn, &names).await?;
+    for (blob, sizes) in damaged {
+        let paths = paths_of(conn, &pointing, blob.as_str()).await?;
+        out.push(match sizes {
+            None => Finding::ContentMismatch { blob, paths },
+            Some((recorded, actual)) => Finding::SizeMismatch { blob, recorded, actual, paths },
+        });
     }
     Ok(())
 }
@@ -295,13 +319,30 @@ async fn hash_of(repo: &Repository, blob: &BlobId) -> Result<Option<(String, u64
     Ok(Some((hasher.finalize().to_hex().to_string(), len)))
 }
 
-async fn paths_of_blob(conn: &mut dyn Handle, blob: &str) -> Result<Vec<DavPath>> {
-    let ids: Vec<(i64,)> = crate::db::query_as("SELECT id FROM resources WHERE blob_id = ? ORDER BY id")
-        .bind(blob)
-        .fetch_all(&mut *conn)
-        .await?;
+/// The files pointing at each of `blobs`, in order of id, found in one pass over the
+/// files. The files keep no index by blob: it would cost every upload a write to a page
+/// picked at random by the hash, and only fsck asks.
+pub(super) async fn files_of(conn: &mut dyn Handle, blobs: &[&str]) -> Result<HashMap<String, Vec<i64>>> {
+    let mut pointing: HashMap<String, Vec<i64>> = HashMap::new();
+    if blobs.is_empty() {
+        return Ok(pointing);
+    }
+    let rows: Vec<(String, i64)> = crate::db::query_as(
+        "SELECT blob_id, id FROM resources WHERE blob_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+    )
+    .bind(crate::resource::json_array(blobs))
+    .fetch_all(&mut *conn)
+    .await?;
+    for (blob, id) in rows {
+        pointing.entry(blob).or_default().push(id);
+    }
+    Ok(pointing)
+}
+
+async fn paths_of(conn: &mut dyn Handle, pointing: &HashMap<String, Vec<i64>>, blob: &str) -> Result<Vec<DavPath>> {
+    let ids = pointing.get(blob).map_or(&[][..], Vec::as_slice);
     let mut paths = Vec::with_capacity(ids.len());
-    for (id,) in ids {
+    for &id in ids {
         paths.push(path_of(conn, id).await?);
     }
     Ok(paths)

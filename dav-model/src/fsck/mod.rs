@@ -162,11 +162,9 @@ impl Repository {
         }
         let guard = self.gc_guard.collecting().await?;
         let (findings, counts) = check::run(self, options.verify_content).await?;
-        let mut problems = Vec::with_capacity(findings.len());
-        for finding in findings {
-            let outcome = repair::one(self, &finding).await?;
-            problems.push(Problem { finding, outcome });
-        }
+        let outcomes = repair::all(self, &findings).await?;
+        let problems: Vec<Problem> =
+            findings.into_iter().zip(outcomes).map(|(finding, outcome)| Problem { finding, outcome }).collect();
         self.lookups.invalidate();
         self.lock_rows.recheck(&mut self.write.acquire().await?).await?;
         drop(guard);

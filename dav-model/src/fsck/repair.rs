@@ -1,14 +1,14 @@
-//! Repairs, one finding at a time. Each statement re-derives what it fixes (a count is set
+//! Repairs, one finding at a time. Each repair re-derives what it fixes (a count is set
 //! to the count of now, an orphan row is deleted only while it is still one), so a repair
-//! never acts on a figure the check saw but that changed since.
+//! never acts on a figure the check saw but that changed since. Repairs of a blob's count
+//! and size come last, after the repairs of the tree, which can change what points at a
+//! blob; the files pointing at those blobs are then found in one pass for all of them.
 //!
 //! What is left alone: a damaged database file (fsck repairs rows, not SQLite's format),
 //! a missing root, a missing mount point, and content that is gone — the rows of files
 //! whose blob is missing stay, so that their names, times and properties survive and a
 //! GET fails instead of serving something else; uploading the same bytes again anywhere
 //! brings the blob back for all of them, or the files can be deleted.
-
-use wharf_backends::BlobId;
 
 use super::{Finding, Outcome, Repair};
 use crate::{Repository, Result};
@@ -17,7 +17,41 @@ use crate::{Repository, Result};
 /// ever put into SQL when they are one of these).
 const CHILD_TABLES: [&str; 3] = ["dead_props", "grants", "mounted_props"];
 
-pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome> {
+/// The outcome of each of `findings`, in their order.
+pub(super) async fn all(repo: &Repository, findings: &[Finding]) -> Result<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(findings.len());
+    let mut of_blobs = Vec::new();
+    for (n, finding) in findings.iter().enumerate() {
+        match blob_repaired_by_count(finding) {
+            Some(blob) => {
+                of_blobs.push((n, blob));
+                outcomes.push(Outcome::Found);
+            }
+            None => outcomes.push(one(repo, finding).await?),
+        }
+    }
+    let blobs: Vec<&str> = of_blobs.iter().map(|(_, blob)| *blob).collect();
+    let pointing = super::check::files_of(&mut repo.write.acquire().await?, &blobs).await?;
+    for (n, blob) in of_blobs {
+        let files = pointing.get(blob).map_or(&[][..], Vec::as_slice);
+        outcomes[n] = Outcome::Repaired(match &findings[n] {
+            Finding::SizeMismatch { actual, .. } => size(repo, blob, files, *actual).await?,
+            _ => refcount(repo, blob, files.len()).await?,
+        });
+    }
+    Ok(outcomes)
+}
+
+/// The blob whose repair needs the files pointing at it.
+fn blob_repaired_by_count(finding: &Finding) -> Option<&str> {
+    match finding {
+        Finding::RefcountMismatch { blob, .. } => Some(blob.as_str()),
+        Finding::SizeMismatch { blob, .. } => Some(blob.as_str()),
+        _ => None,
+    }
+}
+
+async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome> {
     let done = match finding {
         Finding::DatabaseDamaged { .. } => {
             return Ok(Outcome::Left("the database file is damaged: restore it from a backup"))
@@ -39,7 +73,9 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
             exec(repo, "UPDATE resources SET size = 0 WHERE id = ? AND blob_id IS NULL", *id).await?;
             Repair::SizeSet(0)
         }
-        Finding::RefcountMismatch { blob, .. } => refcount(repo, blob).await?,
+        Finding::RefcountMismatch { .. } | Finding::SizeMismatch { .. } => {
+            return Err(crate::Error::Internal("a blob's count or size repaired on its own".into()))
+        }
         Finding::OrphanBlobFile { blob } => {
             repo.blobs.delete(blob).await?;
             Repair::BlobDeleted
@@ -50,7 +86,6 @@ pub(super) async fn one(repo: &Repository, finding: &Finding) -> Result<Outcome>
             ))
         }
         Finding::ContentMismatch { blob, .. } => Repair::BlobMovedAside(repo.blobs.quarantine(blob).await?),
-        Finding::SizeMismatch { blob, actual, .. } => size(repo, blob, *actual).await?,
         Finding::LockRootMissing { token, .. } => {
             crate::db::query("DELETE FROM locks WHERE token = ?").bind(token).execute(&repo.write).await?;
             Repair::LockRemoved
@@ -101,23 +136,27 @@ async fn unreachable(repo: &Repository) -> Result<Repair> {
     Ok(Repair::RowDeleted)
 }
 
-async fn refcount(repo: &Repository, blob: &str) -> Result<Repair> {
+async fn refcount(repo: &Repository, blob: &str, files: usize) -> Result<Repair> {
     let (actual,): (i64,) = crate::db::query_as(
-        "INSERT INTO blobs (id, refcount) VALUES (?1, (SELECT COUNT(*) FROM resources WHERE blob_id = ?1)) \
+        "INSERT INTO blobs (id, refcount) VALUES (?, ?) \
          ON CONFLICT (id) DO UPDATE SET refcount = excluded.refcount RETURNING refcount",
     )
     .bind(blob)
+    .bind(files as i64)
     .fetch_one(&repo.write)
     .await?;
     Ok(Repair::RefcountSet(actual))
 }
 
-async fn size(repo: &Repository, blob: &BlobId, actual: u64) -> Result<Repair> {
+async fn size(repo: &Repository, blob: &str, files: &[i64], actual: u64) -> Result<Repair> {
     let size = actual as i64;
-    crate::db::query("UPDATE resources SET size = ? WHERE blob_id = ?")
-        .bind(size)
-        .bind(blob.as_str())
-        .execute(&repo.write)
-        .await?;
+    for &id in files {
+        crate::db::query("UPDATE resources SET size = ? WHERE id = ? AND blob_id = ?")
+            .bind(size)
+            .bind(id)
+            .bind(blob)
+            .execute(&repo.write)
+            .await?;
+    }
     Ok(Repair::SizeSet(size))
 }

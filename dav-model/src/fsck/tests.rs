@@ -140,6 +140,42 @@ async fn a_missing_blob_names_the_files_that_lost_their_content_and_is_left_alon
 }
 
 #[tokio::test]
+async fn blobs_lost_together_each_name_their_own_files() {
+    let (dir, repo) = store().await;
+    let (shared, other) = (blob_of(&repo, "/d/a").await, blob_of(&repo, "/d/c").await);
+    std::fs::remove_file(blob_file(&dir, &shared)).unwrap();
+    std::fs::remove_file(blob_file(&dir, &other)).unwrap();
+    let report = repo.fsck(CHECK).await.unwrap();
+    let mut expected = vec![
+        Finding::MissingBlob { blob: shared.0.clone(), paths: vec![p("/d/a"), p("/d/b")] },
+        Finding::MissingBlob { blob: other.0.clone(), paths: vec![p("/d/c")] },
+    ];
+    expected.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    let mut found: Vec<Finding> = report.problems.into_iter().map(|p| p.finding).collect();
+    found.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+    assert_eq!(found, expected);
+}
+
+#[tokio::test]
+async fn counts_and_sizes_of_several_blobs_are_repaired_in_one_run() {
+    let (_dir, repo) = store().await;
+    let (shared, other) = (blob_of(&repo, "/d/a").await, blob_of(&repo, "/d/c").await);
+    sql(&repo, "UPDATE blobs SET refcount = 9").await;
+    sql(&repo, "UPDATE resources SET size = 99 WHERE name IN ('b', 'c')").await;
+    let report = repo.fsck(FsckOptions { repair: true, verify_content: true }).await.unwrap();
+    assert_eq!(report.problems.len(), 4, "{report}");
+    assert!(report.is_consistent(), "{report}");
+    for (path, size) in [("/d/a", 6), ("/d/b", 6), ("/d/c", 5)] {
+        assert_eq!(repo.resolve(&p(path)).await.unwrap().unwrap().size, size, "{path}");
+    }
+    let counts: Vec<(String, i64)> =
+        crate::db::query_as("SELECT id, refcount FROM blobs ORDER BY id").fetch_all(&repo.read).await.unwrap();
+    let mut expected = vec![(shared.0.clone(), 2), (other.0.clone(), 1)];
+    expected.sort();
+    assert_eq!(counts, expected);
+}
+
+#[tokio::test]
 async fn an_unreferenced_blob_file_is_deleted() {
     let (dir, repo) = store().await;
     let stray = BlobId(blake3::hash(b"stray").to_hex().to_string());
