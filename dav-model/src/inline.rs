@@ -106,7 +106,8 @@ pub(crate) fn push_store(batch: &mut Batch, id: &BlobId, data: &Bytes) {
 /// for the collector (read in one statement, before the deletion, since it leaves those),
 /// then the deletion of the released inline blobs. No `RETURNING`: SQLite makes a
 /// temporary database for each statement that has one.
-pub(crate) fn push_drop_garbage(batch: &mut Batch) {
+/// `only`: when the committer may skip both (see [`crate::txn::Only`]).
+pub(crate) fn push_drop_garbage(batch: &mut Batch, only: Option<crate::txn::Only>) {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let found = SQL.get_or_init(|| {
         let (released, garbage) = (Tag::Released as i64, Tag::Garbage as i64);
@@ -119,7 +120,13 @@ pub(crate) fn push_drop_garbage(batch: &mut Batch) {
         )
     });
     batch.push(found);
+    if let Some(only) = only {
+        batch.only(only);
+    }
     batch.push("DELETE FROM blobs WHERE refcount <= 0 AND data IS NOT NULL");
+    if let Some(only) = only {
+        batch.only(only);
+    }
 }
 
 /// What the statements of [`push_drop_garbage`] found.

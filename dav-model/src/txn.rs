@@ -34,6 +34,39 @@ pub(crate) struct Batch {
     /// The values, kept so that a batch can be sent again or joined with others (see
     /// `group/`).
     values: Vec<Value>,
+    /// For each statement, when the committer's own connection may skip it (see [`Only`]).
+    only: Vec<Option<Only>>,
+}
+
+/// When a statement can change or return nothing, by what an earlier statement of its
+/// batch (by index) changed: a promise its SQL guard already keeps (`changes()`, mostly).
+/// The committer's own connection (`db/direct.rs`) then skips the statement, which is a
+/// fifth of a small PUT's work there; elsewhere the statement runs, and its guard makes
+/// it do nothing. A statement read by a `changes()` after it must not be skipped unless
+/// that reader is too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Only {
+    /// Only if statement N changed a row (its triggers' rows count).
+    IfChanged(usize),
+    /// Only if statement N changed nothing.
+    IfUnchanged(usize),
+}
+
+impl Only {
+    /// Whether the statement runs, given what each statement before it changed.
+    pub fn holds(self, changed: &[bool]) -> bool {
+        match self {
+            Only::IfChanged(n) => changed.get(n).copied().unwrap_or(true),
+            Only::IfUnchanged(n) => !changed.get(n).copied().unwrap_or(false),
+        }
+    }
+
+    fn shifted(self, by: usize) -> Only {
+        match self {
+            Only::IfChanged(n) => Only::IfChanged(n + by),
+            Only::IfUnchanged(n) => Only::IfUnchanged(n + by),
+        }
+    }
 }
 
 impl Batch {
@@ -45,6 +78,15 @@ impl Batch {
     pub fn push(&mut self, statement: impl Into<Cow<'static, str>>) -> &mut Batch {
         self.statements.push(statement.into());
         self.starts.push(self.values.len());
+        self.only.push(None);
+        self
+    }
+
+    /// Says when the statement pushed last may be skipped (see [`Only`]).
+    pub fn only(&mut self, when: Only) -> &mut Batch {
+        if let Some(last) = self.only.last_mut() {
+            *last = Some(when);
+        }
         self
     }
 
@@ -59,11 +101,11 @@ impl Batch {
         self.statements.len()
     }
 
-    /// Each statement with its values.
-    /// Each statement's text with its values. A borrowed text lives as long as the
-    /// process, which lets the committer know a statement by the text's address.
-    pub fn each_statement(&self) -> impl Iterator<Item = (&Cow<'static, str>, &[Value])> {
-        self.statements.iter().enumerate().map(|(i, s)| (s, self.values_of(i)))
+    /// Each statement's text with its values and when it may be skipped. A borrowed text
+    /// lives as long as the process, which lets the committer know a statement by the
+    /// text's address.
+    pub fn each_statement(&self) -> impl Iterator<Item = (&Cow<'static, str>, &[Value], Option<Only>)> {
+        self.statements.iter().enumerate().map(|(i, s)| (s, self.values_of(i), self.only[i]))
     }
 
     /// This batch with `statement` (which binds nothing) run first.
@@ -80,6 +122,8 @@ impl Batch {
     /// `self`, then the statements of `next`.
     pub fn then(mut self, next: Batch) -> Batch {
         let offset = self.values.len();
+        let shift = self.statements.len();
+        self.only.extend(next.only.into_iter().map(|o| o.map(|o| o.shifted(shift))));
         self.statements.extend(next.statements);
         self.starts.extend(next.starts.into_iter().map(|s| s + offset));
         self.values.extend(next.values);

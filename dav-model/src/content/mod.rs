@@ -232,7 +232,7 @@ impl Repository {
         }
         let releasing = old.as_ref().is_some_and(|r| r.blob.is_some() && r.blob.as_ref() != new.blob);
         if releasing {
-            crate::inline::push_drop_garbage(&mut writes);
+            crate::inline::push_drop_garbage(&mut writes, None);
         }
         // RETURNING hands back the row as written: no SELECT after it.
         let rows = tx.commit(writes).await?;

@@ -10,7 +10,7 @@ use crate::group::Coming;
 use crate::lock::NO_LOCK_AT_ALL;
 use crate::path::DavPath;
 use crate::resource::{self, bind_walk, collection_etag, Resource, Tag, WALK};
-use crate::txn::Batch;
+use crate::txn::{Batch, Only};
 use crate::{now_ns, Error, Repository, Result};
 
 impl Repository {
@@ -55,6 +55,11 @@ impl Repository {
 struct Sql {
     old: String,
     update: String,
+    /// [`Sql::old`] and [`Sql::update`] on SQLite, where they come after the INSERT and
+    /// hold back when it wrote (`changes()` is then the parent's touch's 1, or else the
+    /// INSERT's 0).
+    old_unless_inserted: String,
+    update_unless_inserted: String,
     updated: String,
     insert: String,
     inserted: String,
@@ -71,14 +76,17 @@ fn sql() -> &'static Sql {
             "(SELECT id FROM walk WHERE i = ?) = ? \
              AND EXISTS (SELECT 1 FROM resources WHERE id = ? AND is_collection = 1) AND {NO_LOCK_AT_ALL}"
         );
+        let old =
+            format!("SELECT {old}, {columns} FROM resources WHERE parent_id = ? AND name = ? AND is_collection = 0");
+        let update = format!(
+            "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards}",
+            super::UPDATE_FILE_SET
+        );
         Sql {
-            old: format!(
-                "SELECT {old}, {columns} FROM resources WHERE parent_id = ? AND name = ? AND is_collection = 0"
-            ),
-            update: format!(
-                "{WALK} UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards}",
-                super::UPDATE_FILE_SET
-            ),
+            old_unless_inserted: format!("{old} AND {UNLESS_INSERTED}"),
+            update_unless_inserted: format!("{update} AND {UNLESS_INSERTED}"),
+            old,
+            update,
             updated: format!(
                 "SELECT {target}, {columns} FROM resources WHERE parent_id = ? AND name = ? AND changes() = 1"
             ),
@@ -96,6 +104,9 @@ fn sql() -> &'static Sql {
         }
     })
 }
+
+/// The guard of the statements that replace a file on SQLite (see [`Sql::old_unless_inserted`]).
+const UNLESS_INSERTED: &str = "changes() = 0";
 
 /// The UPDATE and INSERT on SQLite for a parent `depth` segments below the root. Their
 /// guard finds the parent by one index lookup per segment; the recursive walk of
@@ -126,7 +137,8 @@ fn at_depth(depth: usize) -> Option<&'static AtDepth> {
                 );
                 AtDepth {
                     update: format!(
-                        "UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards}",
+                        "UPDATE resources SET {} WHERE parent_id = ? AND name = ? AND is_collection = 0 AND {guards} \
+                         AND {UNLESS_INSERTED}",
                         super::UPDATE_FILE_SET
                     ),
                     insert: format!(
@@ -167,8 +179,11 @@ fn pg_sql() -> &'static PgSql {
     })
 }
 
-/// The statements: the file being replaced, if any; its UPDATE, or else the INSERT of a
-/// new file and the touch of its parent; then the deletion of inline blobs released.
+/// The statements. On SQLite: the INSERT of a new file and the touch of its parent; if
+/// that wrote nothing, the file being replaced and its UPDATE, then the deletion of the
+/// inline blobs released. A new file is the common case, and the committer then skips the
+/// rest (see [`Only`]). On PostgreSQL, which has no `changes()`: the file being replaced,
+/// its UPDATE, the INSERT with the touch, the deletion.
 fn plain_batch(
     dialect: Dialect,
     path: &DavPath,
@@ -185,7 +200,7 @@ fn plain_batch(
     let (update, insert) = match by_depth {
         Some(at) => (&at.update, &at.insert),
         None if pg => (&pg_sql().update, &pg_sql().insert_and_touch),
-        None => (&sql.update, &sql.insert),
+        None => (&sql.update_unless_inserted, &sql.insert),
     };
     // The walk's values come first in its statements; the guard's, last in both kinds.
     let bind_walk_if_any = |b: &mut Batch| {
@@ -200,29 +215,42 @@ fn plain_batch(
         }
         b.bind(parent.id).bind(parent.id);
     };
+    let push_update = |b: &mut Batch| {
+        b.push(update);
+        bind_walk_if_any(b);
+        push_update_file_set(b, new, opts, now);
+        b.bind(parent.id).bind(name.clone());
+        bind_guards(b);
+    };
+    let push_insert = |b: &mut Batch| {
+        b.push(insert);
+        bind_walk_if_any(b);
+        bind_file(b, parent.id, path, new, opts, now);
+        bind_guards(b);
+    };
     let mut b = Batch::new();
     new.push_inline(&mut b);
-    b.push(&sql.old).bind(parent.id).bind(name.clone());
-    b.push(update);
-    bind_walk_if_any(&mut b);
-    push_update_file_set(&mut b, new, opts, now);
-    b.bind(parent.id).bind(name.clone());
-    bind_guards(&mut b);
-    if !pg {
-        b.push(&sql.updated).bind(parent.id).bind(name);
-    }
-    b.push(insert);
-    bind_walk_if_any(&mut b);
-    bind_file(&mut b, parent.id, path, new, opts, now);
-    bind_guards(&mut b);
     if pg {
+        b.push(&sql.old).bind(parent.id).bind(name.clone());
+        push_update(&mut b);
+        push_insert(&mut b);
         b.bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
-    } else {
-        b.push(&sql.inserted);
-        b.push(&sql.touch).bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
-        b.push(&sql.touched).bind(parent.id);
+        crate::inline::push_drop_garbage(&mut b, None);
+        return b;
     }
-    crate::inline::push_drop_garbage(&mut b);
+    let inserting = b.len();
+    push_insert(&mut b);
+    let (inserted, not_inserted) = (Only::IfChanged(inserting), Only::IfUnchanged(inserting));
+    b.push(&sql.inserted).only(inserted);
+    b.push(&sql.touch).only(inserted).bind(now).bind(collection_etag(parent.id, now)).bind(parent.id);
+    b.push(&sql.touched).only(inserted).bind(parent.id);
+    b.push(&sql.old_unless_inserted).only(not_inserted).bind(parent.id).bind(name.clone());
+    let updating = b.len();
+    push_update(&mut b);
+    b.only(not_inserted);
+    b.push(&sql.updated).only(Only::IfChanged(updating)).bind(parent.id).bind(name.clone());
+    // Also when neither wrote: the blob row pushed above is then garbage.
+    crate::inline::push_drop_garbage(&mut b, Some(not_inserted));
     b
 }
 
@@ -369,21 +397,63 @@ mod tests {
         assert!(stored(&repo, &p("/a/e/c/f")).await.is_none());
     }
 
+    /// A repository on a file, whose writes the committer runs on its own connection
+    /// (skipping what their `Only`s allow), and one in memory, whose writes run through
+    /// the pool with every statement.
+    async fn both_kinds() -> Vec<(Option<tempfile::TempDir>, Repository)> {
+        let (dir, on_file) = Repository::scratch_sqlite().await;
+        let store = std::sync::Arc::new(wharf_backends::MemoryStore::new());
+        let in_memory = Repository::with_store("sqlite::memory:", store, crate::Config::default()).await.unwrap();
+        vec![(Some(dir), on_file), (None, in_memory)]
+    }
+
     #[tokio::test]
     async fn the_plain_write_finds_its_parent_at_every_depth() {
-        let (_dir, repo) = Repository::scratch().await;
-        let root = repo.resolve(&DavPath::root()).await.unwrap().unwrap();
-        assert!(repo.write_plain(&p("/f"), &EMPTY, &PutOptions::default(), &root, None).await.unwrap().is_some());
-        let mut dir = String::new();
-        for depth in 1..=super::MAX_DEPTH + 2 {
-            dir.push_str(&format!("/d{depth}"));
-            repo.mkcol(&p(&dir), &Preconditions::default(), None).await.unwrap();
-            let parent = repo.resolve(&p(&dir)).await.unwrap().unwrap();
-            let file = p(&format!("{dir}/f"));
-            let written = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent, None).await.unwrap();
-            assert!(written.is_some(), "a new file at depth {depth}");
-            let again = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent, None).await.unwrap();
-            assert!(again.is_some_and(|(_, r)| r.old.is_some()), "a replaced file at depth {depth}");
+        for (_dir, repo) in both_kinds().await {
+            let root = repo.resolve(&DavPath::root()).await.unwrap().unwrap();
+            assert!(repo.write_plain(&p("/f"), &EMPTY, &PutOptions::default(), &root, None).await.unwrap().is_some());
+            let mut dir = String::new();
+            for depth in 1..=super::MAX_DEPTH + 2 {
+                dir.push_str(&format!("/d{depth}"));
+                repo.mkcol(&p(&dir), &Preconditions::default(), None).await.unwrap();
+                let parent = repo.resolve(&p(&dir)).await.unwrap().unwrap();
+                let file = p(&format!("{dir}/f"));
+                let written = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent, None).await.unwrap();
+                assert!(written.as_ref().is_some_and(|(_, r)| r.old.is_none()), "a new file at depth {depth}");
+                let again = repo.write_plain(&file, &EMPTY, &PutOptions::default(), &parent, None).await.unwrap();
+                assert!(again.is_some_and(|(_, r)| r.old.is_some()), "a replaced file at depth {depth}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn replacing_inline_content_drops_the_released_blob_on_either_connection() {
+        for (_dir, repo) in both_kinds().await {
+            let d = folder(&repo).await;
+            for content in [&b"first"[..], b"second"] {
+                let data = bytes::Bytes::from_static(content);
+                let id = crate::inline::id_of(&data);
+                let new = NewContent { blob: Some(&id), inline: Some(&data), size: data.len() as u64, prefix_of: None };
+                let d = repo.resolve(&d.path).await.unwrap().unwrap();
+                repo.write_plain(&p("/d/f"), &new, &PutOptions::default(), &d, None).await.unwrap().unwrap();
+            }
+            let blobs: Vec<(i64,)> =
+                crate::db::query_as("SELECT refcount FROM blobs").fetch_all(&repo.read).await.unwrap();
+            assert_eq!(blobs, [(1,)], "only the second content is left");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plain_write_held_back_by_its_guard_leaves_no_blob_behind() {
+        for (_dir, repo) in both_kinds().await {
+            let d = folder(&repo).await;
+            move_collection(&repo, "/d", "/e").await;
+            let data = bytes::Bytes::from_static(b"orphan");
+            let id = crate::inline::id_of(&data);
+            let new = NewContent { blob: Some(&id), inline: Some(&data), size: 6, prefix_of: None };
+            assert!(repo.write_plain(&p("/d/f"), &new, &PutOptions::default(), &d, None).await.unwrap().is_none());
+            let (n,): (i64,) = crate::db::query_as("SELECT COUNT(*) FROM blobs").fetch_one(&repo.read).await.unwrap();
+            assert_eq!(n, 0);
         }
     }
 

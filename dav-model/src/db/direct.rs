@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{ffi, Connection, ErrorCode, OpenFlags};
 use wharf_backends::Durability;
 
 use super::prepared::{Prepared, Text};
@@ -83,10 +83,29 @@ impl Direct {
         !self.conn.is_autocommit()
     }
 
-    /// Runs every statement of `batch` and returns the rows of each, in order. A failing
-    /// statement stops the batch; the transaction it was in is left to the caller.
+    /// Runs every statement of `batch` and returns the rows of each, in order; one its
+    /// [`crate::txn::Only`] says can do nothing is skipped and has no rows. A failing statement stops
+    /// the batch; the transaction it was in is left to the caller.
     pub fn run(&mut self, batch: &Batch) -> Result<Vec<Vec<Row>>> {
-        batch.each_statement().map(|(sql, values)| self.statement(Text::of(sql), values)).collect()
+        let mut out = Vec::with_capacity(batch.len());
+        let mut changed = Vec::with_capacity(batch.len());
+        for (sql, values, only) in batch.each_statement() {
+            if only.is_some_and(|o| !o.holds(&changed)) {
+                out.push(Vec::new());
+                changed.push(false);
+                continue;
+            }
+            let before = self.total_changes();
+            out.push(self.statement(Text::of(sql), values)?);
+            changed.push(self.total_changes() != before);
+        }
+        Ok(out)
+    }
+
+    /// Rows changed on this connection since it opened, triggers' included.
+    fn total_changes(&self) -> i64 {
+        // SAFETY: the connection's own handle, open for as long as `self` is.
+        unsafe { ffi::sqlite3_total_changes64(self.conn.handle()) }
     }
 
     fn statement(&mut self, text: Text<'_>, values: &[super::Value]) -> Result<Vec<Row>> {
@@ -160,6 +179,7 @@ fn db(e: rusqlite::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::txn::Only;
     use crate::Repository;
 
     /// A migrated scratch database (kept while the test runs) and a committer's
@@ -209,6 +229,43 @@ mod tests {
         let firsts: Vec<Vec<i64>> = rows.iter().map(|r| r.iter().map(|row| row.get(0)).collect()).collect();
         assert_eq!(firsts, [vec![1], vec![], vec![2, 3]]);
         assert_eq!(rows[0][0].get::<String>(1), "a");
+    }
+
+    /// A table `t` and a batch that inserts into it unless a row 1 is there, then reads
+    /// back with guards of its own and with [`Only`]s that promise the same.
+    fn guarded_batch(conn: &mut Direct) -> Batch {
+        let mut setup = Batch::new();
+        setup.push("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY)");
+        conn.run(&setup).unwrap();
+        let mut b = Batch::new();
+        b.push("INSERT INTO t (id) VALUES (1) ON CONFLICT DO NOTHING");
+        b.push("SELECT 'inserted' WHERE changes() = 1").only(Only::IfChanged(0));
+        b.push("SELECT 'was there' WHERE changes() = 0").only(Only::IfUnchanged(0));
+        b
+    }
+
+    #[tokio::test]
+    async fn a_statement_whose_only_does_not_hold_is_skipped_and_has_no_rows() {
+        let (_dir, _repo, mut conn) = scratch().await;
+        let batch = guarded_batch(&mut conn);
+        let texts = |rows: Vec<Vec<Row>>| -> Vec<Vec<String>> {
+            rows.iter().map(|r| r.iter().map(|row| row.get(0)).collect()).collect()
+        };
+        let first = texts(conn.run(&batch).unwrap());
+        assert_eq!(first, [vec![], vec!["inserted".to_owned()], vec![]]);
+        let again = texts(conn.run(&batch).unwrap());
+        assert_eq!(again, [vec![], vec![], vec!["was there".to_owned()]]);
+    }
+
+    #[tokio::test]
+    async fn only_refers_to_statements_of_its_own_batch_once_batches_are_joined() {
+        let (_dir, _repo, mut conn) = scratch().await;
+        let mut lead = Batch::new();
+        lead.push("SELECT 'lead'");
+        let joined = lead.then(guarded_batch(&mut conn));
+        let rows = conn.run(&joined).unwrap();
+        let counts: Vec<usize> = rows.iter().map(Vec::len).collect();
+        assert_eq!(counts, [1, 0, 1, 0]);
     }
 
     #[tokio::test]
