@@ -119,7 +119,7 @@ enum Room {
 #[derive(Default)]
 struct Entries {
     slots: Vec<Slot>,
-    index: HashMap<DavPath, usize>,
+    index: HashMap<DavPath, usize, foldhash::quality::RandomState>,
     hand: usize,
 }
 

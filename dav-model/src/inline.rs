@@ -164,7 +164,7 @@ pub(crate) struct ContentCache {
 #[derive(Default)]
 struct Entries {
     /// Each content, and whether it was read since it last came round.
-    map: HashMap<BlobId, (Bytes, bool)>,
+    map: HashMap<BlobId, (Bytes, bool), foldhash::quality::RandomState>,
     order: VecDeque<BlobId>,
     bytes: usize,
 }
