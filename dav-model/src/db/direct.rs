@@ -49,6 +49,56 @@ pub(crate) struct Direct {
     // in order): SQLite does not close a connection that still has statements.
     prepared: Prepared,
     conn: Connection,
+    /// What the log hook writes to, after `conn`: it must outlive the connection's hook.
+    log: Option<std::sync::Arc<LogWatch>>,
+}
+
+/// The length of the log (WAL) as the last commit on a watched connection left it, in
+/// frames (pages). A watched connection checkpoints by itself only once the log reaches
+/// `own_at`; below that, checkpoints are somebody else's work (see `group/checkpoint.rs`).
+#[derive(Debug)]
+pub(crate) struct LogWatch {
+    frames: std::sync::atomic::AtomicI64,
+    own_at: i64,
+    /// Held by whoever checkpoints through this watch. SQLite refuses a second checkpoint
+    /// while one runs; the watched connection's own one waits for the other's instead, so
+    /// that it copies the rest of the log and the log can start over.
+    pub checkpointing: std::sync::Mutex<()>,
+}
+
+impl LogWatch {
+    pub fn new(own_at: i64) -> LogWatch {
+        LogWatch { frames: std::sync::atomic::AtomicI64::new(0), own_at, checkpointing: std::sync::Mutex::new(()) }
+    }
+
+    pub fn frames(&self) -> i64 {
+        self.frames.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[cfg(test)]
+    pub fn set_frames(&self, frames: i64) {
+        self.frames.store(frames, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// SQLite's log hook, called after each commit: replaces its automatic checkpoint, which
+/// is itself such a hook, by one that only runs at `own_at`.
+unsafe extern "C" fn log_written(
+    watch: *mut std::ffi::c_void,
+    db: *mut ffi::sqlite3,
+    name: *const std::ffi::c_char,
+    frames: std::ffi::c_int,
+) -> std::ffi::c_int {
+    // SAFETY: the `LogWatch` the connection holds for as long as its hook is set.
+    let watch = unsafe { &*(watch as *const LogWatch) };
+    watch.frames.store(i64::from(frames), std::sync::atomic::Ordering::Relaxed);
+    if i64::from(frames) >= watch.own_at {
+        let _alone = watch.checkpointing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // A PASSIVE checkpoint, as SQLite's own hook runs; its failure fails no commit.
+        // SAFETY: the connection and database name SQLite passed in.
+        unsafe { ffi::sqlite3_wal_checkpoint(db, name) };
+    }
+    ffi::SQLITE_OK
 }
 
 impl Direct {
@@ -70,7 +120,17 @@ impl Direct {
         };
         // The file is in WAL mode already (the pool set it when it opened the database).
         conn.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;")).map_err(db)?;
-        Ok(Direct { prepared: Prepared::default(), conn })
+        Ok(Direct { prepared: Prepared::default(), conn, log: None })
+    }
+
+    /// Keeps `watch` up to date with the log's length after each commit, and leaves
+    /// checkpoints below its `own_at` to another connection.
+    pub fn watch_log(&mut self, watch: std::sync::Arc<LogWatch>) {
+        let arg = std::sync::Arc::as_ptr(&watch) as *mut std::ffi::c_void;
+        // SAFETY: `watch` is kept in `self.log`, which drops after `conn`, so the hook's
+        // argument outlives every call SQLite makes to it.
+        unsafe { ffi::sqlite3_wal_hook(self.conn.handle(), Some(log_written), arg) };
+        self.log = Some(watch);
     }
 
     /// One statement that binds nothing and returns no rows (`BEGIN`, `COMMIT`), prepared once.

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{Checkpointer, NUDGE_AT, OWN_AT};
 use super::{answer, fail, Announced, Job, Message, MAX_GROUP};
 use crate::cache::LookupCache;
-use crate::db::direct::{Direct, Spec};
+use crate::db::direct::{Direct, LogWatch, Spec};
 use crate::db::{Pool, Row};
 use crate::txn::Batch;
 use crate::Result;
@@ -29,13 +30,18 @@ pub(super) fn run(
     // through a task spawned on the runtime.
     let _runtime = rt.enter();
     let mut conn: Option<Direct> = None;
+    let log = Arc::new(LogWatch::new(OWN_AT));
+    let mut checkpointer = Checkpointer::start(spec.clone(), log.clone());
+    // Without the checkpoint thread, this connection checkpoints as SQLite would.
+    let log = if checkpointer.is_some() { log } else { Arc::new(LogWatch::new(NUDGE_AT)) };
+    let writer = Writer { spec: &spec, log: &log };
     while let Some(message) = messages.blocking_recv() {
         let (group, stop) = gather(message, &mut messages, &coming, PATIENCE);
         if !group.is_empty() {
             match rt.block_on(pool.acquire()) {
                 Ok(token) => {
                     let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        commit(&mut conn, &spec, &lookups, group);
+                        commit(&mut conn, &writer, &lookups, group);
                     }));
                     if committed.is_err() {
                         // The group's writers learn that their writes were dropped.
@@ -43,11 +49,18 @@ pub(super) fn run(
                         conn = None;
                     }
                     drop(token);
+                    if let Some(checkpointer) = &checkpointer {
+                        checkpointer.after_commit(&log);
+                    }
                 }
                 Err(e) => fail(group, &format!("no write connection: {e}")),
             }
         }
         if let Some(done) = stop {
+            // Its connection first: the last one to close folds the log into the file.
+            if let Some(checkpointer) = checkpointer.take() {
+                checkpointer.stop();
+            }
             drop(conn.take());
             let _ = done.send(());
             return;
@@ -107,11 +120,17 @@ fn gather(
     (group, None)
 }
 
+/// What the committer's connection is opened with.
+struct Writer<'a> {
+    spec: &'a Spec,
+    log: &'a Arc<LogWatch>,
+}
+
 /// Commits `group` as one transaction, or each of its batches alone if that fails.
-fn commit(conn: &mut Option<Direct>, spec: &Spec, lookups: &LookupCache, group: Vec<Job>) {
+fn commit(conn: &mut Option<Direct>, writer: &Writer<'_>, lookups: &LookupCache, group: Vec<Job>) {
     if group.len() > 1 {
         let generation = lookups.generation();
-        match in_transaction(conn, spec, group.iter().map(|j| &j.writes)) {
+        match in_transaction(conn, writer, group.iter().map(|j| &j.writes)) {
             Ok(rows) => return answer(lookups, generation, group.into_iter().zip(rows)),
             Err(e) => {
                 tracing::debug!(%e, writes = group.len(), "a group commit failed; its writes run alone");
@@ -121,7 +140,7 @@ fn commit(conn: &mut Option<Direct>, spec: &Spec, lookups: &LookupCache, group: 
     }
     for job in group {
         let generation = lookups.generation();
-        match in_transaction(conn, spec, std::iter::once(&job.writes)) {
+        match in_transaction(conn, writer, std::iter::once(&job.writes)) {
             Ok(mut rows) => answer(lookups, generation, std::iter::once((job, rows.pop().unwrap_or_default()))),
             Err(e) => {
                 let _ = job.reply.send(Err(e));
@@ -134,12 +153,16 @@ fn commit(conn: &mut Option<Direct>, spec: &Spec, lookups: &LookupCache, group: 
 /// `BEGIN IMMEDIATE`, the batches, `COMMIT`: the rows of each batch.
 fn in_transaction<'a>(
     conn: &mut Option<Direct>,
-    spec: &Spec,
+    writer: &Writer<'_>,
     batches: impl Iterator<Item = &'a Batch>,
 ) -> Result<Vec<Vec<Row>>> {
     let c = match conn {
         Some(c) => c,
-        None => conn.insert(Direct::open(spec)?),
+        None => {
+            let mut opened = Direct::open(writer.spec)?;
+            opened.watch_log(writer.log.clone());
+            conn.insert(opened)
+        }
     };
     c.execute("BEGIN IMMEDIATE")?;
     let rows = batches.map(|b| Ok(c.run(b)?.into_iter().flatten().collect())).collect::<Result<Vec<_>>>()?;

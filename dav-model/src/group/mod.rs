@@ -21,6 +21,7 @@
 //!
 //! [`WriteTx`]: crate::txn::WriteTx
 
+mod checkpoint;
 mod direct;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
