@@ -43,7 +43,9 @@ pub(crate) struct Batch {
 /// The committer's own connection (`db/direct.rs`) then skips the statement, which is a
 /// fifth of a small PUT's work there; elsewhere the statement runs, and its guard makes
 /// it do nothing. A statement read by a `changes()` after it must not be skipped unless
-/// that reader is too.
+/// that reader is too. One exception, without a guard: housekeeping whose rows the
+/// batch's writer reads only when it applies (the collection of released inline blobs
+/// after a PUT that replaced nothing); run anyway, it collects garbage left by others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Only {
     /// Only if statement N changed a row (its triggers' rows count).

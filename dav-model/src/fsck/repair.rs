@@ -2,7 +2,8 @@
 //! to the count of now, an orphan row is deleted only while it is still one), so a repair
 //! never acts on a figure the check saw but that changed since. Repairs of a blob's count
 //! and size come last, after the repairs of the tree, which can change what points at a
-//! blob; the files pointing at those blobs are then found in one pass for all of them.
+//! blob; the files pointing at those blobs are then found in one pass for all of them,
+//! in the write transaction that sets them.
 //!
 //! What is left alone: a damaged database file (fsck repairs rows, not SQLite's format),
 //! a missing root, a missing mount point, and content that is gone — the rows of files
@@ -11,6 +12,7 @@
 //! brings the blob back for all of them, or the files can be deleted.
 
 use super::{Finding, Outcome, Repair};
+use crate::db::Handle;
 use crate::{Repository, Result};
 
 /// Tables a foreign key can dangle from (names from `PRAGMA foreign_key_check` are only
@@ -30,15 +32,22 @@ pub(super) async fn all(repo: &Repository, findings: &[Finding]) -> Result<Vec<O
             None => outcomes.push(one(repo, finding).await?),
         }
     }
+    if of_blobs.is_empty() {
+        return Ok(outcomes);
+    }
+    // Counted and written in one write transaction: nothing adds or drops a reference
+    // between the count and the write.
     let blobs: Vec<&str> = of_blobs.iter().map(|(_, blob)| *blob).collect();
-    let pointing = super::check::files_of(&mut repo.write.acquire().await?, &blobs).await?;
+    let mut tx = repo.write.begin().await?;
+    let pointing = super::check::files_of(&mut tx, &blobs).await?;
     for (n, blob) in of_blobs {
         let files = pointing.get(blob).map_or(&[][..], Vec::as_slice);
         outcomes[n] = Outcome::Repaired(match &findings[n] {
-            Finding::SizeMismatch { actual, .. } => size(repo, blob, files, *actual).await?,
-            _ => refcount(repo, blob, files.len()).await?,
+            Finding::SizeMismatch { actual, .. } => size(&mut tx, blob, files, *actual).await?,
+            _ => refcount(&mut tx, blob, files.len()).await?,
         });
     }
+    tx.commit().await?;
     Ok(outcomes)
 }
 
@@ -136,26 +145,26 @@ async fn unreachable(repo: &Repository) -> Result<Repair> {
     Ok(Repair::RowDeleted)
 }
 
-async fn refcount(repo: &Repository, blob: &str, files: usize) -> Result<Repair> {
+async fn refcount(conn: &mut dyn Handle, blob: &str, files: usize) -> Result<Repair> {
     let (actual,): (i64,) = crate::db::query_as(
         "INSERT INTO blobs (id, refcount) VALUES (?, ?) \
          ON CONFLICT (id) DO UPDATE SET refcount = excluded.refcount RETURNING refcount",
     )
     .bind(blob)
     .bind(files as i64)
-    .fetch_one(&repo.write)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(Repair::RefcountSet(actual))
 }
 
-async fn size(repo: &Repository, blob: &str, files: &[i64], actual: u64) -> Result<Repair> {
+async fn size(conn: &mut dyn Handle, blob: &str, files: &[i64], actual: u64) -> Result<Repair> {
     let size = actual as i64;
     for &id in files {
         crate::db::query("UPDATE resources SET size = ? WHERE id = ? AND blob_id = ?")
             .bind(size)
             .bind(id)
             .bind(blob)
-            .execute(&repo.write)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(Repair::SizeSet(size))
