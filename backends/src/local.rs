@@ -420,23 +420,27 @@ fn stream_file(file: File, len: u64) -> ByteStream {
 }
 
 /// Up to `want` bytes in as few reads as the kernel allows: `read_to_end` would start with
-/// small reads and double them (seven reads per MiB), even into reserved capacity.
+/// small reads and double them (seven reads per MiB), even into reserved capacity. Read
+/// into the vector's spare capacity, not into zeroes written first: zeroing each chunk
+/// passed over every byte of a download once more.
 fn read_chunk(file: &mut File, want: usize) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut chunk = vec![0; want];
-    let mut filled = 0;
-    while filled < want {
-        match file.read(&mut chunk[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    let mut chunk: Vec<u8> = Vec::with_capacity(want);
+    while chunk.len() < want {
+        let room = want - chunk.len();
+        let read = match rustix::io::read(&*file, &mut chunk.spare_capacity_mut()[..room]) {
+            Ok((filled, _)) => filled.len(),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if read == 0 {
+            break;
         }
+        // SAFETY: the read initialized the `read` bytes after the vector's length.
+        unsafe { chunk.set_len(chunk.len() + read) };
     }
-    if filled == 0 {
+    if chunk.is_empty() {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected"));
     }
-    chunk.truncate(filled);
     Ok(chunk)
 }
 
