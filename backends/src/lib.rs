@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub mod archive;
+mod chunk;
 mod host;
 mod intake;
 mod local;

@@ -419,25 +419,9 @@ fn stream_file(file: File, len: u64) -> ByteStream {
     Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
-/// Up to `want` bytes in as few reads as the kernel allows: `read_to_end` would start with
-/// small reads and double them (seven reads per MiB), even into reserved capacity. Read
-/// into the vector's spare capacity, not into zeroes written first: zeroing each chunk
-/// passed over every byte of a download once more.
+/// Up to `want` bytes from the file's position (see [`crate::chunk::fill`]).
 fn read_chunk(file: &mut File, want: usize) -> io::Result<Vec<u8>> {
-    let mut chunk: Vec<u8> = Vec::with_capacity(want);
-    while chunk.len() < want {
-        let room = want - chunk.len();
-        let read = match rustix::io::read(&*file, &mut chunk.spare_capacity_mut()[..room]) {
-            Ok((filled, _)) => filled.len(),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        if read == 0 {
-            break;
-        }
-        // SAFETY: the read initialized the `read` bytes after the vector's length.
-        unsafe { chunk.set_len(chunk.len() + read) };
-    }
+    let chunk = crate::chunk::fill(want, |buf, _| rustix::io::read(&*file, buf).map(|(read, _)| read.len()))?;
     if chunk.is_empty() {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected"));
     }

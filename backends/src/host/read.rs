@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 
@@ -41,14 +40,11 @@ impl Opened {
 
 /// Exactly `want` bytes at `offset` (pread: the file position is never shared state).
 fn read_at(file: &File, offset: u64, want: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0; want];
-    file.read_exact_at(&mut buf, offset).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read")
-        } else {
-            e
-        }
-    })?;
+    let buf =
+        crate::chunk::fill(want, |buf, done| rustix::io::pread(file, buf, offset + done).map(|(read, _)| read.len()))?;
+    if buf.len() < want {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being read"));
+    }
     Ok(buf)
 }
 
