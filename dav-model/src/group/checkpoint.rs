@@ -22,7 +22,7 @@ use crate::db::direct::{Direct, LogWatch, Spec};
 
 /// Log length (pages) past which the checkpointer is woken: SQLite's default for its
 /// automatic checkpoint.
-pub(super) const NUDGE_AT: i64 = 1000;
+const NUDGE_AT: i64 = 1000;
 
 /// Log length at which the committer checkpoints itself (16 MiB of 4 KiB pages).
 pub(super) const OWN_AT: i64 = 4 * NUDGE_AT;

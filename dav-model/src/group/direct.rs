@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::checkpoint::{Checkpointer, NUDGE_AT, OWN_AT};
+use super::checkpoint::{Checkpointer, OWN_AT};
 use super::{answer, fail, Announced, Job, Message, MAX_GROUP};
 use crate::cache::LookupCache;
 use crate::db::direct::{Direct, LogWatch, Spec};
@@ -32,9 +32,8 @@ pub(super) fn run(
     let mut conn: Option<Direct> = None;
     let log = Arc::new(LogWatch::new(OWN_AT));
     let mut checkpointer = Checkpointer::start(spec.clone(), log.clone());
-    // Without the checkpoint thread, this connection checkpoints as SQLite would.
-    let log = if checkpointer.is_some() { log } else { Arc::new(LogWatch::new(NUDGE_AT)) };
-    let writer = Writer { spec: &spec, log: &log };
+    // Without the checkpoint thread, the connection keeps SQLite's automatic checkpoint.
+    let writer = Writer { spec: &spec, log: checkpointer.is_some().then_some(&log) };
     while let Some(message) = messages.blocking_recv() {
         let (group, stop) = gather(message, &mut messages, &coming, PATIENCE);
         if !group.is_empty() {
@@ -120,10 +119,11 @@ fn gather(
     (group, None)
 }
 
-/// What the committer's connection is opened with.
+/// What the committer's connection is opened with: where, and the watch of its log when
+/// the checkpoint thread runs.
 struct Writer<'a> {
     spec: &'a Spec,
-    log: &'a Arc<LogWatch>,
+    log: Option<&'a Arc<LogWatch>>,
 }
 
 /// Commits `group` as one transaction, or each of its batches alone if that fails.
@@ -160,7 +160,9 @@ fn in_transaction<'a>(
         Some(c) => c,
         None => {
             let mut opened = Direct::open(writer.spec)?;
-            opened.watch_log(writer.log.clone());
+            if let Some(log) = writer.log {
+                opened.watch_log(log.clone());
+            }
             conn.insert(opened)
         }
     };
