@@ -14,6 +14,8 @@ use reqwest::Client;
 mod http;
 #[path = "memory.rs"]
 mod memory;
+#[path = "scratch.rs"]
+mod scratch;
 
 use http::*;
 
@@ -57,10 +59,7 @@ const WWW_DATA: &str = "33";
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let sz = sizes();
-    let tmp = tempfile::tempdir().expect("tmp");
-    // Apache and nginx run as www-data, which must be able to reach the folder.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let tmp = scratch::Scratch::new();
     let folder = tmp.path().join("folder");
     std::fs::create_dir_all(&folder).expect("folder");
     let (apache_port, nginx_port) = (free_port(), free_port());
@@ -83,6 +82,7 @@ fn main() {
     let _ = wharf.kill();
     stop_apache(apache_port);
     stop_nginx(nginx_port);
+    println!("\nFiles on {}.", tmp.describe());
     report(&sz, &servers, &runs);
 }
 
