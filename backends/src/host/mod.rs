@@ -8,13 +8,16 @@
 //! fd, so a link swapped in for a parent can't redirect them either. No absolute host path
 //! is ever built from a request.
 //!
-//! Every system call runs on tokio's blocking pool, in as few hops as the operation
-//! allows (one for a stat, a listing, or a small read or upload).
+//! Every system call that may wait for a disk runs on tokio's blocking pool, in as few
+//! hops as the operation allows (one for a stat, a listing, or a small read or upload).
+//! Stats and small reads all in the kernel's caches are answered without a hop (`cached`).
 //!
 //! Layout of this module: `names` (disk bytes ↔ model names), `resolve` (paths → fds),
 //! `fs` (the system calls and their errors), `ops` and `walk` (what each operation does),
-//! `stage` (taking in bodies), `read` (giving them out).
+//! `stage` (taking in bodies), `read` (giving them out), `cached` (the calls made without
+//! a hop).
 
+mod cached;
 mod fs;
 mod names;
 mod ops;
@@ -76,6 +79,9 @@ pub(super) struct Inner {
     opts: HostOptions,
     /// An ownership change we may not make is reported once, not on every upload.
     chown_warned: AtomicBool,
+    /// Whether to try the cached calls first: on a local file system, until the kernel
+    /// turns out not to have them.
+    cached: AtomicBool,
 }
 
 impl std::fmt::Debug for HostTree {
@@ -101,7 +107,8 @@ impl HostTree {
                 result => drop(result.mapped()?),
             }
             let st = fs::fstat(fd.as_fd()).mapped()?;
-            Ok(Inner { root: path, fd, id: (st.dev, st.ino), opts, chown_warned: AtomicBool::new(false) })
+            let cached = AtomicBool::new(cached::usable(fd.as_fd()));
+            Ok(Inner { root: path, fd, id: (st.dev, st.ino), opts, chown_warned: AtomicBool::new(false), cached })
         })
         .await?;
         Ok(HostTree { inner: Arc::new(inner) })
@@ -170,11 +177,15 @@ impl Inner {
 /// Checks every segment; the model already guarantees them, but a slash, NUL or dot
 /// segment slipping through would change what the path means on disk.
 fn checked(path: &[String]) -> Result<Vec<String>> {
-    if path.iter().all(|seg| names::valid_segment(seg)) {
+    if valid(path) {
         Ok(path.to_vec())
     } else {
         Err(Error::Escapes)
     }
+}
+
+fn valid(path: &[String]) -> bool {
+    path.iter().all(|seg| names::valid_segment(seg))
 }
 
 /// The last segment: the one a write creates. Refuses the root and the tree's own temp
@@ -210,6 +221,9 @@ impl Tree for HostTree {
     }
 
     async fn stat(&self, path: &[String]) -> Result<Option<Meta>> {
+        if let Some(meta) = valid(path).then(|| self.inner.stat_cached(path)).flatten() {
+            return Ok(Some(meta));
+        }
         self.run(path, |t, p| t.stat_now(p)).await
     }
 
@@ -222,6 +236,9 @@ impl Tree for HostTree {
             if r.start > r.end {
                 return Err(crate::invalid_input(format!("byte range {}..{} is reversed", r.start, r.end)));
             }
+        }
+        if let Some((meta, opened)) = valid(path).then(|| self.inner.read_cached(path, range.clone())).flatten() {
+            return Ok((meta, opened.into_stream()));
         }
         let (meta, opened) = self.run(path, move |t, p| t.read_now(p, range)).await?;
         Ok((meta, opened.into_stream()))

@@ -67,6 +67,17 @@ pub(super) fn rename_new(from_dir: BorrowedFd<'_>, from: &CStr, to_dir: Borrowed
     }
 }
 
+/// The bytes a read of `range` gives from a file of `size` bytes: up to its end.
+pub(super) fn span(range: Option<std::ops::Range<u64>>, size: u64) -> Result<(u64, u64)> {
+    match range {
+        Some(r) if r.start > size => {
+            Err(invalid_input(format!("byte range starts at {}, past the size {size}", r.start)))
+        }
+        Some(r) => Ok((r.start, r.end.min(size))),
+        None => Ok((0, size)),
+    }
+}
+
 impl Inner {
     pub(super) fn stat_now(&self, path: &[String]) -> Result<Option<Meta>> {
         match self.open(path, PATH) {
@@ -164,13 +175,7 @@ impl Inner {
     pub(super) fn read_now(&self, path: &[String], range: Option<std::ops::Range<u64>>) -> Result<(Meta, Opened)> {
         let (fd, st) = self.open_content(path, false)?;
         let meta = st.meta();
-        let (start, end) = match range {
-            Some(r) if r.start > meta.size => {
-                return Err(invalid_input(format!("byte range starts at {}, past the size {}", r.start, meta.size)));
-            }
-            Some(r) => (r.start, r.end.min(meta.size)),
-            None => (0, meta.size),
-        };
+        let (start, end) = span(range, meta.size)?;
         let opened = Opened::open(std::fs::File::from(fd), start, end - start).mapped()?;
         Ok((meta, opened))
     }

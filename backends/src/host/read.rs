@@ -9,7 +9,7 @@ use crate::ByteStream;
 
 /// Files (or ranges) up to this size are read in the blocking call that opens them: one
 /// blocking-pool hop per small GET.
-const SMALL_READ: u64 = 256 * 1024;
+pub(super) const SMALL_READ: u64 = 256 * 1024;
 
 /// Chunk size of larger reads: big enough that per-chunk hand-offs don't matter.
 const STREAM_CHUNK: u64 = 1 << 20;

@@ -58,6 +58,12 @@ fn plan(segs: &[String]) -> Option<Plan> {
     Some(plan)
 }
 
+/// The disk bytes of `segs` when one `openat2` of them settles what the path names (it
+/// may still find nothing, which then needs the usual look-up's NFC twin search).
+pub(super) fn direct_bytes(segs: &[String]) -> Option<Vec<u8>> {
+    plan(segs).filter(|plan| !plan.verify).map(|plan| plan.bytes)
+}
+
 fn enoent() -> io::Error {
     io::Error::from(Errno::NOENT)
 }
