@@ -17,6 +17,8 @@ use reqwest::Client;
 mod http;
 #[path = "memory.rs"]
 mod memory;
+#[path = "scratch.rs"]
+mod scratch;
 
 use http::*;
 
@@ -75,7 +77,7 @@ struct Runs {
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let sz = sizes();
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = scratch::Scratch::new();
     let files = tmp.path().join("upload");
     write_upload_files(&files, sz.uploads);
     let (mut wharf, wharf_url) = start_wharf(&tmp.path().join("wharf"), &["--anonymous"]);
@@ -94,6 +96,7 @@ fn main() {
     let _ = (wharf.kill(), full.kill());
     stop_apache(apache_port);
     stop_nginx(nginx_port);
+    println!("\nFiles on {}.", tmp.describe());
     report(&sz, &targets, &runs);
     report_durability(&sz, &runs[0], &runs[3]);
     println!("\n| GET 4 KiB | req/s |\n|---|---:|");

@@ -121,9 +121,25 @@ fn shape(bytes: &[u8]) -> Shape {
 /// order; `None` for a name that can't be shown.
 pub(super) fn listing<B: AsRef<[u8]>>(entries: &[B]) -> Vec<Option<String>> {
     let shapes: Vec<Shape> = entries.iter().map(|b| shape(b.as_ref())).collect();
+    let escaped = colliding(&shapes);
+    let named = shapes.into_iter().zip(entries).enumerate().map(|(i, (s, bytes))| match s {
+        Shape::Exact(name) => name,
+        Shape::Folds { .. } if escaped.get(i) == Some(&true) => escape_all(bytes.as_ref()),
+        Shape::Folds { nfc } => nfc,
+    });
+    named.map(|name| (name.len() <= MAX_NAME).then_some(name)).collect()
+}
+
+/// Which folding names must be shown escaped: those whose NFC form is another entry's
+/// exact name or another folding entry's NFC form. Empty when nothing folds, as in most
+/// directories, which then need no sets at all.
+fn colliding(shapes: &[Shape]) -> Vec<bool> {
+    if !shapes.iter().any(|s| matches!(s, Shape::Folds { .. })) {
+        return Vec::new();
+    }
     let mut exact = HashSet::new();
     let mut folds: HashMap<&str, usize> = HashMap::new();
-    for s in &shapes {
+    for s in shapes {
         match s {
             Shape::Exact(name) => {
                 exact.insert(name.as_str());
@@ -131,14 +147,8 @@ pub(super) fn listing<B: AsRef<[u8]>>(entries: &[B]) -> Vec<Option<String>> {
             Shape::Folds { nfc } => *folds.entry(nfc.as_str()).or_default() += 1,
         }
     }
-    let named = shapes.iter().zip(entries).map(|(s, bytes)| match s {
-        Shape::Exact(name) => name.clone(),
-        Shape::Folds { nfc } if exact.contains(nfc.as_str()) || folds.get(nfc.as_str()) != Some(&1) => {
-            escape_all(bytes.as_ref())
-        }
-        Shape::Folds { nfc } => nfc.clone(),
-    });
-    named.map(|name| (name.len() <= MAX_NAME).then_some(name)).collect()
+    let collides = |nfc: &str| exact.contains(nfc) || folds.get(nfc) != Some(&1);
+    shapes.iter().map(|s| matches!(s, Shape::Folds { nfc } if collides(nfc))).collect()
 }
 
 /// What a model name can stand for, judged from the name alone.

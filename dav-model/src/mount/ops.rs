@@ -3,7 +3,6 @@
 //! tree. Writes stage their bytes first, then check and act inside a write transaction of
 //! the database, so a lock or a condition can't change between the check and the act.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
 use wharf_backends::{ByteStream, Install, Kind, Meta, StageOptions};
@@ -75,10 +74,9 @@ impl Repository {
     /// one for the locks in scope: never a query per member.
     pub(crate) async fn mounted_list(&self, at: &At, parent: &Resource) -> Result<Vec<Entry>> {
         let mut members = at.tree()?.list(&at.rel).await?;
-        members.sort_by(|a, b| a.name.cmp(&b.name));
-        let nodes: HashMap<String, _> = members.iter().map(|e| (e.name.clone(), e.meta.node)).collect();
+        members.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let mut conn = self.read.acquire().await?;
-        let mut dead = props::of_members(&mut conn, at, &nodes).await?;
+        let mut dead = props::of_members(&mut conn, at, &members).await?;
         let locks = self.locks_for_read(&mut conn, &parent.path).await?;
         let mut out = Vec::with_capacity(members.len());
         for e in members {
@@ -87,7 +85,7 @@ impl Repository {
                 continue;
             };
             out.push(Entry {
-                dead: dead.remove(&e.name).unwrap_or_default(),
+                dead: if dead.is_empty() { Vec::new() } else { dead.remove(&e.name).unwrap_or_default() },
                 locks: locks.iter().filter(|l| l.covers(&path)).cloned().collect(),
                 resource: resource_of(path, &e.meta),
             });

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use wharf_backends::NodeId;
+use wharf_backends::{DirEntry, NodeId};
 
 use super::At;
 use crate::db::Handle;
@@ -38,12 +38,12 @@ pub(crate) async fn of(conn: &mut dyn Handle, at: &At, node: &NodeId) -> Result<
     Ok(props_of(rows, |_| Some(node.clone())).into_values().next().unwrap_or_default())
 }
 
-/// The dead properties of the members of directory `dir`, in one query: `nodes` maps each
-/// member's name to the object now there.
+/// The dead properties of the members of directory `dir`, in one query: `members` (sorted
+/// by name) tells the object now at each name.
 pub(crate) async fn of_members(
     conn: &mut dyn Handle,
     dir: &At,
-    nodes: &HashMap<String, NodeId>,
+    members: &[DirEntry],
 ) -> Result<HashMap<String, Vec<DeadProp>>> {
     let base = dir.key();
     let rows: Vec<Row> = crate::db::query_as(
@@ -56,7 +56,10 @@ pub(crate) async fn of_members(
     .fetch_all(&mut *conn)
     .await?;
     let name_of = |path: &str| path.get(base.len() + 1..).map(str::to_owned);
-    let by_path = props_of(rows, |path| name_of(path).and_then(|n| nodes.get(&n)).map(NodeId::key));
+    // `members` is sorted by name: a lookup per row found, not a map of every member.
+    let node_of =
+        |name: &str| members.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &members[i].meta.node);
+    let by_path = props_of(rows, |path| name_of(path).and_then(|n| node_of(&n)).map(NodeId::key));
     Ok(by_path.into_iter().filter_map(|(path, props)| Some((name_of(&path)?, props))).collect())
 }
 
