@@ -64,6 +64,7 @@ pub struct Meta {
     pub node: NodeId,
 }
 
+/// Lowercase hex digits, as `blake3::Hash::to_hex` wrote them, for the ETags it made.
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 impl Meta {

@@ -79,7 +79,8 @@ fn main() {
         Server::plain("nginx", nginx_port),
     ];
     let runs = rt.block_on(measure(&servers, &sz));
-    let _ = wharf.kill();
+    // Waited for, so that the scratch file system is no longer busy when it is unmounted.
+    let _ = (wharf.kill(), wharf.wait());
     stop_apache(apache_port);
     stop_nginx(nginx_port);
     println!("\nFiles on {}.", tmp.describe());

@@ -93,7 +93,8 @@ fn main() {
     ];
     let runs = rt.block_on(measure(&targets, &sz, &files));
     let auth = rt.block_on(auth_cost(&wharf_url, &sz));
-    let _ = (wharf.kill(), full.kill());
+    // Waited for, so that the scratch file system is no longer busy when it is unmounted.
+    let _ = (wharf.kill(), full.kill(), wharf.wait(), full.wait());
     stop_apache(apache_port);
     stop_nginx(nginx_port);
     println!("\nFiles on {}.", tmp.describe());

@@ -22,8 +22,8 @@ pub struct Scratch {
     mounted: bool,
 }
 
-/// Room for three 1 GiB uploads and the small files beside them; sparse, so only what
-/// is written takes space.
+/// Room for four 1 GiB uploads and the small files beside them; sparse, so only what is
+/// written takes space.
 const IMAGE_BYTES: u64 = 16 << 30;
 
 impl Scratch {
@@ -32,12 +32,17 @@ impl Scratch {
         let dir = tmp.path().join("fs");
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let mounted = std::env::var("WHARF_BENCH_FS").map_or(true, |v| v != "tmp") && mount(tmp.path(), &dir);
+        if mounted {
+            // Should the run be killed, this is what `umount` is for.
+            eprintln!("scratch: {} is a fresh ext4 file system", dir.display());
+        }
+        let scratch = Scratch { _tmp: tmp, dir, mounted };
         // Apache and nginx run as www-data, which must be able to reach the files.
         use std::os::unix::fs::PermissionsExt;
-        for p in [tmp.path(), &dir] {
+        for p in [scratch._tmp.path(), &scratch.dir] {
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
-        Scratch { _tmp: tmp, dir, mounted }
+        scratch
     }
 
     pub fn path(&self) -> &Path {
@@ -59,7 +64,9 @@ fn mount(tmp: &Path, dir: &Path) -> bool {
     let image = tmp.join("fs.img");
     let made = std::fs::File::create(&image).and_then(|f| f.set_len(IMAGE_BYTES));
     let ok = made.is_ok()
-        && run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))
+        // Inode tables and journal written now, not by the kernel's lazy-init thread
+        // during the measurements.
+        && run(Command::new("mkfs.ext4").args(["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0"]).arg(&image))
         && run(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(dir));
     if !ok {
         eprintln!("scratch: could not mount a fresh ext4 file system; using a temp directory");

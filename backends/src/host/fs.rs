@@ -125,6 +125,10 @@ pub(super) struct Stat {
     pub dev: u64,
     pub ino: u64,
     pub mode: u32,
+    /// For the cached reads, which must not be the read that updates the access time.
+    pub atime_ns: i64,
+    /// 0 for a file deleted while open: its last close frees it, which may wait for the disk.
+    pub nlink: u64,
 }
 
 impl Stat {
@@ -175,6 +179,8 @@ pub(super) fn stat_at(dir: BorrowedFd<'_>, name: &CStr, flags: AtFlags) -> io::R
                 dev: rfs::makedev(x.stx_dev_major, x.stx_dev_minor),
                 ino: x.stx_ino,
                 mode: u32::from(x.stx_mode),
+                atime_ns: ns(x.stx_atime.tv_sec, x.stx_atime.tv_nsec),
+                nlink: u64::from(x.stx_nlink),
             })
         }
         Err(Errno::NOSYS) => stat_fallback(dir, name, flags),
@@ -196,6 +202,8 @@ fn stat_fallback(dir: BorrowedFd<'_>, name: &CStr, flags: AtFlags) -> io::Result
         dev: st.st_dev as u64,
         ino: st.st_ino as u64,
         mode: st.st_mode as u32,
+        atime_ns: ns(st.st_atime as i64, st.st_atime_nsec as u32),
+        nlink: st.st_nlink as u64,
     })
 }
 

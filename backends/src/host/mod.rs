@@ -79,9 +79,8 @@ pub(super) struct Inner {
     opts: HostOptions,
     /// An ownership change we may not make is reported once, not on every upload.
     chown_warned: AtomicBool,
-    /// Whether to try the cached calls first: on a local file system, until the kernel
-    /// turns out not to have them.
-    cached: AtomicBool,
+    /// Which calls to try without a hop first (see `cached`).
+    cached: cached::Cached,
 }
 
 impl std::fmt::Debug for HostTree {
@@ -107,7 +106,7 @@ impl HostTree {
                 result => drop(result.mapped()?),
             }
             let st = fs::fstat(fd.as_fd()).mapped()?;
-            let cached = AtomicBool::new(cached::usable(fd.as_fd()));
+            let cached = cached::Cached::probe(fd.as_fd());
             Ok(Inner { root: path, fd, id: (st.dev, st.ino), opts, chown_warned: AtomicBool::new(false), cached })
         })
         .await?;

@@ -57,6 +57,7 @@ pub(crate) async fn of_members(
     .await?;
     let name_of = |path: &str| path.get(base.len() + 1..).map(str::to_owned);
     // `members` is sorted by name: a lookup per row found, not a map of every member.
+    debug_assert!(members.windows(2).all(|w| w[0].name < w[1].name), "members sorted by name");
     let node_of =
         |name: &str| members.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &members[i].meta.node);
     let by_path = props_of(rows, |path| name_of(path).and_then(|n| node_of(&n)).map(NodeId::key));
