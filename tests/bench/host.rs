@@ -120,9 +120,11 @@ async fn measure(servers: &[Server], sz: &Sizes) -> Vec<Runs> {
         eprintln!("{}: PUT big {:.0} MB/s", s.name, runs[i].put_big);
     }
     // Everyone reads the same large file.
-    for (i, s) in servers.iter().enumerate() {
-        runs[i].get_big = get_big(s.curl_user.as_deref(), &format!("{}big-wharf.bin", s.base)).await;
-        eprintln!("{}: GET big {:.0} MB/s", s.name, runs[i].get_big);
+    let targets: Vec<_> =
+        servers.iter().map(|s| (s.curl_user.as_deref(), format!("{}big-wharf.bin", s.base))).collect();
+    for (i, speed) in get_big_alternated(&targets).into_iter().enumerate() {
+        runs[i].get_big = speed;
+        eprintln!("{}: GET big {speed:.0} MB/s", servers[i].name);
     }
     runs
 }

@@ -118,22 +118,42 @@ pub async fn put_big(client: &Client, url: &str, size: u64) -> f64 {
 /// Large downloads are timed with curl, a lean client, so the figure is the server's rather
 /// than the benchmark's own HTTP stack; the median of three runs is reported.
 pub async fn get_big(user: Option<&str>, url: &str) -> f64 {
-    let mut runs: Vec<f64> = (0..3)
-        .map(|_| {
-            let mut curl = Command::new("curl");
-            if let Some(u) = user {
-                curl.args(["-u", u]);
-            }
-            let out = curl
-                .args(["-s", "-o", "/dev/null", "-w", "%{speed_download}", url])
-                .output()
-                .expect("run curl (install it from Debian's packages)");
-            let bytes_per_s: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("curl speed");
-            bytes_per_s / 1e6
-        })
-        .collect();
+    let mut runs: Vec<f64> = (0..3).map(|_| curl_get(user, url)).collect();
     runs.sort_by(f64::total_cmp);
     runs[1]
+}
+
+/// [`get_big`] of several servers: three rounds with every server once per round, in an
+/// order rotated each round, and each one's median. A slow spell of a noisy machine then
+/// falls on all of them alike, not on the one whose three runs it happened to meet.
+pub fn get_big_alternated(targets: &[(Option<&str>, String)]) -> Vec<f64> {
+    let mut runs = vec![Vec::new(); targets.len()];
+    for round in 0..3 {
+        for k in 0..targets.len() {
+            let i = (k + round) % targets.len();
+            runs[i].push(curl_get(targets[i].0, &targets[i].1));
+        }
+    }
+    runs.iter_mut()
+        .map(|r| {
+            r.sort_by(f64::total_cmp);
+            r[1]
+        })
+        .collect()
+}
+
+/// MB/s of one GET of `url` with curl, the body thrown away.
+fn curl_get(user: Option<&str>, url: &str) -> f64 {
+    let mut curl = Command::new("curl");
+    if let Some(u) = user {
+        curl.args(["-u", u]);
+    }
+    let out = curl
+        .args(["-s", "-o", "/dev/null", "-w", "%{speed_download}", url])
+        .output()
+        .expect("run curl (install it from Debian's packages)");
+    let bytes_per_s: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("curl speed");
+    bytes_per_s / 1e6
 }
 
 /// Seconds curl takes to upload the `n` files named `0`..`n` in `dir` into `coll`, 16 at a

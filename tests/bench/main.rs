@@ -136,10 +136,13 @@ async fn measure(targets: &[Target], sz: &Sizes, files: &Path) -> Vec<Runs> {
         }
     }
     for (t, r) in targets.iter().zip(runs.iter_mut()) {
-        let big = format!("{}big.bin", t.base);
-        r.put_big = put_big(&t.client, &big, sz.big).await;
-        r.get_big = get_big(t.curl_user.as_deref(), &big).await;
-        eprintln!("{}: PUT big {:.0} MB/s, GET big {:.0} MB/s", t.name, r.put_big, r.get_big);
+        r.put_big = put_big(&t.client, &format!("{}big.bin", t.base), sz.big).await;
+        eprintln!("{}: PUT big {:.0} MB/s", t.name, r.put_big);
+    }
+    let bigs: Vec<_> = targets.iter().map(|t| (t.curl_user.as_deref(), format!("{}big.bin", t.base))).collect();
+    for ((t, r), speed) in targets.iter().zip(runs.iter_mut()).zip(get_big_alternated(&bigs)) {
+        r.get_big = speed;
+        eprintln!("{}: GET big {speed:.0} MB/s", t.name);
     }
     runs
 }
