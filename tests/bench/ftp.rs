@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,6 +24,8 @@ use futures_util::{stream, StreamExt};
 
 #[path = "memory.rs"]
 mod memory;
+#[path = "scratch.rs"]
+mod scratch;
 
 struct Sizes {
     /// The large STOR/RETR file.
@@ -110,9 +112,10 @@ fn main() {
         let found = Command::new(tool).arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
         assert!(found, "{tool} is missing: apt-get install {tool}");
     }
-    let tmp = tempfile::tempdir().expect("tmp");
-    // pure-ftpd's user must reach its root inside.
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod tmp");
+    // Both servers' files on a fresh file system (see `scratch.rs`), which pure-ftpd's
+    // user can reach.
+    let tmp = scratch::Scratch::new();
+    eprintln!("files on {}", tmp.describe());
     let src_dir = source_dir(&sz, tmp.path());
     let src = src_dir.path().to_owned();
     eprintln!("sources in {} (tmpfs: {})", src.display(), src.starts_with("/dev/shm"));
