@@ -47,7 +47,9 @@ impl BlobId {
     }
 
     fn valid(s: &str) -> bool {
-        s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        // Every byte checked without an early exit, which the compiler turns into a few
+        // vector instructions: a listing checks one id per file.
+        s.len() == 64 && s.bytes().fold(true, |ok, b| ok & ((b.wrapping_sub(b'0') < 10) | (b.wrapping_sub(b'a') < 6)))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -230,5 +232,25 @@ pub trait BlobStore: Send + Sync + 'static {
     /// the blob and returns `None`.
     async fn quarantine(&self, id: &BlobId) -> Result<Option<std::path::PathBuf>> {
         self.delete(id).await.map(|_| None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BlobId;
+
+    #[test]
+    fn a_blob_id_is_64_lowercase_hex_digits_and_nothing_else() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert!(BlobId::parse(&hex).is_some());
+        assert!(BlobId::parse(&hex[..63]).is_none());
+        assert!(BlobId::parse(&format!("{hex}0")).is_none());
+        // The bytes either side of each range, and a path's.
+        for bad in ['/', ':', '`', 'g', 'A', 'F', '.', '\0'] {
+            let id: String = hex.chars().take(63).chain([bad]).collect();
+            assert!(BlobId::parse(&id).is_none(), "{bad:?}");
+            let id: String = [bad].into_iter().chain(hex.chars().skip(1)).collect();
+            assert!(BlobId::parse_owned(id).is_none(), "{bad:?} first");
+        }
     }
 }

@@ -10,7 +10,7 @@ use dav_model::{Depth, Entry, Error, PropName, Quota};
 use tokio::sync::mpsc;
 
 use super::multistatus::{Multistatus, Propstat};
-use super::props::{live_names, write_empty, write_live};
+use super::props::{live_names, write_empty, write_live, write_value};
 use super::quirks::{compact_keeps_dead, Quirks, COMPACT_LIVE};
 use super::{body, headers, uri, Ctx, DavResult};
 use crate::xml::{parse_propfind, PropfindRequest};
@@ -130,7 +130,7 @@ impl Walk<'_> {
                 let dead =
                     || entry.dead.iter().filter(move |d| !compact || compact_keeps_dead(&d.name.ns, &d.name.local));
                 for n in live() {
-                    write_live(found, n, entry, self.quota, self.lockroot());
+                    write_value(found, n, entry, self.quota, self.lockroot());
                 }
                 for d in dead() {
                     found.push_str(&d.xml);

@@ -13,11 +13,12 @@ use super::time::{write_http_date, write_rfc3339};
 /// `include`d). RFC 4331 quota figures cost a query. `supportedlock` is the same on every
 /// resource yet was a third of every listing's bytes: Windows refuses folder listings over
 /// 1,000,000 bytes, so allprop keeps to the properties clients use per member.
+/// [`ALLPROP_FILE`] and [`ALLPROP_COLLECTION`] spell the result out; a test checks them.
+#[cfg(test)]
 const NOT_IN_ALLPROP: &[&str] = &["quota-available-bytes", "quota-used-bytes", "supportedlock"];
 
 /// Whether a live property exists on this resource at all (404 otherwise).
-fn applies(local: &str, entry: &Entry) -> bool {
-    let coll = entry.resource.is_collection;
+fn applies(local: &str, coll: bool) -> bool {
     match local {
         "getcontentlength" | "getcontenttype" => !coll,
         "quota-available-bytes" | "quota-used-bytes" => coll,
@@ -25,29 +26,53 @@ fn applies(local: &str, entry: &Entry) -> bool {
     }
 }
 
-/// Names of the live properties of `entry`, for propname and allprop.
-pub fn live_names(entry: &Entry, allprop: bool) -> impl Iterator<Item = &'static str> + '_ {
-    LIVE.iter()
-        .copied()
-        .filter(move |n| applies(n, entry))
-        .filter(move |n| !(allprop && NOT_IN_ALLPROP.contains(n)))
-        .filter(move |n| *n != "displayname" || !has_dead(entry, &PropName::dav("displayname")))
-}
+/// What `allprop` shows of a file and of a collection: [`LIVE`] filtered by [`applies`]
+/// and [`NOT_IN_ALLPROP`], in its order (a test keeps them so). Every member of a listing
+/// needs one of them, and filtering by name cost more than writing the values.
+const ALLPROP_FILE: &[&str] = &[
+    "creationdate",
+    "displayname",
+    "getcontentlength",
+    "getcontenttype",
+    "getetag",
+    "getlastmodified",
+    "lockdiscovery",
+    "resourcetype",
+];
+const ALLPROP_COLLECTION: &[&str] =
+    &["creationdate", "displayname", "getetag", "getlastmodified", "lockdiscovery", "resourcetype"];
 
-fn has_dead(entry: &Entry, name: &PropName) -> bool {
-    entry.dead.iter().any(|d| &d.name == name)
+/// Names of the live properties of `entry`, for propname and allprop. A dead
+/// `displayname` takes the live one's place.
+pub fn live_names(entry: &Entry, allprop: bool) -> impl Iterator<Item = &'static str> + '_ {
+    let names = match (allprop, entry.resource.is_collection) {
+        (true, false) => ALLPROP_FILE,
+        (true, true) => ALLPROP_COLLECTION,
+        (false, _) => LIVE,
+    };
+    let named = entry.dead.iter().any(|d| d.name.is_dav() && d.name.local == "displayname");
+    names
+        .iter()
+        .copied()
+        .filter(move |n| (allprop || applies(n, entry.resource.is_collection)) && !(named && *n == "displayname"))
 }
 
 /// Appends `<D:local>value</D:local>` for a live property; false if it doesn't apply.
-/// Values are written straight into `out`: this runs for every member of every listing.
 pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Quota>, lockroot: bool) -> bool {
-    if !applies(local, entry) {
+    if !applies(local, entry.resource.is_collection) {
         return false;
     }
+    write_value(out, local, entry, quota, lockroot);
+    true
+}
+
+/// [`write_live`] for a name known to apply (one of [`live_names`]). Values are written
+/// straight into `out`: this runs for every member of every listing.
+pub fn write_value(out: &mut String, local: &str, entry: &Entry, quota: Option<Quota>, lockroot: bool) {
     let r = &entry.resource;
     if local == "resourcetype" && !r.is_collection {
         out.push_str("<D:resourcetype/>");
-        return true;
+        return;
     }
     out.push_str("<D:");
     out.push_str(local);
@@ -69,7 +94,6 @@ pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Qu
     out.push_str("</D:");
     out.push_str(local);
     out.push('>');
-    true
 }
 
 /// Decimal digits without the formatting machinery (one per file of a listing).
@@ -161,6 +185,15 @@ pub fn write_empty(out: &mut String, name: &PropName) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allprop_shows_the_live_properties_that_apply_but_those_left_out() {
+        for (collection, shown) in [(false, ALLPROP_FILE), (true, ALLPROP_COLLECTION)] {
+            let expected: Vec<&str> =
+                LIVE.iter().copied().filter(|n| applies(n, collection) && !NOT_IN_ALLPROP.contains(n)).collect();
+            assert_eq!(shown, expected.as_slice(), "collection: {collection}");
+        }
+    }
 
     #[test]
     fn numbers_are_written_in_decimal() {
