@@ -108,6 +108,20 @@ pub fn request_path(uri: &Uri) -> Result<DavPath, DavError> {
     decode_path(uri.path())
 }
 
+/// Whether `b` stands for itself in a segment of an href. Most names need no escape,
+/// and a table says so for a whole name in less than the encoder's iterator takes.
+fn plain(b: u8) -> bool {
+    static PLAIN: OnceLock<[bool; 128]> = OnceLock::new();
+    let table = PLAIN.get_or_init(|| {
+        let mut t = [false; 128];
+        for (b, slot) in (0u8..128).zip(t.iter_mut()) {
+            *slot = utf8_percent_encode(char::from(b).encode_utf8(&mut [0; 4]), SEGMENT).to_string().len() == 1;
+        }
+        t
+    });
+    table.get(usize::from(b)).copied().unwrap_or(false)
+}
+
 /// The href of `path`, under the base path; collections end in `/`.
 pub fn href(path: &DavPath, collection: bool) -> String {
     let mut s =
@@ -115,8 +129,11 @@ pub fn href(path: &DavPath, collection: bool) -> String {
     s.push_str(base_path());
     for seg in path.segments() {
         s.push('/');
-        // Borrowed whole when nothing needs escaping, as for most names.
-        s.push_str(&std::borrow::Cow::from(utf8_percent_encode(seg, SEGMENT)));
+        if seg.bytes().all(plain) {
+            s.push_str(seg);
+        } else {
+            s.push_str(&std::borrow::Cow::from(utf8_percent_encode(seg, SEGMENT)));
+        }
     }
     if collection || path.is_root() {
         s.push('/');
@@ -173,6 +190,20 @@ mod tests {
     fn href_encodes_spaces_and_unicode_but_not_slashes() {
         let p = DavPath::parse("/a b/é#").unwrap();
         assert_eq!(href(&p, true), "/a%20b/%C3%A9%23/");
+    }
+
+    #[test]
+    fn a_plain_name_is_its_own_href_and_every_other_name_is_what_the_encoder_makes() {
+        for b in 1u8..128 {
+            let name = format!("a{}b", char::from(b));
+            let Ok(p) = DavPath::parse(&format!("/{name}")) else { continue };
+            if p.segments().len() != 1 {
+                continue; // `/` itself
+            }
+            let encoded = utf8_percent_encode(&p.segments()[0], SEGMENT).to_string();
+            assert_eq!(href(&p, false), format!("/{encoded}"), "byte {b}");
+        }
+        assert_eq!(href(&DavPath::parse("/plain-name_1.txt").unwrap(), false), "/plain-name_1.txt");
     }
 
     #[test]
