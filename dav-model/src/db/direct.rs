@@ -28,7 +28,7 @@ use crate::{Error, Result};
 #[derive(Clone, Debug)]
 pub(crate) struct Spec {
     path: PathBuf,
-    durability: Durability,
+    pub(crate) durability: Durability,
 }
 
 impl Spec {

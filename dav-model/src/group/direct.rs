@@ -14,7 +14,7 @@ use crate::cache::LookupCache;
 use crate::db::direct::{Direct, LogWatch, Spec};
 use crate::db::{Pool, Row};
 use crate::txn::Batch;
-use crate::Result;
+use crate::{Durability, Result};
 
 /// The thread's loop. The connection is opened at the first group, and again after one
 /// was left in a state it can't be trusted in (a failed rollback, a panic).
@@ -35,7 +35,7 @@ pub(super) fn run(
     // Without the checkpoint thread, the connection keeps SQLite's automatic checkpoint.
     let writer = Writer { spec: &spec, log: checkpointer.is_some().then_some(&log) };
     while let Some(message) = messages.blocking_recv() {
-        let (group, stop) = gather(message, &mut messages, &coming, PATIENCE);
+        let (group, stop) = gather(message, &mut messages, &coming, patience(spec.durability));
         if !group.is_empty() {
             match rt.block_on(pool.acquire()) {
                 Ok(token) => {
@@ -80,6 +80,17 @@ struct Patience {
 pub(super) const MAX_WAIT: Duration = Duration::from_micros(300);
 
 const PATIENCE: Patience = Patience { most: MAX_WAIT, recent: Duration::from_millis(2) };
+
+/// Whether to wait for announced writes at all. Under Full durability a commit costs an
+/// fsync, which a larger group shares. Under Process it costs less than the wait: a curl
+/// upload of 10,000 small files took 0.78–1.25 s without it, 0.91–1.28 s with it, in six
+/// alternated rounds (and wrk's PUT rate was no lower).
+fn patience(durability: Durability) -> Patience {
+    match durability {
+        Durability::Full => PATIENCE,
+        Durability::Process => Patience { most: Duration::ZERO, ..PATIENCE },
+    }
+}
 
 /// How long the committer sleeps between looks at its queue while it waits.
 const NAP: Duration = Duration::from_micros(20);
@@ -223,6 +234,20 @@ mod tests {
         late.join().unwrap();
         assert_eq!(group.len(), 2);
         assert!(stop.is_none());
+    }
+
+    #[test]
+    fn with_process_durability_a_group_is_committed_without_waiting_for_announced_writes() {
+        let (queue, mut messages) = mpsc::unbounded_channel();
+        let coming = Arc::new(Announced::default());
+        coming.add();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = queue.send(job());
+        });
+        let (group, _) = gather(job(), &mut messages, &coming, super::patience(crate::Durability::Process));
+        assert_eq!(group.len(), 1, "the late write is left for the next group");
+        late.join().unwrap();
     }
 
     #[test]

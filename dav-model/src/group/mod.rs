@@ -103,10 +103,11 @@ impl Announced {
 
 /// A write on its way to the committer: its body is being read, and its batch will follow
 /// shortly. While one is on its way and one was announced lately, the committer on an
-/// SQLite file waits a moment (at most [`direct::MAX_WAIT`]) before it commits what it
-/// has, so that concurrent small uploads share one commit instead of trickling in groups
-/// of one or two: every commit writes the pages all its writes touch (the parent's row,
-/// the index leaves) once, and costs a trip to the log. Dropped when its batch is queued,
+/// SQLite file with Full durability waits a moment (at most [`direct::MAX_WAIT`]) before
+/// it commits what it has, so that concurrent small uploads share one commit and its
+/// fsync instead of trickling in groups of one or two: every commit writes the pages all
+/// its writes touch (the parent's row, the index leaves) once. With Process durability
+/// a commit is cheaper than the wait (see `direct::patience`). Dropped when its batch is queued,
 /// or when the write goes another way or fails; one whose client stalls stops counting
 /// once nothing else has been announced for a while (see [`Announced::worth_waiting`]).
 pub(crate) struct Coming<'a> {
