@@ -13,7 +13,7 @@ use super::time::{write_http_date, write_rfc3339};
 /// `include`d). RFC 4331 quota figures cost a query. `supportedlock` is the same on every
 /// resource yet was a third of every listing's bytes: Windows refuses folder listings over
 /// 1,000,000 bytes, so allprop keeps to the properties clients use per member.
-/// [`ALLPROP_FILE`] and [`ALLPROP_COLLECTION`] spell the result out; a test checks them.
+/// `ALLPROP_FILE` and `ALLPROP_COLLECTION` spell the result out; a test checks them.
 #[cfg(test)]
 const NOT_IN_ALLPROP: &[&str] = &["quota-available-bytes", "quota-used-bytes", "supportedlock"];
 
@@ -27,7 +27,7 @@ fn applies(local: &str, coll: bool) -> bool {
 }
 
 /// What `allprop` shows of a file and of a collection: [`LIVE`] filtered by [`applies`]
-/// and [`NOT_IN_ALLPROP`], in its order (a test keeps them so). Every member of a listing
+/// and `NOT_IN_ALLPROP`, in its order (a test keeps them so). Every member of a listing
 /// needs one of them, and filtering by name cost more than writing the values.
 const ALLPROP_FILE: &[&str] = &[
     "creationdate",
@@ -69,6 +69,7 @@ pub fn write_live(out: &mut String, local: &str, entry: &Entry, quota: Option<Qu
 /// [`write_live`] for a name known to apply (one of [`live_names`]). Values are written
 /// straight into `out`: this runs for every member of every listing.
 pub fn write_value(out: &mut String, local: &str, entry: &Entry, quota: Option<Quota>, lockroot: bool) {
+    debug_assert!(applies(local, entry.resource.is_collection), "{local} does not apply");
     let r = &entry.resource;
     if local == "resourcetype" && !r.is_collection {
         out.push_str("<D:resourcetype/>");
