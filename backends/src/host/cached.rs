@@ -99,7 +99,7 @@ fn close(st: &Stat, fds: Vec<OwnedFd>) {
 impl Inner {
     /// [`Inner::stat_now`] for a name whose walk is cached.
     pub(super) fn stat_cached(&self, path: &[String]) -> Option<Meta> {
-        let bytes = self.cached_bytes(path, &self.cached.walks)?;
+        let bytes = self.cached_bytes(path)?;
         let fd = self.refused(open(self.root_fd(), &bytes, PATH), &self.cached.walks)?;
         let st = fs::fstat(fd.as_fd()).ok()?;
         close(&st, vec![fd]);
@@ -113,7 +113,7 @@ impl Inner {
         if !self.cached.reads.load(Ordering::Relaxed) {
             return None;
         }
-        let bytes = self.cached_bytes(path, &self.cached.walks)?;
+        let bytes = self.cached_bytes(path)?;
         let probe = self.refused(open(self.root_fd(), &bytes, PATH), &self.cached.walks)?;
         let fit = |st: &Stat| st.kind() == Some(Kind::File) && st.size <= SMALL_READ && self.cached.read_is_quiet(st);
         let st = fs::fstat(probe.as_fd()).ok()?;
@@ -132,8 +132,8 @@ impl Inner {
     }
 
     /// The disk bytes of `path` when one `openat2` settles them (see `resolve`).
-    fn cached_bytes(&self, path: &[String], enabled: &AtomicBool) -> Option<Vec<u8>> {
-        if !enabled.load(Ordering::Relaxed) {
+    fn cached_bytes(&self, path: &[String]) -> Option<Vec<u8>> {
+        if !self.cached.walks.load(Ordering::Relaxed) {
             return None;
         }
         resolve::direct_bytes(path)
