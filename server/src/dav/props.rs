@@ -2,6 +2,7 @@
 //! copied verbatim, and empty elements for names (propname) and 404 propstats.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 use dav_model::props::LIVE;
 use dav_model::{ActiveLock, Entry, LockScope, PropName, Quota, Resource};
@@ -13,8 +14,6 @@ use super::time::{write_http_date, write_rfc3339};
 /// `include`d). RFC 4331 quota figures cost a query. `supportedlock` is the same on every
 /// resource yet was a third of every listing's bytes: Windows refuses folder listings over
 /// 1,000,000 bytes, so allprop keeps to the properties clients use per member.
-/// `ALLPROP_FILE` and `ALLPROP_COLLECTION` spell the result out; a test checks them.
-#[cfg(test)]
 const NOT_IN_ALLPROP: &[&str] = &["quota-available-bytes", "quota-used-bytes", "supportedlock"];
 
 /// Whether a live property exists on this resource at all (404 otherwise).
@@ -26,30 +25,22 @@ fn applies(local: &str, coll: bool) -> bool {
     }
 }
 
-/// What `allprop` shows of a file and of a collection: [`LIVE`] filtered by [`applies`]
-/// and `NOT_IN_ALLPROP`, in its order (a test keeps them so). Every member of a listing
-/// needs one of them, and filtering by name cost more than writing the values.
-const ALLPROP_FILE: &[&str] = &[
-    "creationdate",
-    "displayname",
-    "getcontentlength",
-    "getcontenttype",
-    "getetag",
-    "getlastmodified",
-    "lockdiscovery",
-    "resourcetype",
-];
-const ALLPROP_COLLECTION: &[&str] =
-    &["creationdate", "displayname", "getetag", "getlastmodified", "lockdiscovery", "resourcetype"];
+/// What `allprop` shows of a file or a collection: [`LIVE`] filtered by [`applies`] and
+/// [`NOT_IN_ALLPROP`], in its order. Worked out once: every member of a listing needs one
+/// of the two, and filtering by name cost more than writing the values.
+fn allprop_names(collection: bool) -> &'static [&'static str] {
+    static NAMES: OnceLock<[Vec<&'static str>; 2]> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        [false, true]
+            .map(|coll| LIVE.iter().copied().filter(|n| applies(n, coll) && !NOT_IN_ALLPROP.contains(n)).collect())
+    });
+    &names[usize::from(collection)]
+}
 
 /// Names of the live properties of `entry`, for propname and allprop. A dead
 /// `displayname` takes the live one's place.
 pub fn live_names(entry: &Entry, allprop: bool) -> impl Iterator<Item = &'static str> + '_ {
-    let names = match (allprop, entry.resource.is_collection) {
-        (true, false) => ALLPROP_FILE,
-        (true, true) => ALLPROP_COLLECTION,
-        (false, _) => LIVE,
-    };
+    let names = if allprop { allprop_names(entry.resource.is_collection) } else { LIVE };
     let named = entry.dead.iter().any(|d| d.name.is_dav() && d.name.local == "displayname");
     names
         .iter()
@@ -189,11 +180,19 @@ mod tests {
 
     #[test]
     fn allprop_shows_the_live_properties_that_apply_but_those_left_out() {
-        for (collection, shown) in [(false, ALLPROP_FILE), (true, ALLPROP_COLLECTION)] {
-            let expected: Vec<&str> =
-                LIVE.iter().copied().filter(|n| applies(n, collection) && !NOT_IN_ALLPROP.contains(n)).collect();
-            assert_eq!(shown, expected.as_slice(), "collection: {collection}");
-        }
+        let file = [
+            "creationdate",
+            "displayname",
+            "getcontentlength",
+            "getcontenttype",
+            "getetag",
+            "getlastmodified",
+            "lockdiscovery",
+            "resourcetype",
+        ];
+        assert_eq!(allprop_names(false), file);
+        let collection = ["creationdate", "displayname", "getetag", "getlastmodified", "lockdiscovery", "resourcetype"];
+        assert_eq!(allprop_names(true), collection);
     }
 
     #[test]
