@@ -118,9 +118,7 @@ pub async fn put_big(client: &Client, url: &str, size: u64) -> f64 {
 /// Large downloads are timed with curl, a lean client, so the figure is the server's rather
 /// than the benchmark's own HTTP stack; the median of three runs is reported.
 pub async fn get_big(user: Option<&str>, url: &str) -> f64 {
-    let mut runs: Vec<f64> = (0..3).map(|_| curl_get(user, url)).collect();
-    runs.sort_by(f64::total_cmp);
-    runs[1]
+    get_big_alternated(&[(user, url.to_owned())])[0]
 }
 
 /// [`get_big`] of several servers: three rounds with every server once per round, in an
