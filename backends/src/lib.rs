@@ -11,7 +11,6 @@ use std::ops::Range;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use futures_util::Stream;
 
 pub mod archive;
 mod chunk;
@@ -20,16 +19,19 @@ mod intake;
 mod local;
 mod memory;
 mod s3;
+mod span;
 pub mod tree;
 
 pub use host::{HostOptions, HostTree};
 pub use local::{LocalStore, Taken};
 pub use memory::MemoryStore;
 pub use s3::{S3Options, S3Store};
+pub use span::{file_span, ByteSource, FileSpan};
 pub use tree::{Caps, DirEntry, Install, Installed, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
 
-/// A stream of body chunks, as both HTTP and FTP adapters can produce one.
-pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+/// A stream of body chunks, as both HTTP and FTP adapters can produce one. Any `Stream` of
+/// chunks coerces to it; a large file read may also be taken whole as a [`FileSpan`].
+pub type ByteStream = Pin<Box<dyn ByteSource>>;
 
 /// Content id: lowercase hex of the BLAKE3 hash of the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

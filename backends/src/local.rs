@@ -41,7 +41,7 @@ use crate::{invalid_input, BlobId, BlobStore, ByteStream, Durability, Error, Res
 const WRITE_BUF: usize = 1 << 20;
 
 /// Blobs (or ranges) up to this size are read whole in the call that opens them: one
-/// blocking-pool hop per small GET. Larger ones are streamed by `stream_file`.
+/// blocking-pool hop per small GET. Larger ones are a `FileStream`.
 const SMALL_READ: usize = 256 * 1024;
 
 /// Makes temp names unique within this process; the pid and clock make them unique across
@@ -237,7 +237,7 @@ impl BlobStore for LocalStore {
         let path = self.blob_path(id);
         match blocking(move || open_blob(&path, range)).await {
             Ok(Opened::Small(bytes)) => Ok(Box::pin(futures_util::stream::once(async move { Ok(bytes) }))),
-            Ok(Opened::Large(file, len)) => Ok(stream_file(file, len)),
+            Ok(Opened::Large(file, start, len)) => Ok(crate::span::FileStream::stream(file, start, len)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound(id.clone())),
             Err(e) => Err(e.into()),
         }
@@ -390,70 +390,26 @@ impl Pipeline {
     }
 }
 
-/// Chunk size of large reads: big enough that per-chunk hand-offs don't matter.
-const STREAM_CHUNK: usize = 1 << 20;
-
-/// Streams `len` bytes of `file` from one blocking task that reads straight into fresh
-/// chunks. tokio's `File` would hop to the blocking pool for every read and copy each
-/// buffer once more; this way a byte is copied once, from the page cache into its chunk.
-/// The channel's small bound keeps memory per download to a few chunks, and a departed
-/// client ends the task at its next send.
-fn stream_file(file: File, len: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<bytes::Bytes>>(2);
-    tokio::task::spawn_blocking(move || {
-        let mut left = len;
-        let mut file = file;
-        while left > 0 {
-            let want = left.min(STREAM_CHUNK as u64) as usize;
-            let item = read_chunk(&mut file, want).map(|chunk| {
-                left -= chunk.len() as u64;
-                bytes::Bytes::from(chunk)
-            });
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-        }
-    });
-    let mut rx = rx;
-    Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
-}
-
-/// Up to `want` bytes from the file's position (see [`crate::chunk::fill`]).
-fn read_chunk(file: &mut File, want: usize) -> io::Result<Vec<u8>> {
-    let chunk = crate::chunk::fill(want, |buf, _| rustix::io::read(&*file, buf).map(|(read, _)| read.len()))?;
-    if chunk.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than expected"));
-    }
-    Ok(chunk)
-}
-
 enum Opened {
     Small(bytes::Bytes),
-    Large(File, u64),
+    Large(File, u64, u64),
 }
 
-/// Opens a blob positioned at the range start. A small blob (or range) is read in the same
-/// blocking call: one thread-pool hop per small GET instead of one per open and read.
-/// Reading past the end is clamped, matching slice behaviour in the memory store.
+/// Opens a blob for the range asked (its start and length). A small blob (or range) is read
+/// in the same blocking call: one thread-pool hop per small GET instead of one per open and
+/// read. Reading past the end is clamped, matching slice behaviour in the memory store.
 fn open_blob(path: &Path, range: Option<Range<u64>>) -> io::Result<Opened> {
-    use std::io::{Read, Seek};
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let size = file.metadata()?.len();
     let (start, end) = match range {
         Some(r) => (r.start.min(size), r.end.min(size)),
         None => (0, size),
     };
-    if start > 0 {
-        file.seek(io::SeekFrom::Start(start))?;
-    }
     let len = end - start;
     if len > SMALL_READ as u64 {
-        return Ok(Opened::Large(file, len));
+        return Ok(Opened::Large(file, start, len));
     }
-    let mut buf = vec![0; len as usize];
-    file.read_exact(&mut buf)?;
-    Ok(Opened::Small(buf.into()))
+    Ok(Opened::Small(crate::span::read_at(&file, start, len as usize)?.into()))
 }
 
 /// Runs filesystem work off the async workers; a panicked task surfaces as an I/O error.

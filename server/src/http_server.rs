@@ -49,6 +49,7 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
 use crate::listener::GuardedStream;
+use crate::zero_copy::{ZeroCopy, ZeroCopyStream};
 
 /// The time limits the server runs with (tests shorten them).
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +111,8 @@ impl<S> App for S where
 struct WithPeer<A> {
     app: A,
     peer: SocketAddr,
+    /// On plain-TCP HTTP/1 connections: large file bodies go out by `splice`.
+    zero_copy: Option<ZeroCopy>,
 }
 
 impl<A: App> tower::Service<Request<Incoming>> for WithPeer<A> {
@@ -124,6 +127,9 @@ impl<A: App> tower::Service<Request<Incoming>> for WithPeer<A> {
     fn call(&mut self, req: Request<Incoming>) -> A::Future {
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.peer));
+        if let Some(zero_copy) = &self.zero_copy {
+            req.extensions_mut().insert(zero_copy.clone());
+        }
         self.app.call(req)
     }
 }
@@ -212,16 +218,17 @@ impl<A: App> Connections<A> {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
         let Some(acceptor) = &self.tls else {
-            return self.serve_http(stream, peer, watcher).await;
+            let (stream, zero_copy) = ZeroCopyStream::new(stream);
+            return self.serve_http(stream, peer, watcher, Some(zero_copy)).await;
         };
         match timeout(self.limits.handshake, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => self.serve_http(tls, peer, watcher).await,
+            Ok(Ok(tls)) => self.serve_http(tls, peer, watcher, None).await,
             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
         }
     }
 
-    async fn serve_http<S>(&self, mut io: S, peer: SocketAddr, watcher: Watcher)
+    async fn serve_http<S>(&self, mut io: S, peer: SocketAddr, watcher: Watcher, zero_copy: Option<ZeroCopy>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -237,7 +244,8 @@ impl<A: App> Connections<A> {
                 return;
             }
         };
-        let service = TowerToHyperService::new(WithPeer { app: self.app.clone(), peer });
+        let zero_copy = zero_copy.filter(|_| !is_h2);
+        let service = TowerToHyperService::new(WithPeer { app: self.app.clone(), peer, zero_copy });
         let io = TokioIo::new(GuardedStream::new(Replay { head, at: 0, inner: io }));
         let builder = if is_h2 { &self.http2 } else { &self.http1 };
         if let Err(e) = watcher.watch(builder.serve_connection(io, service)).await {

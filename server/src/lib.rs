@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod serve;
 pub mod tls;
 pub mod xml;
+pub mod zero_copy;
 
 #[doc(hidden)]
 pub mod fuzzing;

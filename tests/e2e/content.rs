@@ -63,6 +63,64 @@ async fn five_mebibyte_body_round_trips_byte_for_byte() {
     assert!(got == body, "5 MiB body came back altered");
 }
 
+/// `len` bytes of a xorshift sequence: a byte shifted or repeated is noticed.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// On plain HTTP/1 a large body leaves by `sendfile` (server/src/zero_copy.rs): whole, and
+/// in ranges across its 4 MiB frames, between small answers on the same connection. An
+/// HTML file is not compressed for a client that accepts gzip: file contents never are.
+#[tokio::test]
+async fn large_bodies_come_back_exact_whole_in_ranges_and_between_small_answers() {
+    let s = Server::start();
+    let body = noise(9 << 20);
+    assert_eq!(put(&s, "/big.html", body.clone()).await, 201);
+    assert_eq!(put(&s, "/small.txt", "small").await, 201);
+    let tail = body.len() - 300_000;
+    let cases = [
+        (None, &body[..]),
+        (Some("bytes=4194000-8389000"), &body[4_194_000..8_389_001]),
+        (Some("bytes=-300000"), &body[tail..]),
+    ];
+    for (range, want) in cases {
+        let mut req = s.req("GET", "/big.html").header("Accept-Encoding", "gzip");
+        if let Some(range) = range {
+            req = req.header("Range", range);
+        }
+        let r = req.send().await.expect("GET");
+        assert!(r.headers().get("content-encoding").is_none(), "{range:?}: compressed");
+        let got = r.bytes().await.expect("body");
+        assert!(got == want, "{range:?}: {} bytes back, {} expected", got.len(), want.len());
+        assert_eq!(get(&s, "/small.txt").await, (200, b"small".to_vec()));
+    }
+}
+
+/// HTTP/2 in clear (prior knowledge) interleaves frames: its large bodies are streamed.
+#[tokio::test]
+async fn a_large_body_over_http2_in_clear_comes_back_exact() {
+    let s = Server::start();
+    let body = noise(5 << 20);
+    assert_eq!(put(&s, "/big.bin", body.clone()).await, 201);
+    let credentials = format!("admin:{}", crate::harness::ADMIN_PASSWORD);
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--http2-prior-knowledge", "--user", &credentials])
+        .args(["--write-out", "%{http_version}", &s.url("/big.bin")])
+        .output()
+        .expect("curl");
+    let (got, version) = out.stdout.split_at(out.stdout.len().saturating_sub(1));
+    assert_eq!(version, b"2", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(got == body, "{} bytes back", got.len());
+}
+
 #[tokio::test]
 async fn put_of_a_new_resource_is_201_created() {
     let s = Server::start();

@@ -131,6 +131,27 @@ async fn get_head_and_range_read_the_file_on_disk() {
     assert_eq!(ranged.text().await.expect("body"), "234");
 }
 
+/// Large files leave by `sendfile` from the file on disk (server/src/zero_copy.rs), whole
+/// and in a range across its 4 MiB frames; one truncated on disk meanwhile is answered by
+/// its new size, never with stale or missing bytes.
+#[tokio::test]
+async fn a_large_file_on_disk_reads_back_exact_whole_and_in_ranges() {
+    let h = team().await;
+    let data: Vec<u8> = (0..9u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8).collect();
+    std::fs::write(h.disk("large.bin"), &data).expect("write");
+    let (status, got) = get_as(&h, BOB, "/team/large.bin").await;
+    assert_eq!(status, 200);
+    assert!(got == data, "{} bytes back", got.len());
+    let ranged = h.req(BOB, "GET", "/team/large.bin").header("Range", "bytes=4000000-8500000").send().await;
+    let ranged = ranged.expect("GET");
+    assert_eq!(ranged.status(), 206);
+    assert!(ranged.bytes().await.expect("body") == data[4_000_000..8_500_001]);
+    std::fs::write(h.disk("large.bin"), &data[..5 << 20]).expect("truncate");
+    let (status, got) = get_as(&h, ALICE, "/team/large.bin").await;
+    assert_eq!(status, 200);
+    assert!(got == data[..5 << 20], "{} bytes back", got.len());
+}
+
 #[tokio::test]
 async fn a_file_changed_on_disk_gets_a_new_etag() {
     let h = team().await;

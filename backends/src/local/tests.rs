@@ -308,13 +308,14 @@ async fn range_reads_only_that_range() {
 }
 
 #[tokio::test]
-async fn reads_come_in_large_chunks() {
+async fn a_large_read_is_a_span_of_the_blob_file() {
     let (_dir, store) = fresh(Durability::Process).await;
-    let data = pattern(STREAM_CHUNK * 2 + 10);
+    let data = pattern(SMALL_READ * 3);
     let (id, _) = store.put(one(&data), None).await.unwrap();
-    let mut stream = store.open(&id, None).await.unwrap();
-    let first = stream.next().await.unwrap().unwrap();
-    assert_eq!(first.len(), STREAM_CHUNK);
+    let stream = store.open(&id, Some(10..SMALL_READ as u64 * 2)).await.unwrap();
+    let span = crate::file_span(&stream).unwrap();
+    assert_eq!((span.offset, span.len), (10, SMALL_READ as u64 * 2 - 10));
+    assert_eq!(crate::span::read_at(&span.file, span.offset, 5).unwrap(), &data[10..15]);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use super::props::content_type;
 use super::time::{http_date_bytes, parse_http_date};
 use super::{empty, headers, uri, Ctx, DavResult};
+use crate::zero_copy::ZeroCopy;
 
 /// More ranges than this in one request are answered with the whole content instead.
 const MAX_RANGES: usize = 32;
@@ -34,15 +35,16 @@ pub async fn get(cx: &Ctx, req: Request, with_body: bool) -> DavResult {
     }
     let ranges = requested_ranges(req.headers(), &target);
     let ctype = content_type(&target).to_owned();
+    let body = Sender { cx, zero_copy: req.extensions().get::<ZeroCopy>(), with_body };
     let mut resp = match ranges {
-        None => whole(cx, &target, with_body).await?,
+        None => whole(body, &target).await?,
         Some(r) if r.is_empty() => {
             let mut resp = empty(StatusCode::RANGE_NOT_SATISFIABLE);
             let v = format!("bytes */{}", target.size);
             resp.headers_mut().insert(header::CONTENT_RANGE, hv(&v));
             return Ok(resp);
         }
-        Some(r) if r.len() == 1 => single(cx, &target, r[0].clone(), with_body).await?,
+        Some(r) if r.len() == 1 => single(body, &target, r[0].clone()).await?,
         Some(r) => return multiple(cx, &target, r, &ctype, with_body).await,
     };
     let h = resp.headers_mut();
@@ -63,11 +65,26 @@ fn validators(h: &mut HeaderMap, r: &Resource) {
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 }
 
-async fn content(cx: &Ctx, r: &Resource, range: Option<Range<u64>>, with_body: bool) -> Result<Body, Error> {
-    if !with_body {
-        return Ok(Body::empty());
+/// How a response's content is sent: not at all (HEAD), streamed, or by the connection from
+/// the file when it can (see `zero_copy.rs`).
+#[derive(Clone, Copy)]
+struct Sender<'a> {
+    cx: &'a Ctx,
+    zero_copy: Option<&'a ZeroCopy>,
+    with_body: bool,
+}
+
+impl Sender<'_> {
+    async fn content(self, r: &Resource, range: Option<Range<u64>>) -> Result<Body, Error> {
+        if !self.with_body {
+            return Ok(Body::empty());
+        }
+        let stream = self.cx.view().read_content(r, range).await?;
+        match (self.zero_copy, wharf_backends::file_span(&stream)) {
+            (Some(zero_copy), Some(span)) => Ok(zero_copy.body(span)),
+            _ => Ok(Body::from_stream(stream)),
+        }
     }
-    Ok(Body::from_stream(cx.view().read_content(r, range).await?))
 }
 
 /// A response with room for a file's headers (validators, length, type, disposition and
@@ -78,17 +95,17 @@ fn file_response(body: Body) -> Response<Body> {
     resp
 }
 
-async fn whole(cx: &Ctx, r: &Resource, with_body: bool) -> DavResult {
-    let mut resp = file_response(content(cx, r, None, with_body).await?);
+async fn whole(body: Sender<'_>, r: &Resource) -> DavResult {
+    let mut resp = file_response(body.content(r, None).await?);
     validators(resp.headers_mut(), r);
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(r.size));
     Ok(resp)
 }
 
-async fn single(cx: &Ctx, r: &Resource, range: Range<u64>, with_body: bool) -> DavResult {
+async fn single(body: Sender<'_>, r: &Resource, range: Range<u64>) -> DavResult {
     let len = range.end - range.start;
     let cr = format!("bytes {}-{}/{}", range.start, range.end - 1, r.size);
-    let mut resp = file_response(content(cx, r, Some(range), with_body).await?);
+    let mut resp = file_response(body.content(r, Some(range)).await?);
     *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     validators(resp.headers_mut(), r);
     resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));

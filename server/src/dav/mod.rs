@@ -120,8 +120,10 @@ impl tower::Service<Request> for Dispatch {
 }
 
 /// gzip for XML and HTML answers when the client accepts it: a PROPFIND listing shrinks
-/// about tenfold. File contents are left alone — most are compressed already, and
-/// compressing them would break byte ranges and cost CPU on every download.
+/// about tenfold. File contents (answers that offer byte ranges) are left alone, even of
+/// HTML files: most are compressed already, compressing them would break byte ranges and
+/// cost CPU on every download, and a large file's body is placeholders the connection
+/// replaces (`zero_copy.rs`).
 #[derive(Clone, Copy)]
 pub struct Markup;
 
@@ -129,7 +131,8 @@ impl Predicate for Markup {
     fn should_compress<B: http_body::Body>(&self, response: &Response<B>) -> bool {
         let h = response.headers();
         let ct = h.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        ct.starts_with("application/xml") || ct.starts_with("text/html")
+        let markup = ct.starts_with("application/xml") || ct.starts_with("text/html");
+        markup && !h.contains_key(axum::http::header::ACCEPT_RANGES)
     }
 }
 
