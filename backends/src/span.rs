@@ -91,7 +91,7 @@ fn read_in_chunks(span: FileSpan) -> mpsc::Receiver<io::Result<Bytes>> {
 }
 
 /// Exactly `want` bytes at `offset` (pread: the file position is never shared state).
-pub(crate) fn read_at(file: &File, offset: u64, want: usize) -> io::Result<Vec<u8>> {
+pub fn read_at(file: &File, offset: u64, want: usize) -> io::Result<Vec<u8>> {
     let buf =
         crate::chunk::fill(want, |buf, done| rustix::io::pread(file, buf, offset + done).map(|(read, _)| read.len()))?;
     if buf.len() < want {

@@ -111,7 +111,7 @@ impl<S> App for S where
 struct WithPeer<A> {
     app: A,
     peer: SocketAddr,
-    /// On plain-TCP HTTP/1 connections: large file bodies go out by `splice`.
+    /// On plain-TCP HTTP/1 connections: large file bodies go out by `sendfile`.
     zero_copy: Option<ZeroCopy>,
 }
 
@@ -195,6 +195,8 @@ struct Connections<A> {
 impl<A: App> Connections<A> {
     fn new(tls: Option<Arc<rustls::ServerConfig>>, app: A, limits: Limits) -> Self {
         let mut builder = Builder::new(TokioExecutor::new());
+        // Never `writev(false)` nor `pipeline_flush(true)`: hyper would then copy body
+        // buffers, and `zero_copy.rs`'s placeholders would go out as zeros.
         builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read).keep_alive(true);
         builder
             .http2()
@@ -357,13 +359,17 @@ mod tests {
     }
 
     async fn start(tls: Option<Arc<rustls::ServerConfig>>, limits: Limits) -> Running {
+        start_app(app(), tls, limits).await
+    }
+
+    async fn start_app(app: Router, tls: Option<Arc<rustls::ServerConfig>>, limits: Limits) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(run_with(listener, tls, app(), shutdown, limits));
+        let task = tokio::spawn(run_with(listener, tls, app, shutdown, limits));
         Running { addr, stop, task }
     }
 
@@ -439,6 +445,51 @@ mod tests {
         server.task.await.unwrap().unwrap();
         assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
         assert_eq!(read_all(&mut stream).await, "");
+    }
+
+    /// `/file` answers the whole file as `zero_copy.rs` sends it, or 500 where it can't.
+    fn zero_copy_app(file: Arc<std::fs::File>, len: u64) -> Router {
+        use axum::response::IntoResponse;
+        let answer = move |req: Request<Body>| async move {
+            let Some(zero_copy) = req.extensions().get::<ZeroCopy>() else {
+                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "no zero copy").into_response();
+            };
+            let body = zero_copy.body(wharf_backends::FileSpan { file, offset: 0, len });
+            let mut resp = Response::new(body);
+            resp.headers_mut().insert("content-length", len.into());
+            resp
+        };
+        Router::new().route("/file", get(answer))
+    }
+
+    /// The bodies of the HTTP/1.1 responses in `bytes`, each framed by its Content-Length.
+    fn bodies(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&bytes[..end]).to_lowercase();
+            assert!(head.starts_with("http/1.1 200 "), "{head}");
+            let len: usize = head.split("content-length: ").nth(1).unwrap().lines().next().unwrap().parse().unwrap();
+            out.push(bytes[end + 4..end + 4 + len].to_vec());
+            bytes = &bytes[end + 4 + len..];
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_file_body_goes_out_exact_through_hypers_http1_even_pipelined() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..9u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let server = start_app(zero_copy_app(Arc::new(file), data.len() as u64), None, SHORT).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let two = b"GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /file HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        stream.write_all(two).await.unwrap();
+        let mut got = Vec::new();
+        timeout(Duration::from_secs(20), stream.read_to_end(&mut got)).await.unwrap().unwrap();
+        let bodies = bodies(&got);
+        assert_eq!(bodies.len(), 2);
+        assert!(bodies.iter().all(|b| *b == data), "a body came back altered");
     }
 
     #[tokio::test]

@@ -10,12 +10,16 @@
 //! when hyper writes them, and sends the span's bytes in their place.
 //!
 //! A slow disk stalls no worker: `sendfile` runs on the worker only for bytes `cachestat`
-//! finds in the page cache. Others are read on the blocking pool and written from that
-//! buffer, as any streamed body. (A page evicted in the moment between the check and the
-//! send is read by the worker; kernels without `cachestat`, before 6.5 or behind a seccomp
-//! filter, always take the pool.) A pump thread splicing into a pipe kept the disk off the
-//! worker too, but cost more CPU and throughput than the pipe's wake-ups were worth.
-//!
+//! finds in the page cache. Once a span meets bytes that are not, the rest of it is read on
+//! the blocking pool, a chunk ahead, and written from those buffers as any streamed body:
+//! `cachestat` also counts pages whose read is still under way (our own reads start
+//! readahead), and `sendfile` would wait for them. Two gaps remain: a page evicted in the
+//! moment between the check and the send, and readahead started by another reader of the
+//! same file, make the worker wait for that read. Without `cachestat` (kernels before 6.5,
+//! seccomp filters, files the process neither owns nor may write) everything takes the
+//! pool. A pump thread splicing into a pipe kept the disk off the worker entirely, but cost
+//! more CPU and throughput than the pipe's wake-ups were worth.
+
 //! Why the right bytes go out:
 //! - HTTP/1 writes one message at a time and a body's frames in the order they were polled,
 //!   so placeholders reach the stream in the order their spans were queued. Each body's
@@ -23,12 +27,15 @@
 //!   placeholder slice starts exactly where the next unsent byte of the head span lies;
 //!   anything else, or plain bytes in the middle of a span, fails the connection.
 //! - hyper keeps our `Bytes` as they are rather than copying them: it queues buffers when
-//!   the stream takes vectored writes, and [`ZeroCopyStream`] always does.
+//!   the stream takes vectored writes, and [`ZeroCopyStream`] always does. (hyper's
+//!   `writev(false)` or `pipeline_flush(true)` would make it copy them: `http_server.rs`
+//!   must set neither, and its tests send such a body through the real builder.)
 //! - Only hyper reads these bodies: compression leaves file contents alone (`dav::Markup`)
 //!   and the edge layer counts frames without reading them.
 //! - Never under TLS (the bytes must be encrypted) or HTTP/2 (frames interleave): those
 //!   connections carry no [`ZeroCopy`] handle, and GET streams as before.
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::future::Future;
@@ -52,10 +59,21 @@ const FRAME: usize = 4 << 20;
 const TAGS: usize = 4096;
 
 /// Never read or written: only its addresses mean something (see the module documentation).
-static PLACEHOLDER: [u8; FRAME + TAGS] = [0; FRAME + TAGS];
+/// In a cell so that it lies in `.bss`, not 4 MiB of zeros in the binary.
+static PLACEHOLDER: Placeholder = Placeholder(UnsafeCell::new([0; FRAME + TAGS]));
+
+struct Placeholder(UnsafeCell<[u8; FRAME + TAGS]>);
+
+// SAFETY: nothing ever writes through the cell; it is shared as plain immutable bytes.
+unsafe impl Sync for Placeholder {}
+
+fn placeholder() -> &'static [u8; FRAME + TAGS] {
+    // SAFETY: never written (see above), so a shared reference is always valid.
+    unsafe { &*PLACEHOLDER.0.get() }
+}
 
 fn is_placeholder(slice: &[u8]) -> bool {
-    PLACEHOLDER.as_ptr_range().contains(&slice.as_ptr())
+    placeholder().as_ptr_range().contains(&slice.as_ptr())
 }
 
 /// A plain-TCP HTTP/1 connection's queue of file spans standing behind placeholder frames;
@@ -119,7 +137,7 @@ impl http_body::Body for SpanBody {
         let tag = *this.tag.get_or_insert_with(|| this.queue.push(this.span.clone()));
         let n = left.min(FRAME as u64) as usize;
         this.polled += n as u64;
-        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&PLACEHOLDER[tag..tag + n])))))
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&placeholder()[tag..tag + n])))))
     }
 
     fn is_end_stream(&self) -> bool {
@@ -137,16 +155,31 @@ pub struct ZeroCopyStream {
     queue: ZeroCopy,
     /// Bytes of the head span already sent.
     sent: u64,
+    /// The rest of the head span goes through the blocking pool: some of it was not in the
+    /// page cache, so readahead may be under way (`cachestat` counts pages still being
+    /// read, and `sendfile` would wait for them), or this file can't be sent by `sendfile`.
+    pooled: bool,
     /// Bytes of the head span read on the blocking pool, next to send.
     read: Bytes,
-    /// The blocking task reading them.
+    /// Where the pool's next read of the head span starts, relative to the span.
+    cursor: u64,
+    /// The blocking task reading the chunk before `cursor`, one chunk ahead of the socket.
     reading: Option<JoinHandle<io::Result<Bytes>>>,
 }
 
 impl ZeroCopyStream {
     pub fn new(inner: TcpStream) -> (ZeroCopyStream, ZeroCopy) {
         let queue = ZeroCopy::default();
-        (ZeroCopyStream { inner, queue: queue.clone(), sent: 0, read: Bytes::new(), reading: None }, queue)
+        let stream = ZeroCopyStream {
+            inner,
+            queue: queue.clone(),
+            sent: 0,
+            pooled: false,
+            read: Bytes::new(),
+            cursor: 0,
+            reading: None,
+        };
+        (stream, queue)
     }
 
     /// Sends up to `slice.len()` bytes of the head span, which `slice` stands for.
@@ -164,23 +197,36 @@ impl ZeroCopyStream {
                 let read = ready!(Pin::new(reading).poll(cx)).map_err(io::Error::other);
                 self.reading = None;
                 self.read = read??;
+                self.read_ahead(&span);
                 continue;
             }
-            let offset = span.offset + self.sent;
-            if !cached(&span.file, offset, want) {
-                let file = span.file.clone();
-                let n = want.min(READ_CHUNK);
-                self.reading = Some(tokio::task::spawn_blocking(move || read_at(&file, offset, n)));
-                continue;
+            if !self.pooled && cached(&span.file, span.offset + self.sent, want) {
+                match ready!(self.poll_sendfile(cx, &span, want)) {
+                    Err(e) if unsendable(&e) => self.pooled = true,
+                    sent => break sent?,
+                }
             }
-            break ready!(self.poll_sendfile(cx, &span, want))?;
+            self.pooled = true;
+            self.cursor = self.sent;
+            self.read_ahead(&span);
         };
         self.sent += sent as u64;
         if self.sent == span.len {
             self.queue.lock().spans.pop_front();
-            self.sent = 0;
+            (self.sent, self.pooled, self.cursor) = (0, false, 0);
         }
         Poll::Ready(Ok(sent))
+    }
+
+    /// Starts reading the head span's next chunk on the blocking pool, if it has one.
+    fn read_ahead(&mut self, span: &FileSpan) {
+        if self.reading.is_some() || self.cursor >= span.len {
+            return;
+        }
+        let (file, offset) = (span.file.clone(), span.offset + self.cursor);
+        let n = (span.len - self.cursor).min(READ_CHUNK as u64) as usize;
+        self.cursor += n as u64;
+        self.reading = Some(tokio::task::spawn_blocking(move || read_at(&file, offset, n)));
     }
 
     /// That `slice` starts at the head span's next unsent byte and does not run past its
@@ -190,7 +236,7 @@ impl ZeroCopyStream {
         let head = queue.spans.front().ok_or_else(|| out_of_step("placeholder bytes without a file span"))?;
         let in_frame = (self.sent % FRAME as u64) as usize;
         let frame_left = (FRAME - in_frame) as u64;
-        let at = PLACEHOLDER[head.tag + in_frame..].as_ptr();
+        let at = placeholder()[head.tag + in_frame..].as_ptr();
         if slice.as_ptr() != at || slice.len() as u64 > frame_left.min(head.span.len - self.sent) {
             return Err(out_of_step("placeholder bytes out of step with their file span"));
         }
@@ -209,8 +255,12 @@ impl ZeroCopyStream {
             });
             match sent {
                 Ok(0) => return Poll::Ready(Err(shrank())),
-                Ok(sent) => return Poll::Ready(Ok(sent)),
+                Ok(sent) => {
+                    crate::ops::metrics::global().sent_from_page_cache(sent as u64);
+                    return Poll::Ready(Ok(sent));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -264,8 +314,11 @@ impl AsyncRead for ZeroCopyStream {
 const READ_CHUNK: usize = 1 << 20;
 
 /// Whether every page of `len` bytes at `offset` is in the page cache, by `cachestat`
-/// (Linux 6.5). Any failure, such as an older kernel, answers no.
+/// (Linux 6.5). Any failure answers no: an older kernel (then never asked again), a
+/// seccomp filter, or a file the process may neither write nor owns.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn cached(file: &File, offset: u64, len: usize) -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
     #[repr(C)]
     struct Range {
         offset: u64,
@@ -280,34 +333,44 @@ fn cached(file: &File, offset: u64, len: usize) -> bool {
         evicted: u64,
         recently_evicted: u64,
     }
-    /// The same number on every architecture.
     const SYS_CACHESTAT: libc::c_long = 451;
+    static MISSING: AtomicBool = AtomicBool::new(false);
     if len == 0 {
         return true;
+    }
+    if MISSING.load(Ordering::Relaxed) {
+        return false;
     }
     let range = Range { offset, len: len as u64 };
     let mut stat = Stat::default();
     // SAFETY: the descriptor is open for the call, `range` is read and `stat` written by the
     // kernel, both laid out as its `struct cachestat_range` and `struct cachestat`.
     let done = unsafe { libc::syscall(SYS_CACHESTAT, file.as_raw_fd(), &range, &mut stat, 0u32) };
+    if done != 0 {
+        if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            MISSING.store(true, Ordering::Relaxed);
+        }
+        return false;
+    }
     let page = rustix::param::page_size() as u64;
     let pages = (offset + len as u64 - 1) / page - offset / page + 1;
-    done == 0 && stat.cached >= pages
+    stat.cached >= pages
+}
+
+/// Elsewhere the system call's number differs; the pool serves every span.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn cached(_: &File, _: u64, _: usize) -> bool {
+    false
 }
 
 /// Exactly `n` bytes at `offset`, read on the blocking pool.
 fn read_at(file: &File, offset: u64, n: usize) -> io::Result<Bytes> {
-    let mut buf = vec![0; n];
-    let mut done = 0;
-    while done < n {
-        match rustix::io::pread(file, &mut buf[done..], offset + done as u64) {
-            Ok(0) => return Err(shrank()),
-            Ok(read) => done += read,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(buf.into())
+    wharf_backends::read_at(file, offset, n).map(Bytes::from)
+}
+
+/// `sendfile` refusing this file (a file system without it): the pool serves it instead.
+fn unsendable(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP))
 }
 
 fn out_of_step(what: &str) -> io::Error {
@@ -418,10 +481,17 @@ mod tests {
         let (file, data) = pattern_file(1 << 20);
         file.sync_all().unwrap();
         rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        if cached(&file, 0, 4096) {
+            eprintln!("skipped: dropping the pages did not (tmpfs?)");
+            return;
+        }
         assert!(!cached(&file, 0, data.len()));
+        // No readahead, so that exactly the pages read are cached.
+        rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::Random).unwrap();
         assert_eq!(read_at(&file, 4096, 8192).unwrap(), &data[4096..12288]);
         assert!(cached(&file, 4096, 8192) && cached(&file, 5000, 7000));
         assert!(!cached(&file, 4096, 8193), "one more byte is on a page not read");
+        assert!(!cached(&file, 900_000, 4096));
     }
 
     #[tokio::test]
@@ -436,7 +506,7 @@ mod tests {
     #[tokio::test]
     async fn placeholder_bytes_without_a_span_fail_the_write() {
         let (mut stream, _queue, _client) = connection().await;
-        let err = stream.write_all(&PLACEHOLDER[..100]).await.unwrap_err();
+        let err = stream.write_all(&placeholder()[..100]).await.unwrap_err();
         assert!(err.to_string().contains("without a file span"), "{err}");
     }
 

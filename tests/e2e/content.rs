@@ -112,7 +112,7 @@ async fn a_large_body_over_http2_in_clear_comes_back_exact() {
     assert_eq!(put(&s, "/big.bin", body.clone()).await, 201);
     let credentials = format!("admin:{}", crate::harness::ADMIN_PASSWORD);
     let out = std::process::Command::new("curl")
-        .args(["--silent", "--show-error", "--http2-prior-knowledge", "--user", &credentials])
+        .args(["--silent", "--show-error", "--max-time", "60", "--http2-prior-knowledge", "--user", &credentials])
         .args(["--write-out", "%{http_version}", &s.url("/big.bin")])
         .output()
         .expect("curl");

@@ -132,8 +132,8 @@ async fn get_head_and_range_read_the_file_on_disk() {
 }
 
 /// Large files leave by `sendfile` from the file on disk (server/src/zero_copy.rs), whole
-/// and in a range across its 4 MiB frames; one truncated on disk meanwhile is answered by
-/// its new size, never with stale or missing bytes.
+/// and in a range across its 4 MiB frames; after another program truncates the file, the
+/// next GET answers its new size and bytes, never stale ones.
 #[tokio::test]
 async fn a_large_file_on_disk_reads_back_exact_whole_and_in_ranges() {
     let h = team().await;

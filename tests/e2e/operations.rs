@@ -131,6 +131,19 @@ async fn metrics_follow_webdav_and_ftp_traffic_logins_locks_and_garbage_collecti
     assert!(value(&after, "wharf_http_open_connections", &[]) >= 1.0, "the client's keep-alive connection");
 }
 
+/// A large download on plain HTTP/1 leaves by `sendfile` (server/src/zero_copy.rs): all of a
+/// file just written is in the page cache, so all of it is counted there.
+#[tokio::test]
+async fn a_large_download_is_sent_from_the_page_cache() {
+    let s = Server::start();
+    let body: Vec<u8> = (0..6u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 5) as u8).collect();
+    assert_eq!(put(&s, "/large.bin", body.clone()).await, 201);
+    let before = scrape(&s).await;
+    assert_eq!(get(&s, "/large.bin").await, (200, body.clone()));
+    let after = scrape(&s).await;
+    assert_grew(&before, &after, &[("wharf_sendfile_bytes_total", &[], body.len() as f64)]);
+}
+
 #[tokio::test]
 async fn metrics_carry_no_user_name_path_or_unbounded_label() {
     let s = Server::start();

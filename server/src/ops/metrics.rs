@@ -102,6 +102,8 @@ pub struct Metrics {
     /// hash the label set under a lock, once per body chunk.
     received: [Counter; 2],
     sent: [Counter; 2],
+    /// Of `sent`, the bytes `sendfile` took from the page cache (`zero_copy.rs`).
+    sendfile: Counter,
     /// The request series already made. A family's lookup hashes the method's text with
     /// SipHash under its lock: a tenth of the instructions a small GET costs beyond the
     /// handler. The keys are the method's address and the status, so this hash is a
@@ -130,6 +132,8 @@ impl Metrics {
         r.register("request_duration_seconds", "Time from request to the end of its answer", durations.clone());
         r.register("received_bytes", "Bytes of request bodies and FTP uploads received", received.clone());
         r.register("sent_bytes", "Bytes of response bodies and FTP downloads sent", sent.clone());
+        let sendfile = Counter::default();
+        r.register("sendfile_bytes", "Bytes of response bodies sent from the page cache by sendfile", sendfile.clone());
         r.register("http_open_connections", "HTTP connections open now", http_connections.clone());
         r.register("ftp_open_sessions", "FTP control connections open now", ftp_sessions.clone());
         r.register("ftp_active_transfers", "FTP uploads and downloads in progress", ftp_transfers.clone());
@@ -142,6 +146,7 @@ impl Metrics {
             durations,
             received: by_protocol(&received),
             sent: by_protocol(&sent),
+            sendfile,
             series: RwLock::default(),
             http_connections,
             ftp_sessions,
@@ -173,6 +178,10 @@ impl Metrics {
 
     pub fn sent(&self, protocol: Protocol, bytes: u64) {
         self.sent[protocol as usize].inc_by(bytes);
+    }
+
+    pub fn sent_from_page_cache(&self, bytes: u64) {
+        self.sendfile.inc_by(bytes);
     }
 
     /// Counts an open HTTP connection until the returned guard is dropped.
