@@ -14,6 +14,7 @@ mod guard;
 pub mod password;
 mod principal;
 mod secrets;
+mod shares;
 mod users;
 mod view;
 
@@ -21,7 +22,8 @@ pub use authenticator::{Authenticator, LoginOutcome, WATCH_PERIOD};
 pub use guard::{Guard, GuardConfig};
 pub use password::REALM;
 pub use principal::{home_of, share_path, Flags, Mount, Principal, Rights, HOMES, PUBLIC, SHARES};
-pub use users::{validate_name, ShareInfo, User, UserOptions, FIRST_ADMIN};
+pub use shares::ShareInfo;
+pub use users::{validate_name, User, UserOptions, FIRST_ADMIN};
 pub use view::{Allowed, View};
 
 use std::path::Path;
