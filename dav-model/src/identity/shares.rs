@@ -22,15 +22,7 @@ impl Repository {
     pub async fn add_share(&self, name: &str) -> Result<()> {
         validate_name("share", name)?;
         let mut tx = self.write.begin().await?;
-        if share_id(&mut tx, name).await?.is_some() {
-            return Err(Error::AlreadyExists);
-        }
-        crate::db::query("INSERT INTO shares (name) VALUES (?)")
-            .bind(name)
-            .execute(&mut tx)
-            .await
-            .map_err(unique_or)?;
-        ensure_collection(&mut tx, &share_path(name)?).await?;
+        insert_share(&mut tx, name).await?;
         self.commit(tx).await?;
         tracing::debug!(share = name, "share created");
         Ok(())
@@ -68,16 +60,7 @@ impl Repository {
         quota_bytes: Option<u64>,
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        if share_id(&mut tx, name).await?.is_some() {
-            return Err(Error::AlreadyExists);
-        }
-        crate::db::query("INSERT INTO shares (name) VALUES (?)")
-            .bind(name)
-            .execute(&mut tx)
-            .await
-            .map_err(unique_or)?;
-        let stored = share_path(name)?;
-        ensure_collection(&mut tx, &stored).await?;
+        let stored = insert_share(&mut tx, name).await?;
         insert_mount(&mut tx, &stored, kind, source, read_only, quota_bytes).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
@@ -173,6 +156,17 @@ impl Repository {
 /// database was edited by hand.
 pub(super) fn stored_rights(letters: &str) -> Result<Rights> {
     Rights::parse(letters).map_err(|_| Error::Internal(format!("stored rights {letters:?} are invalid")))
+}
+
+/// The share's row and its collection; returns the collection's stored path.
+async fn insert_share(conn: &mut dyn Handle, name: &str) -> Result<crate::path::DavPath> {
+    if share_id(&mut *conn, name).await?.is_some() {
+        return Err(Error::AlreadyExists);
+    }
+    crate::db::query("INSERT INTO shares (name) VALUES (?)").bind(name).execute(&mut *conn).await.map_err(unique_or)?;
+    let stored = share_path(name)?;
+    ensure_collection(conn, &stored).await?;
+    Ok(stored)
 }
 
 async fn share_id(conn: &mut dyn Handle, name: &str) -> Result<Option<i64>> {
