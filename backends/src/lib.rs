@@ -26,7 +26,7 @@ pub use host::{HostOptions, HostTree};
 pub use local::{LocalStore, Taken};
 pub use memory::MemoryStore;
 pub use s3::{S3Options, S3Store};
-pub use span::{file_span, read_at, ByteSource, FileSpan};
+pub use span::{file_span, ByteSource, FileSpan};
 pub use tree::{Caps, DirEntry, Install, Installed, Kind, Meta, NodeId, StageOptions, Tree, TreeStaged};
 
 /// A stream of body chunks, as both HTTP and FTP adapters can produce one. Any `Stream` of

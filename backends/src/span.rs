@@ -56,7 +56,15 @@ impl FileStream {
     /// Never more than `len` bytes, even if the file grows meanwhile; a file that shrank is
     /// an error rather than a short body, since the caller has promised that many bytes.
     pub(crate) fn stream(file: File, offset: u64, len: u64) -> ByteStream {
-        Box::pin(FileStream { span: FileSpan { file: Arc::new(file), offset, len }, chunks: None })
+        FileSpan { file: Arc::new(file), offset, len }.into_stream()
+    }
+}
+
+impl FileSpan {
+    /// The span's bytes as a [`FileStream`], for a sender that took the span and then
+    /// finds it must read part of it after all.
+    pub fn into_stream(self) -> ByteStream {
+        Box::pin(FileStream { span: self, chunks: None })
     }
 }
 
@@ -91,7 +99,7 @@ fn read_in_chunks(span: FileSpan) -> mpsc::Receiver<io::Result<Bytes>> {
 }
 
 /// Exactly `want` bytes at `offset` (pread: the file position is never shared state).
-pub fn read_at(file: &File, offset: u64, want: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn read_at(file: &File, offset: u64, want: usize) -> io::Result<Vec<u8>> {
     let buf =
         crate::chunk::fill(want, |buf, done| rustix::io::pread(file, buf, offset + done).map(|(read, _)| read.len()))?;
     if buf.len() < want {

@@ -38,7 +38,6 @@
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::future::Future;
 use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
@@ -47,11 +46,11 @@ use std::task::{ready, Context, Poll};
 
 use axum::body::Body;
 use bytes::{Buf, Bytes};
+use futures_util::StreamExt;
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
-use wharf_backends::FileSpan;
+use wharf_backends::{ByteStream, FileSpan};
 
 /// The largest placeholder frame: `sendfile` is asked for up to this much at once.
 const FRAME: usize = 4 << 20;
@@ -155,31 +154,19 @@ pub struct ZeroCopyStream {
     queue: ZeroCopy,
     /// Bytes of the head span already sent.
     sent: u64,
-    /// The rest of the head span goes through the blocking pool: some of it was not in the
-    /// page cache, so readahead may be under way (`cachestat` counts pages still being
-    /// read, and `sendfile` would wait for them), or this file can't be sent by `sendfile`.
-    pooled: bool,
-    /// Bytes of the head span read on the blocking pool, next to send.
+    /// The rest of the head span, read on the blocking pool as any streamed body: some of
+    /// it was not in the page cache, so readahead may be under way (`cachestat` counts
+    /// pages still being read, and `sendfile` would wait for them), or this file can't be
+    /// sent by `sendfile`.
+    rest: Option<ByteStream>,
+    /// Bytes of the head span read from `rest`, next to send.
     read: Bytes,
-    /// Where the pool's next read of the head span starts, relative to the span.
-    cursor: u64,
-    /// The blocking task reading the chunk before `cursor`, one chunk ahead of the socket.
-    reading: Option<JoinHandle<io::Result<Bytes>>>,
 }
 
 impl ZeroCopyStream {
     pub fn new(inner: TcpStream) -> (ZeroCopyStream, ZeroCopy) {
         let queue = ZeroCopy::default();
-        let stream = ZeroCopyStream {
-            inner,
-            queue: queue.clone(),
-            sent: 0,
-            pooled: false,
-            read: Bytes::new(),
-            cursor: 0,
-            reading: None,
-        };
-        (stream, queue)
+        (ZeroCopyStream { inner, queue: queue.clone(), sent: 0, rest: None, read: Bytes::new() }, queue)
     }
 
     /// Sends up to `slice.len()` bytes of the head span, which `slice` stands for.
@@ -193,40 +180,26 @@ impl ZeroCopyStream {
                 self.read.advance(sent);
                 break sent;
             }
-            if let Some(reading) = &mut self.reading {
-                let read = ready!(Pin::new(reading).poll(cx)).map_err(io::Error::other);
-                self.reading = None;
-                self.read = read??;
-                self.read_ahead(&span);
+            if let Some(rest) = &mut self.rest {
+                // A stream that ends early has found the file shorter than the span.
+                self.read = ready!(rest.poll_next_unpin(cx)).ok_or_else(shrank)??;
                 continue;
             }
-            if !self.pooled && cached(&span.file, span.offset + self.sent, want) {
+            if cached(&span.file, span.offset + self.sent, want) {
                 match ready!(self.poll_sendfile(cx, &span, want)) {
-                    Err(e) if unsendable(&e) => self.pooled = true,
+                    Err(e) if unsendable(&e) => {}
                     sent => break sent?,
                 }
             }
-            self.pooled = true;
-            self.cursor = self.sent;
-            self.read_ahead(&span);
+            let rest = FileSpan { file: span.file.clone(), offset: span.offset + self.sent, len: span.len - self.sent };
+            self.rest = Some(rest.into_stream());
         };
         self.sent += sent as u64;
         if self.sent == span.len {
             self.queue.lock().spans.pop_front();
-            (self.sent, self.pooled, self.cursor) = (0, false, 0);
+            (self.sent, self.rest) = (0, None);
         }
         Poll::Ready(Ok(sent))
-    }
-
-    /// Starts reading the head span's next chunk on the blocking pool, if it has one.
-    fn read_ahead(&mut self, span: &FileSpan) {
-        if self.reading.is_some() || self.cursor >= span.len {
-            return;
-        }
-        let (file, offset) = (span.file.clone(), span.offset + self.cursor);
-        let n = (span.len - self.cursor).min(READ_CHUNK as u64) as usize;
-        self.cursor += n as u64;
-        self.reading = Some(tokio::task::spawn_blocking(move || read_at(&file, offset, n)));
     }
 
     /// That `slice` starts at the head span's next unsent byte and does not run past its
@@ -310,9 +283,6 @@ impl AsyncRead for ZeroCopyStream {
     }
 }
 
-/// The most read on the blocking pool at once, for bytes not in the page cache.
-const READ_CHUNK: usize = 1 << 20;
-
 /// Whether every page of `len` bytes at `offset` is in the page cache, by `cachestat`
 /// (Linux 6.5). Any failure answers no: an older kernel (then never asked again), a
 /// seccomp filter, or a file the process may neither write nor owns.
@@ -361,11 +331,6 @@ fn cached(file: &File, offset: u64, len: usize) -> bool {
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn cached(_: &File, _: u64, _: usize) -> bool {
     false
-}
-
-/// Exactly `n` bytes at `offset`, read on the blocking pool.
-fn read_at(file: &File, offset: u64, n: usize) -> io::Result<Bytes> {
-    wharf_backends::read_at(file, offset, n).map(Bytes::from)
 }
 
 /// `sendfile` refusing this file (a file system without it): the pool serves it instead.
@@ -463,6 +428,12 @@ mod tests {
         let span = FileSpan { file: file.clone(), offset: 0, len: data.len() as u64 };
         let got = send(&mut stream, &mut client, b"", queue.body(span)).await.unwrap();
         assert!(got == data);
+    }
+
+    fn read_at(file: &File, offset: u64, n: usize) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0; n];
+        file.read_exact_at(&mut buf, offset).map(|()| buf)
     }
 
     /// Whether this kernel answers `cachestat` (a file just read is cached).
