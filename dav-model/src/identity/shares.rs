@@ -75,10 +75,6 @@ impl Repository {
         let id = share_id(&mut tx, name).await?.ok_or(Error::NotFound)?;
         crate::db::query("DELETE FROM grants WHERE share_id = ?").bind(id).execute(&mut tx).await?;
         crate::db::query("DELETE FROM shares WHERE id = ?").bind(id).execute(&mut tx).await?;
-        crate::db::query("DELETE FROM mounts WHERE stored_path = ?")
-            .bind(share_path(name)?.key())
-            .execute(&mut tx)
-            .await?;
         remove_collection(&mut tx, &share_path(name)?).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;

@@ -176,10 +176,6 @@ impl Repository {
         crate::db::query("DELETE FROM grants WHERE user_id = ?").bind(id).execute(&mut tx).await?;
         crate::db::query("DELETE FROM users WHERE id = ?").bind(id).execute(&mut tx).await?;
         crate::db::query("DELETE FROM locks WHERE principal = ?").bind(name).execute(&mut tx).await?;
-        crate::db::query("DELETE FROM mounts WHERE stored_path = ?")
-            .bind(home_of(name)?.key())
-            .execute(&mut tx)
-            .await?;
         remove_collection(&mut tx, &home_of(name)?).await?;
         self.commit(tx).await?;
         self.reload_mounts().await?;
@@ -367,8 +363,10 @@ pub(crate) async fn ensure_collection(conn: &mut dyn Handle, path: &DavPath) -> 
     Ok(id)
 }
 
-/// Removes the subtree at `path` (with its properties and locks), if there is one.
+/// Removes the mount serving `path` (a host folder is left as it is) and the subtree at
+/// `path` (with its properties and locks), where there are such.
 pub(super) async fn remove_collection(conn: &mut dyn Handle, path: &DavPath) -> Result<()> {
+    crate::db::query("DELETE FROM mounts WHERE stored_path = ?").bind(path.key()).execute(&mut *conn).await?;
     let Some(target) = resource::lookup(conn, path).await? else {
         return Ok(());
     };
