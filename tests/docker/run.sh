@@ -108,6 +108,8 @@ timing "base images"
 # --- ports -----------------------------------------------------------------------------------
 # Free ports on every address (Docker publishes the passive range on all of them): HTTP, FTP,
 # the proxy, the several-nodes variant's nginx, and ten consecutive ones for passive FTP.
+# Taken outside the kernel's range for outgoing connections: a port inside it, free when
+# chosen, can be given to some client's connection before a later variant publishes it.
 read -r http_port ftp_port proxy_port scale_port passive_first < <(python3 - <<'EOF'
 import random, socket
 def free(port):
@@ -117,14 +119,18 @@ def free(port):
             return True
         except OSError:
             return False
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    lo, hi = map(int, f.read().split())
+pool = [p for p in range(10000, 65536) if not lo <= p <= hi]
 singles = []
 while len(singles) < 4:
-    p = random.randint(20000, 39999)
+    p = random.choice(pool)
     if p not in singles and free(p):
         singles.append(p)
 while True:
-    first = random.randint(40000, 59990)
-    if all(free(p) for p in range(first, first + 10)):
+    first = random.choice(pool)
+    run = range(first, first + 10)
+    if all(p in pool and p not in singles and free(p) for p in run):
         break
 print(*singles, first)
 EOF
